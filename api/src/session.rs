@@ -1,0 +1,430 @@
+//! Sessions on the wire: the lifecycle, the create request and its rules, the session JSON.
+
+use crate::{FieldError, Resources, ResourcesRequest};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub const MAX_NAME_LEN: usize = 64;
+pub const MAX_ENV_ENTRIES: usize = 64;
+pub const MAX_ENV_BYTES: usize = 32 * 1024;
+pub const MAX_COMMAND_BYTES: usize = 4 * 1024;
+pub const MAX_IMAGE_LEN: usize = 255;
+
+/// `PENDING → SCHEDULED → PREPARING → RUNNING → TERMINATING → TERMINATED`, plus
+/// `CANCELLED` and `ERROR`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SessionStatus {
+    Pending,
+    Scheduled,
+    Preparing,
+    Running,
+    Terminating,
+    Terminated,
+    Cancelled,
+    Error,
+}
+
+impl SessionStatus {
+    pub const ALL: [SessionStatus; 8] = [
+        Self::Pending,
+        Self::Scheduled,
+        Self::Preparing,
+        Self::Running,
+        Self::Terminating,
+        Self::Terminated,
+        Self::Cancelled,
+        Self::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Scheduled => "SCHEDULED",
+            Self::Preparing => "PREPARING",
+            Self::Running => "RUNNING",
+            Self::Terminating => "TERMINATING",
+            Self::Terminated => "TERMINATED",
+            Self::Cancelled => "CANCELLED",
+            Self::Error => "ERROR",
+        }
+    }
+
+    /// Accepts any case, as the contract says.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// A session that still holds (or waits for) resources and may own a container.
+    pub fn is_live(self) -> bool {
+        !self.is_final()
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Terminated | Self::Cancelled | Self::Error)
+    }
+
+    /// The one place that says which moves are allowed: forward only, and any live state
+    /// may fail into ERROR.
+    pub fn can_move_to(self, to: SessionStatus) -> bool {
+        use SessionStatus::*;
+        match (self, to) {
+            (Pending, Scheduled | Cancelled | Error) => true,
+            (Scheduled, Preparing | Terminating | Error) => true,
+            (Preparing, Running | Terminating | Error) => true,
+            (Running, Terminating | Terminated | Error) => true,
+            (Terminating, Terminated | Error) => true,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionType {
+    #[default]
+    Interactive,
+    Batch,
+}
+
+impl SessionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Interactive => "interactive",
+            Self::Batch => "batch",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "interactive" => Some(Self::Interactive),
+            "batch" => Some(Self::Batch),
+            _ => None,
+        }
+    }
+}
+
+/// A vfolder mount as requested at launch (vfolders arrive with their own issue).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MountRequest {
+    pub vfolder: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+/// `POST /api/v1/sessions`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSession {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub image: String,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    pub resources: ResourcesRequest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mounts: Option<Vec<MountRequest>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preopen_ports: Option<Vec<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+/// A create request that passed every rule that needs no database or Docker.
+#[derive(Debug, Clone)]
+pub struct ValidSession {
+    pub name: Option<String>,
+    pub image: String,
+    pub kind: SessionType,
+    pub resources: Resources,
+    pub env: BTreeMap<String, String>,
+    pub command: Option<String>,
+}
+
+/// Session names: 1–64 of `[a-z0-9-]`, starting with a letter.
+pub fn validate_session_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("The session name is empty.".into());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "The session name is {} characters long; at most {MAX_NAME_LEN} are allowed.",
+            name.chars().count()
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err("The session name must start with a lowercase letter.".into());
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err("The session name may contain only lowercase letters, digits and '-'.".into());
+    }
+    Ok(())
+}
+
+/// Image references: what Docker accepts as a local name, without whitespace or control bytes.
+pub fn validate_image_ref(image: &str) -> Result<(), String> {
+    if image.trim().is_empty() {
+        return Err("Choose an image.".into());
+    }
+    if image.len() > MAX_IMAGE_LEN {
+        return Err(format!(
+            "The image name is too long: at most {MAX_IMAGE_LEN} characters."
+        ));
+    }
+    if !image
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b))
+    {
+        return Err(format!(
+            "\"{}\" is not a valid image name.",
+            image.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate_env(env: &BTreeMap<String, String>) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if env.len() > MAX_ENV_ENTRIES {
+        errs.push(FieldError::new(
+            "env",
+            format!(
+                "{} environment variables given; at most {MAX_ENV_ENTRIES} are allowed.",
+                env.len()
+            ),
+        ));
+    }
+    let total: usize = env.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total > MAX_ENV_BYTES {
+        errs.push(FieldError::new(
+            "env",
+            format!("The environment is {total} bytes; at most 32 KiB are allowed."),
+        ));
+    }
+    for (k, v) in env {
+        let ok = k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ok {
+            let shown: String = k.chars().take(40).collect();
+            errs.push(FieldError::new(
+                format!("env.{shown}"),
+                format!(
+                    "Environment variable name \"{}\" must match [A-Za-z_][A-Za-z0-9_]*.",
+                    shown.escape_default()
+                ),
+            ));
+        } else if v.contains('\0') {
+            errs.push(FieldError::new(
+                format!("env.{k}"),
+                format!("The value of {k} contains a NUL byte."),
+            ));
+        }
+    }
+    errs
+}
+
+impl CreateSession {
+    /// Checks every rule that needs neither the database nor Docker.
+    pub fn validate(&self) -> Result<ValidSession, Vec<FieldError>> {
+        let mut errs = Vec::new();
+        if let Some(name) = &self.name {
+            if let Err(m) = validate_session_name(name) {
+                errs.push(FieldError::new("name", m));
+            }
+        }
+        if let Err(m) = validate_image_ref(&self.image) {
+            errs.push(FieldError::new("image", m));
+        }
+        let kind = match &self.kind {
+            None => SessionType::Interactive,
+            Some(k) => SessionType::parse(k).unwrap_or_else(|| {
+                errs.push(FieldError::new(
+                    "type",
+                    format!(
+                        "Session type \"{}\" is unknown: use interactive or batch.",
+                        k.escape_default()
+                    ),
+                ));
+                SessionType::Interactive
+            }),
+        };
+        let resources = match self.resources.validate() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errs.extend(e);
+                None
+            }
+        };
+        let env = self.env.clone().unwrap_or_default();
+        errs.extend(validate_env(&env));
+        if let Some(c) = &self.command {
+            if c.len() > MAX_COMMAND_BYTES {
+                errs.push(FieldError::new(
+                    "command",
+                    "The command is longer than 4 KiB.",
+                ));
+            } else if c.contains('\0') {
+                errs.push(FieldError::new(
+                    "command",
+                    "The command contains a NUL byte.",
+                ));
+            } else if c.trim().is_empty() {
+                errs.push(FieldError::new(
+                    "command",
+                    "The command is empty; leave it out instead.",
+                ));
+            }
+        }
+        if kind == SessionType::Batch && self.command.is_none() {
+            errs.push(FieldError::new(
+                "command",
+                "A batch session needs a command to run.",
+            ));
+        }
+        if let Some(m) = &self.mounts {
+            if !m.is_empty() {
+                errs.push(FieldError::new(
+                    "mounts",
+                    format!(
+                        "There is no vfolder named \"{}\".",
+                        m[0].vfolder.escape_default()
+                    ),
+                ));
+            }
+        }
+        if let Some(p) = &self.preopen_ports {
+            if !p.is_empty() {
+                errs.push(FieldError::new(
+                    "preopen_ports",
+                    "Preopened ports are not available yet on this server.",
+                ));
+            }
+        }
+        if let Some(p) = &self.project {
+            errs.push(FieldError::new(
+                "project",
+                format!(
+                    "There is no project named \"{}\" that you belong to.",
+                    p.escape_default()
+                ),
+            ));
+        }
+        match (errs.is_empty(), resources) {
+            (true, Some(resources)) => Ok(ValidSession {
+                name: self.name.clone(),
+                image: self.image.trim().to_string(),
+                kind,
+                resources,
+                env,
+                command: self.command.clone(),
+            }),
+            _ => Err(errs),
+        }
+    }
+}
+
+/// One status change with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub status: SessionStatus,
+    pub reason: String,
+    pub at: String,
+}
+
+/// A session as the API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub owner_name: String,
+    #[serde(rename = "type")]
+    pub kind: SessionType,
+    pub status: SessionStatus,
+    pub status_reason: String,
+    pub image: String,
+    pub resources: Resources,
+    pub node: Option<String>,
+    pub queue_position: Option<u32>,
+    pub container_id: Option<String>,
+    pub exit_code: Option<i64>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub terminated_at: Option<String>,
+}
+
+/// `POST /api/v1/sessions/{id}/terminal` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TerminalUrl {
+    pub url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_moves_forward_only() {
+        use SessionStatus::*;
+        assert!(Pending.can_move_to(Scheduled));
+        assert!(Running.can_move_to(Terminating));
+        assert!(!Running.can_move_to(Pending));
+        assert!(!Terminated.can_move_to(Running));
+        assert!(!Error.can_move_to(Error));
+        for s in SessionStatus::ALL {
+            assert!(!s.can_move_to(s), "{s} to itself");
+        }
+        assert_eq!(SessionStatus::parse("running"), Some(Running));
+    }
+
+    #[test]
+    fn names() {
+        assert!(validate_session_name("my-session-1").is_ok());
+        for bad in ["", "1abc", "Abc", "a_b", "a b", &"a".repeat(65)] {
+            assert!(validate_session_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn create_rules() {
+        let ok: CreateSession = serde_json::from_str(
+            r#"{"image":"berth/base","resources":{"cpu":"0.1","mem":"128m"}}"#,
+        )
+        .unwrap();
+        assert!(ok.validate().is_ok());
+        let mut env = BTreeMap::new();
+        env.insert("1BAD".to_string(), "x".to_string());
+        let bad = CreateSession {
+            name: Some("Bad Name".into()),
+            image: "".into(),
+            env: Some(env),
+            resources: ResourcesRequest::new("0", "1x"),
+            ..Default::default()
+        };
+        let errs = bad.validate().unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"name"));
+        assert!(fields.contains(&"image"));
+        assert!(fields.contains(&"resources.cpu"));
+        assert!(fields.contains(&"resources.mem"));
+        assert!(fields.contains(&"env.1BAD"));
+    }
+}

@@ -1,0 +1,217 @@
+//! Users, password login and the `berth_session` cookie; the `CurrentUser` extractor every
+//! authenticated route takes; the cookie CSRF rule (a state-changing request carrying the
+//! cookie must come from the console's own origin).
+
+pub mod password;
+mod routes;
+
+pub use routes::router;
+
+use crate::error::{AppError, AppResult};
+use crate::{db, AppState};
+use api::auth::{Role, User};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub const COOKIE: &str = "berth_session";
+/// How long a login lasts.
+pub const LOGIN_TTL_SECS: i64 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+impl UserRow {
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::User)
+    }
+    pub fn to_api(&self) -> User {
+        User {
+            id: self.id.clone(),
+            username: self.username.clone(),
+            role: self.role(),
+            disabled: self.disabled,
+            created_at: self.created_at.clone(),
+        }
+    }
+}
+
+/// The logged-in user of a request.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: String,
+    pub username: String,
+    pub role: Role,
+}
+
+impl CurrentUser {
+    pub fn is_admin(&self) -> bool {
+        self.role.is_admin()
+    }
+    pub fn require_admin(&self) -> AppResult<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(AppError::forbidden("Only administrators may do this."))
+        }
+    }
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Looks up the user behind a cookie token; disabled users and expired logins are nobody.
+pub async fn user_for_token(db: &db::Db, token: &str) -> AppResult<Option<CurrentUser>> {
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let row: Option<UserRow> = sqlx::query_as(
+        "SELECT u.* FROM auth_sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0",
+    )
+    .bind(sha256_hex(token))
+    .bind(db::now())
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|u| CurrentUser {
+        role: u.role(),
+        id: u.id,
+        username: u.username,
+    }))
+}
+
+/// The user of a request, if any credential identifies one.
+pub async fn optional_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> AppResult<Option<CurrentUser>> {
+    match cookie_value(headers, COOKIE) {
+        Some(token) => user_for_token(&state.db, &token).await,
+        None => Ok(None),
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        optional_user(state, &parts.headers)
+            .await?
+            .ok_or_else(AppError::unauthenticated)
+    }
+}
+
+/// The cookie CSRF rule: a state-changing request that carries the session cookie and an
+/// `Origin` must come from the console's own origin (the public URL, or the host it was
+/// sent to). Apps live on sibling origins of the same site, so SameSite alone is not enough.
+pub fn check_origin(method: &Method, headers: &HeaderMap, public_origin: &str) -> AppResult<()> {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    if cookie_value(headers, COOKIE).is_none() {
+        return Ok(());
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let same_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|o| !host.is_empty() && o == host);
+    if origin == public_origin || same_host {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "This request came from another site's page and was refused; use the berth console.",
+        ))
+    }
+}
+
+/// Creates the first superadmin `admin` when there are no users. Returns the generated
+/// password when one was made (printed once by the caller).
+pub async fn bootstrap_admin(
+    db: &db::Db,
+    password: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(db)
+        .await?;
+    if count > 0 {
+        return Ok(None);
+    }
+    let (pw, generated) = match password {
+        Some(p) => (p.to_string(), false),
+        None => (random_token()[..20].to_string(), true),
+    };
+    create_user(db, "admin", &pw, Role::Superadmin)
+        .await
+        .map_err(|e| match e {
+            AppError::Problem(p) => anyhow::anyhow!(p.detail),
+            AppError::Internal(e) => e,
+        })?;
+    Ok(generated.then_some(pw))
+}
+
+/// Inserts a user; a taken username is a 409.
+pub async fn create_user(db: &db::Db, username: &str, pw: &str, role: Role) -> AppResult<UserRow> {
+    let hash = password::hash(pw.to_string()).await?;
+    let row = UserRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: username.to_string(),
+        password_hash: hash,
+        role: role.as_str().to_string(),
+        disabled: false,
+        created_at: db::now(),
+    };
+    let res = sqlx::query(
+        "INSERT INTO users(id, username, password_hash, role, disabled, created_at) VALUES (?, ?, ?, ?, 0, ?)",
+    )
+    .bind(&row.id)
+    .bind(&row.username)
+    .bind(&row.password_hash)
+    .bind(&row.role)
+    .bind(&row.created_at)
+    .execute(db)
+    .await;
+    match res {
+        Ok(_) => Ok(row),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(AppError::conflict(
+            format!("The username \"{username}\" is taken; choose another."),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}

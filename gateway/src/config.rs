@@ -1,0 +1,135 @@
+//! Configuration, layered: defaults → `berth.toml` in the data dir → `BERTH_*` environment →
+//! command-line flags. Clap reads both flags and environment (a flag wins); the file fills
+//! whatever neither gave.
+
+use anyhow::Context;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Flags of `berth serve`; each also reads its `BERTH_*` variable.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "BERTH_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Where the database and berth.toml live [default: ./berth-data]
+    #[arg(long, env = "BERTH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The URL people reach berth at; URLs handed out are built from it
+    #[arg(long, env = "BERTH_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Directory with the built web console (index.html, app.js, app_bg.wasm)
+    #[arg(long, env = "BERTH_CONSOLE_DIR")]
+    pub console_dir: Option<PathBuf>,
+    /// Docker endpoint of the local node, e.g. unix:///var/run/docker.sock
+    #[arg(long, env = "BERTH_DOCKER_HOST")]
+    pub docker_host: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    public_url: Option<String>,
+    console_dir: Option<PathBuf>,
+    docker_host: Option<String>,
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Explicit public URL; when `None` it is derived from the bound address.
+    pub public_url: Option<String>,
+    pub console_dir: PathBuf,
+    /// Path of the Docker unix socket.
+    pub docker_socket: PathBuf,
+    /// The first superadmin's password (`BERTH_ADMIN_PASSWORD`), used only at first start.
+    pub admin_password: Option<String>,
+}
+
+impl Config {
+    /// Resolves the layers. Fails with a sentence that says what to fix.
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
+        let data_dir = args.data_dir.unwrap_or_else(|| PathBuf::from("berth-data"));
+        let file_path = data_dir.join("berth.toml");
+        let file: FileConfig = match std::fs::read_to_string(&file_path) {
+            Ok(text) => toml::from_str(&text).with_context(|| {
+                format!("{} is not valid berth configuration", file_path.display())
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileConfig::default(),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", file_path.display()))
+            }
+        };
+        warn_unknown_env();
+        let docker_host = args
+            .docker_host
+            .or(file.docker_host)
+            .or_else(|| std::env::var("DOCKER_HOST").ok())
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
+        let docker_socket = docker_host
+            .strip_prefix("unix://")
+            .map(PathBuf::from)
+            .with_context(|| {
+                format!("docker host {docker_host} is not supported yet: use a unix:// socket")
+            })?;
+        let public_url = args.public_url.or(file.public_url);
+        if let Some(u) = &public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                anyhow::bail!("public URL {u} must start with http:// or https://");
+            }
+        }
+        Ok(Self {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid address")),
+            data_dir,
+            public_url: public_url.map(|u| u.trim_end_matches('/').to_string()),
+            console_dir: args
+                .console_dir
+                .or(file.console_dir)
+                .unwrap_or_else(|| PathBuf::from("frontend/dist")),
+            docker_socket,
+            admin_password: std::env::var("BERTH_ADMIN_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty()),
+        })
+    }
+
+    /// A configuration for tests: everything under `data_dir`, the local Docker socket.
+    pub fn for_tests(data_dir: &Path, admin_password: &str) -> Self {
+        Self {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            data_dir: data_dir.to_path_buf(),
+            public_url: None,
+            console_dir: data_dir.join("no-console"),
+            docker_socket: PathBuf::from("/var/run/docker.sock"),
+            admin_password: Some(admin_password.to_string()),
+        }
+    }
+}
+
+const KNOWN_ENV: &[&str] = &[
+    "BERTH_LISTEN",
+    "BERTH_DATA_DIR",
+    "BERTH_PUBLIC_URL",
+    "BERTH_CONSOLE_DIR",
+    "BERTH_DOCKER_HOST",
+    "BERTH_ADMIN_PASSWORD",
+    "BERTH_LOG",
+    "BERTH_URL",
+    "BERTH_KEY",
+    "BERTH_CACHE",
+];
+
+fn warn_unknown_env() {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("BERTH_") && !KNOWN_ENV.contains(&k.as_str()) {
+            tracing::warn!("environment variable {k} is not a berth setting; it is ignored");
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! One typed error and one mapping to `application/problem+json`. Internal causes are logged,
+//! never sent: a 5xx body stays generic.
+
+use api::{FieldError, Problem, ProblemType};
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+/// The largest JSON body any endpoint accepts.
+pub const MAX_JSON_BODY: usize = 1 << 20;
+
+#[derive(Debug)]
+pub enum AppError {
+    /// A problem to show the client as it is.
+    Problem(Problem),
+    /// Something broke inside; the client sees a generic 500.
+    Internal(anyhow::Error),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn new(kind: ProblemType, detail: impl Into<String>) -> Self {
+        Self::Problem(Problem::new(kind, detail))
+    }
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Self::Problem(Problem::validation(errors))
+    }
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, message)])
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            ProblemType::NotFound,
+            format!("There is no {what} with that id."),
+        )
+    }
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            ProblemType::Unauthenticated,
+            "Log in first: this call needs a logged-in user.",
+        )
+    }
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(ProblemType::Forbidden, detail)
+    }
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(ProblemType::Conflict, detail)
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for AppError {
+    fn from(e: E) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+pub fn problem_response(p: &Problem) -> Response {
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(p).unwrap_or_default();
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Problem(p) => problem_response(&p),
+            Self::Internal(e) => {
+                tracing::error!(error = %format!("{e:#}"), "internal error");
+                problem_response(&Problem::new(
+                    ProblemType::Internal,
+                    "Something went wrong inside berth; the error was logged.",
+                ))
+            }
+        }
+    }
+}
+
+/// A JSON body extractor whose every rejection is a problem of the contract: 415 without a
+/// JSON content type, 413 past [`MAX_JSON_BODY`], and a 400 naming the field for malformed
+/// JSON, wrong types and unknown fields.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| {
+                let v = v.trim().to_ascii_lowercase();
+                v == "application/json" || v.ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(AppError::new(
+                ProblemType::UnsupportedMediaType,
+                "Send the request body as JSON with Content-Type: application/json.",
+            ));
+        }
+        let body = axum::body::to_bytes(req.into_body(), MAX_JSON_BODY)
+            .await
+            .map_err(|_| {
+                AppError::new(
+                    ProblemType::TooLarge,
+                    "The request body is larger than 1 MiB; send less.",
+                )
+            })?;
+        parse_json(&body).map(ApiJson)
+    }
+}
+
+/// Deserialises JSON, turning serde's complaint into a field error.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> AppResult<T> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        // serde says "unknown field `x`, expected one of …" for deny_unknown_fields.
+        if let Some(rest) = msg.strip_prefix("unknown field `") {
+            let name = rest.split('`').next().unwrap_or("");
+            let field = if path == "." || path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            };
+            return AppError::field(
+                &field,
+                format!("Field \"{field}\" is not recognised; remove it."),
+            );
+        }
+        if let Some(rest) = msg.strip_prefix("missing field `") {
+            let name = rest.split('`').next().unwrap_or("");
+            let field = if path == "." || path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            };
+            return AppError::field(&field, format!("Field \"{field}\" is required."));
+        }
+        let field = if path == "." { String::new() } else { path };
+        let clean = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        let sentence = if inner.is_syntax() || inner.is_eof() {
+            "The request body is not valid JSON.".to_string()
+        } else if field.is_empty() {
+            format!("The request body is not what this call expects: {clean}.")
+        } else {
+            format!("Field \"{field}\" is wrong: {clean}.")
+        };
+        AppError::field(&field, sentence)
+    })
+}

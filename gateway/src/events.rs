@@ -1,0 +1,111 @@
+//! Live events for browsers (`GET /api/v1/events`, server-sent events). Every event has a
+//! increasing id; the last [`RING`] are kept so a reconnecting browser that sends
+//! `Last-Event-ID` gets what it missed.
+
+use crate::auth::CurrentUser;
+use crate::AppState;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::routing::get;
+use axum::Router;
+use futures_util::Stream;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+const RING: usize = 1024;
+
+#[derive(Debug)]
+pub struct Event {
+    pub id: u64,
+    pub kind: &'static str,
+    /// Only this user (and admins) may see the event.
+    pub owner_id: String,
+    pub data: String,
+}
+
+pub struct EventHub {
+    tx: broadcast::Sender<Arc<Event>>,
+    /// Recent events, and the lock that orders publishing against subscribing.
+    ring: Mutex<(u64, VecDeque<Arc<Event>>)>,
+}
+
+impl Default for EventHub {
+    fn default() -> Self {
+        Self {
+            tx: broadcast::channel(RING).0,
+            ring: Mutex::new((0, VecDeque::new())),
+        }
+    }
+}
+
+impl EventHub {
+    pub fn publish(&self, kind: &'static str, owner_id: &str, data: String) {
+        let mut ring = self.ring.lock().expect("event ring");
+        ring.0 += 1;
+        let ev = Arc::new(Event {
+            id: ring.0,
+            kind,
+            owner_id: owner_id.to_string(),
+            data,
+        });
+        if ring.1.len() == RING {
+            ring.1.pop_front();
+        }
+        ring.1.push_back(ev.clone());
+        let _ = self.tx.send(ev);
+    }
+
+    /// Events after `last_id` still in the ring, and a receiver for everything after them.
+    pub fn subscribe(
+        &self,
+        last_id: Option<u64>,
+    ) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
+        let ring = self.ring.lock().expect("event ring");
+        let rx = self.tx.subscribe();
+        let backlog = match last_id {
+            Some(last) => ring.1.iter().filter(|e| e.id > last).cloned().collect(),
+            None => Vec::new(),
+        };
+        (backlog, rx)
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/events", get(events))
+}
+
+async fn events(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let (backlog, mut rx) = state.events.subscribe(last);
+    let visible = move |e: &Event| user.is_admin() || e.owner_id == user.id;
+    let stream = async_stream::stream! {
+        for e in backlog {
+            if visible(&e) {
+                yield Ok(SseEvent::default().id(e.id.to_string()).event(e.kind).data(e.data.clone()));
+            }
+        }
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    if visible(&e) {
+                        yield Ok(SseEvent::default().id(e.id.to_string()).event(e.kind).data(e.data.clone()));
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    };
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

@@ -1,0 +1,49 @@
+//! `/healthz`, `/readyz`, and the static web console.
+
+use crate::error::AppError;
+use crate::AppState;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use std::path::Path;
+use tower_http::services::{ServeDir, ServeFile};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+}
+
+async fn ready(State(state): State<AppState>) -> Result<&'static str, AppError> {
+    sqlx::query("SELECT 1")
+        .execute(&state.db)
+        .await
+        .map_err(|e| {
+            AppError::new(
+                api::ProblemType::Unavailable,
+                format!("The database does not answer: {e}."),
+            )
+        })?;
+    state
+        .lifecycle
+        .node()
+        .ping()
+        .await
+        .map_err(|e| AppError::new(api::ProblemType::Unavailable, e.0))?;
+    Ok("ready")
+}
+
+const NO_CONSOLE: &str = "<!doctype html><meta charset=utf-8><title>berth</title>\
+<body style=\"font-family:sans-serif;margin:3em\"><h1>berth is running</h1>\
+<p>The web console is not built. Run <code>scripts/setup.sh</code> to build it.</p></body>";
+
+/// Serves the built console; unknown paths get `index.html` (client-side routing).
+pub fn console(dir: &Path) -> Router<AppState> {
+    if dir.join("index.html").is_file() {
+        Router::new()
+            .fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html"))))
+    } else {
+        Router::new().fallback(|| async { Html(NO_CONSOLE).into_response() })
+    }
+}

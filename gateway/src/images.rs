@@ -1,0 +1,26 @@
+//! `GET /api/v1/images`: local images carrying berth's labels.
+
+use crate::auth::CurrentUser;
+use crate::error::{AppError, AppResult};
+use crate::AppState;
+use api::images::ImageInfo;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/images", get(list))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> AppResult<Json<Vec<ImageInfo>>> {
+    let images = state
+        .lifecycle
+        .node()
+        .list_images()
+        .await
+        .map_err(|e| AppError::new(api::ProblemType::Unavailable, e.0))?;
+    Ok(Json(images))
+}

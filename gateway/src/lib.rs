@@ -1,0 +1,131 @@
+//! The berth gateway: the HTTP API under `/api/v1`, the session lifecycle and scheduler, the
+//! local Docker node, the embedded websocket proxy for terminals, and the static web console.
+//! `main.rs` is the `berth` command line; everything it serves starts in [`serve`].
+//!
+//! Invariant: only this crate writes the database; containers are only created or removed
+//! through [`node::Node`].
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+mod health;
+mod images;
+pub mod node;
+pub mod sessions;
+mod terminal;
+
+use crate::error::{AppError, AppResult};
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use config::Config;
+use events::EventHub;
+use node::Node;
+use sessions::lifecycle::Lifecycle;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use wsproxy::TerminalHub;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: db::Db,
+    pub config: Arc<Config>,
+    pub events: Arc<EventHub>,
+    pub terminals: Arc<TerminalHub>,
+    pub lifecycle: Arc<Lifecycle>,
+    /// The URL people reach this server at, without a trailing slash.
+    public_url: Arc<str>,
+}
+
+impl AppState {
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+}
+
+async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> AppResult<Response> {
+    auth::check_origin(req.method(), req.headers(), state.public_url())?;
+    Ok(next.run(req).await)
+}
+
+async fn api_not_found() -> AppError {
+    AppError::new(api::ProblemType::NotFound, "There is no such API endpoint.")
+}
+
+async fn method_not_allowed() -> Response {
+    let p = api::Problem {
+        kind: "/problems/method-not-allowed".into(),
+        title: "Method not allowed".into(),
+        status: 405,
+        detail: "This endpoint does not take that HTTP method.".into(),
+        errors: vec![],
+    };
+    error::problem_response(&p)
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(auth::router())
+        .merge(sessions::router())
+        .merge(images::router())
+        .merge(events::router())
+        .merge(terminal::router())
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), csrf));
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(health::router())
+        .merge(health::console(&state.config.console_dir))
+        .with_state(state)
+}
+
+/// Opens the database, creates the first admin, connects the node, reconciles with Docker,
+/// starts the scheduler and event watcher, then serves on `listener` until `shutdown`.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let db = db::open(&config.data_dir).await?;
+    if let Some(pw) = auth::bootstrap_admin(&db, config.admin_password.as_deref()).await? {
+        println!("berth: created the superadmin \"admin\" with password {pw}");
+        println!("berth: this password is shown only once; keep it.");
+    }
+    let instance = db::instance_id(&db).await?;
+    let node: Arc<dyn Node> = Arc::new(
+        node::docker::DockerNode::connect("local", config.docker_socket.clone(), &instance).await?,
+    );
+    let events = Arc::new(EventHub::default());
+    let terminals = Arc::new(TerminalHub::default());
+    let lifecycle = Lifecycle::new(db.clone(), events.clone(), node, terminals.clone());
+    lifecycle.reconcile(true).await?;
+    tokio::spawn(lifecycle.clone().run_scheduler());
+    tokio::spawn(lifecycle.clone().watch_node());
+    let public_url: Arc<str> = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .into();
+    let state = AppState {
+        db,
+        config: Arc::new(config),
+        events,
+        terminals,
+        lifecycle,
+        public_url: public_url.clone(),
+    };
+    tracing::info!(instance = %instance, "berth listening on {public_url}");
+    println!("berth: listening on http://{addr} (console: {public_url})");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,371 @@
+//! The local Docker engine as a node, through bollard.
+
+use super::{ContainerSpec, ContainerState, Node, NodeError, NodeEvent, NodeResult};
+use api::images::{parse_service_ports, ImageInfo, MIN_RESOURCES_LABEL, SERVICE_PORTS_LABEL};
+use api::session::SessionType;
+use api::{Bytes, Millicores, Resources};
+use bollard::errors::Error as DockerError;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
+    ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const LABEL_INSTANCE: &str = "berth.instance";
+pub const LABEL_SESSION: &str = "berth.session";
+pub const LABEL_OWNER: &str = "berth.owner";
+
+pub struct DockerNode {
+    name: String,
+    docker: Docker,
+    socket: PathBuf,
+    instance: String,
+    capacity: Resources,
+}
+
+fn sentence(what: &str, e: DockerError) -> NodeError {
+    match e {
+        DockerError::DockerResponseServerError {
+            status_code,
+            message,
+        } => NodeError(format!(
+            "Docker could not {what} ({status_code}): {}",
+            message.trim()
+        )),
+        other => NodeError(format!("Docker could not {what}: {other}")),
+    }
+}
+
+impl DockerNode {
+    /// Connects to the engine on `socket`, negotiating the API version, and reads capacity.
+    pub async fn connect(name: &str, socket: PathBuf, instance: &str) -> anyhow::Result<Self> {
+        let docker =
+            Docker::connect_with_unix(&socket.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION)
+                .map_err(|e| anyhow::anyhow!("cannot reach Docker at {}: {e}", socket.display()))?
+                .negotiate_version()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("Docker at {} does not answer: {e}", socket.display())
+                })?;
+        let info = docker
+            .info()
+            .await
+            .map_err(|e| anyhow::anyhow!("Docker at {} does not answer: {e}", socket.display()))?;
+        let version = docker
+            .version()
+            .await
+            .ok()
+            .and_then(|v| v.version)
+            .unwrap_or_default();
+        let cpus = info.ncpu.unwrap_or(1).max(1) as u64;
+        let mem = info.mem_total.unwrap_or(0).max(0) as u64;
+        tracing::info!(engine = %version, cpus, mem, "node {name}: Docker engine connected");
+        Ok(Self {
+            name: name.to_string(),
+            docker,
+            socket,
+            instance: instance.to_string(),
+            capacity: Resources {
+                cpu: Millicores(cpus * 1000),
+                mem: Bytes(mem),
+                gpu: 0,
+                gpu_shares: Default::default(),
+            },
+        })
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    fn instance_filter(&self) -> HashMap<String, Vec<String>> {
+        HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_INSTANCE}={}", self.instance)],
+        )])
+    }
+}
+
+fn image_info(name: String, id: String, labels: &HashMap<String, String>) -> ImageInfo {
+    let mut info = ImageInfo {
+        name,
+        id,
+        apps: Vec::new(),
+        min_resources: None,
+        error: None,
+    };
+    match labels
+        .get(SERVICE_PORTS_LABEL)
+        .map(|l| parse_service_ports(l))
+    {
+        Some(Ok(apps)) => info.apps = apps,
+        Some(Err(e)) => {
+            info.error = Some(format!("The label {SERVICE_PORTS_LABEL} is invalid: {e}."))
+        }
+        None => info.error = Some(format!("The image has no {SERVICE_PORTS_LABEL} label.")),
+    }
+    if let Some(min) = labels.get(MIN_RESOURCES_LABEL) {
+        match serde_json::from_str::<Resources>(min) {
+            Ok(r) => info.min_resources = Some(r),
+            Err(e) => {
+                info.error = Some(format!("The label {MIN_RESOURCES_LABEL} is invalid: {e}."))
+            }
+        }
+    }
+    info
+}
+
+#[async_trait::async_trait]
+impl Node for DockerNode {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capacity(&self) -> Resources {
+        self.capacity
+    }
+
+    async fn ping(&self) -> NodeResult<()> {
+        self.docker
+            .ping()
+            .await
+            .map(|_| ())
+            .map_err(|e| sentence("answer a ping", e))
+    }
+
+    async fn list_images(&self) -> NodeResult<Vec<ImageInfo>> {
+        let filters = HashMap::from([("label".to_string(), vec![SERVICE_PORTS_LABEL.to_string()])]);
+        let opts = ListImagesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let images = self
+            .docker
+            .list_images(Some(opts))
+            .await
+            .map_err(|e| sentence("list images", e))?;
+        let mut out = Vec::new();
+        for img in images {
+            for tag in img.repo_tags.iter().filter(|t| !t.contains("<none>")) {
+                let name = tag.strip_suffix(":latest").unwrap_or(tag).to_string();
+                out.push(image_info(name, img.id.clone(), &img.labels));
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn start_session(&self, spec: &ContainerSpec) -> NodeResult<String> {
+        let labels = HashMap::from([
+            (LABEL_INSTANCE.to_string(), self.instance.clone()),
+            (LABEL_SESSION.to_string(), spec.session_id.clone()),
+            (LABEL_OWNER.to_string(), spec.owner_id.clone()),
+        ]);
+        let mut env: Vec<String> = vec![
+            "HOME=/home/work".into(),
+            "USER=work".into(),
+            "PATH=/home/work/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            format!("BERTH_SESSION_ID={}", spec.session_id),
+        ];
+        env.extend(spec.env.iter().map(|(k, v)| format!("{k}={v}")));
+        let mem = spec.resources.mem.0 as i64;
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: spec
+                .command
+                .as_ref()
+                .map(|c| vec!["sh".to_string(), "-c".to_string(), c.clone()]),
+            env: Some(env),
+            user: Some("1000:1000".into()),
+            working_dir: Some("/home/work".into()),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                nano_cpus: Some(spec.resources.cpu.nano_cpus()),
+                memory: Some(mem),
+                memory_swap: Some(mem),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                init: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let name = format!("berth-{}", spec.session_id);
+        let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+        let created = self
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(|e| sentence("create the container", e))?;
+        if let Err(e) = self.docker.start_container(&created.id, None).await {
+            let _ = self.remove_session(&spec.session_id).await;
+            return Err(sentence("start the container", e));
+        }
+        if spec.kind == SessionType::Interactive {
+            tracing::debug!(session = %spec.session_id, "interactive container started");
+        }
+        Ok(created.id)
+    }
+
+    async fn remove_session(&self, session_id: &str) -> NodeResult<()> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{LABEL_INSTANCE}={}", self.instance),
+                format!("{LABEL_SESSION}={session_id}"),
+            ],
+        )]);
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(|e| sentence("list containers", e))?;
+        for c in list {
+            let Some(id) = c.id else { continue };
+            let opts = RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .v(true)
+                .build();
+            match self.docker.remove_container(&id, Some(opts)).await {
+                Ok(()) => {}
+                Err(DockerError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                // 409: removal already in progress.
+                Err(DockerError::DockerResponseServerError {
+                    status_code: 409, ..
+                }) => {}
+                Err(e) => return Err(sentence("remove the container", e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_containers(&self) -> NodeResult<Vec<ContainerState>> {
+        let filters = self.instance_filter();
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(|e| sentence("list containers", e))?;
+        let mut out = Vec::new();
+        for c in list {
+            let (Some(id), Some(labels)) = (c.id, c.labels) else {
+                continue;
+            };
+            let Some(session_id) = labels.get(LABEL_SESSION) else {
+                continue;
+            };
+            let running = c.state.map(|s| s.to_string() == "running").unwrap_or(false);
+            let exit_code = if running {
+                None
+            } else {
+                self.docker
+                    .inspect_container(&id, None)
+                    .await
+                    .ok()
+                    .and_then(|i| i.state)
+                    .and_then(|s| s.exit_code)
+            };
+            out.push(ContainerState {
+                id,
+                session_id: session_id.clone(),
+                running,
+                exit_code,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn logs(&self, container_id: &str, max_bytes: usize) -> NodeResult<String> {
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail("2000")
+            .build();
+        let mut stream = self.docker.logs(container_id, Some(opts));
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => {
+                    buf.extend_from_slice(&chunk.into_bytes());
+                    if buf.len() > 2 * max_bytes {
+                        buf.drain(..buf.len() - max_bytes);
+                    }
+                }
+                Err(DockerError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return Err(NodeError("The container is gone.".into())),
+                Err(e) => return Err(sentence("read the logs", e)),
+            }
+        }
+        if buf.len() > max_bytes {
+            buf.drain(..buf.len() - max_bytes);
+        }
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    fn events(&self) -> BoxStream<'static, NodeEvent> {
+        let docker = self.docker.clone();
+        let instance = self.instance.clone();
+        let stream = async_stream::stream! {
+            let mut since: Option<i64> = None;
+            loop {
+                let filters = HashMap::from([
+                    ("label".to_string(), vec![format!("{LABEL_INSTANCE}={instance}")]),
+                    ("type".to_string(), vec!["container".to_string()]),
+                    ("event".to_string(), vec!["die".to_string(), "oom".to_string()]),
+                ]);
+                let mut b = EventsOptionsBuilder::default().filters(&filters);
+                let since_s = since.map(|s| s.to_string());
+                if let Some(s) = &since_s {
+                    b = b.since(s);
+                }
+                let mut events = docker.events(Some(b.build()));
+                let mut oom: std::collections::HashSet<String> = Default::default();
+                while let Some(ev) = events.next().await {
+                    let Ok(ev) = ev else { break };
+                    if let Some(t) = ev.time {
+                        since = Some(t);
+                    }
+                    let attrs = ev.actor.and_then(|a| a.attributes).unwrap_or_default();
+                    let Some(session_id) = attrs.get(LABEL_SESSION).cloned() else { continue };
+                    match ev.action.as_deref() {
+                        Some("oom") => {
+                            oom.insert(session_id);
+                        }
+                        Some("die") => {
+                            let exit_code = attrs.get("exitCode").and_then(|c| c.parse().ok());
+                            let oom_killed = oom.remove(&session_id);
+                            yield NodeEvent::Died { session_id, exit_code, oom_killed };
+                        }
+                        _ => {}
+                    }
+                }
+                // The stream ended (engine restarted?): tell the caller, then resubscribe.
+                yield NodeEvent::Resync;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        };
+        stream.boxed()
+    }
+
+    fn exec_endpoint(&self) -> wsproxy::ExecEndpoint {
+        wsproxy::ExecEndpoint {
+            docker: self.docker.clone(),
+            socket: self.socket.clone(),
+        }
+    }
+}

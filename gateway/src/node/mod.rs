@@ -1,0 +1,82 @@
+//! The node seam: where session containers run. Today one node, the local Docker engine
+//! ([`docker::DockerNode`]); the scheduler issue adds more behind the same trait.
+
+pub mod docker;
+
+use api::images::ImageInfo;
+use api::session::SessionType;
+use api::Resources;
+use futures_util::stream::BoxStream;
+use std::collections::BTreeMap;
+
+/// What a node needs to start a session's container.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub session_id: String,
+    pub owner_id: String,
+    pub image: String,
+    pub kind: SessionType,
+    pub resources: Resources,
+    pub env: BTreeMap<String, String>,
+    pub command: Option<String>,
+}
+
+/// A container of this berth instance as the node sees it.
+#[derive(Debug, Clone)]
+pub struct ContainerState {
+    pub id: String,
+    pub session_id: String,
+    pub running: bool,
+    pub exit_code: Option<i64>,
+}
+
+/// Something that happened to a container of this instance.
+#[derive(Debug, Clone)]
+pub enum NodeEvent {
+    /// The container's main process ended.
+    Died {
+        session_id: String,
+        exit_code: Option<i64>,
+        oom_killed: bool,
+    },
+    /// The event stream broke and was re-established; state may have been missed.
+    Resync,
+}
+
+/// A failure a node reports, with a sentence fit for a session's status reason.
+#[derive(Debug)]
+pub struct NodeError(pub String);
+
+impl std::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+pub type NodeResult<T> = Result<T, NodeError>;
+
+#[async_trait::async_trait]
+pub trait Node: Send + Sync {
+    /// The node's name, shown as a session's `node`.
+    fn name(&self) -> &str;
+    /// Everything the node can give to sessions.
+    fn capacity(&self) -> Resources;
+    /// Answers when the node is reachable.
+    async fn ping(&self) -> NodeResult<()>;
+    /// Local images that carry berth's labels.
+    async fn list_images(&self) -> NodeResult<Vec<ImageInfo>>;
+    /// Creates and starts a session's container; returns its id.
+    async fn start_session(&self, spec: &ContainerSpec) -> NodeResult<String>;
+    /// Stops and removes every container of a session (none is fine).
+    async fn remove_session(&self, session_id: &str) -> NodeResult<()>;
+    /// All containers of this instance, running or not.
+    async fn list_containers(&self) -> NodeResult<Vec<ContainerState>>;
+    /// The tail of a container's output (stdout and stderr), at most `max_bytes`.
+    async fn logs(&self, container_id: &str, max_bytes: usize) -> NodeResult<String>;
+    /// Container events of this instance, for as long as the node lives.
+    fn events(&self) -> BoxStream<'static, NodeEvent>;
+    /// Where the websocket proxy attaches terminals.
+    fn exec_endpoint(&self) -> wsproxy::ExecEndpoint;
+}

@@ -1,0 +1,424 @@
+//! The session lifecycle: the scheduler loop, preparing containers, terminating, reacting to
+//! containers that die, and reconciling with Docker at start. The gateway is the single
+//! writer of session state; Docker is the truth about containers.
+
+use super::store::{self, Patch, SessionRow};
+use crate::db::Db;
+use crate::events::EventHub;
+use crate::node::{ContainerSpec, Node, NodeEvent};
+use api::session::{SessionStatus, SessionType};
+use api::Resources;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use wsproxy::TerminalHub;
+
+/// How much of a container's output is kept after it is removed.
+const KEPT_LOG_BYTES: usize = 256 * 1024;
+
+pub struct Lifecycle {
+    db: Db,
+    events: Arc<EventHub>,
+    node: Arc<dyn Node>,
+    terminals: Arc<TerminalHub>,
+    /// Wakes the scheduler when a session is queued or resources are freed.
+    wake: Notify,
+}
+
+impl Lifecycle {
+    pub fn new(
+        db: Db,
+        events: Arc<EventHub>,
+        node: Arc<dyn Node>,
+        terminals: Arc<TerminalHub>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            db,
+            events,
+            node,
+            terminals,
+            wake: Notify::new(),
+        })
+    }
+
+    pub fn node(&self) -> &Arc<dyn Node> {
+        &self.node
+    }
+
+    /// Publishes the current JSON of a session to browsers.
+    pub async fn publish(&self, id: &str) {
+        match store::get(&self.db, id).await {
+            Ok(Some(row)) => match store::to_api(&self.db, &row).await {
+                Ok(s) => self.events.publish(
+                    "session",
+                    &row.owner_id,
+                    serde_json::to_string(&s).unwrap_or_default(),
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot publish a session"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot publish a session"),
+        }
+    }
+
+    /// Moves a session, records why, tells browsers. False if the move was not allowed now.
+    pub async fn transition(
+        &self,
+        id: &str,
+        to: SessionStatus,
+        reason: &str,
+        patch: Patch,
+    ) -> bool {
+        match store::transition(&self.db, id, to, reason, patch).await {
+            Ok(true) => {
+                tracing::info!(session = %id, status = %to, reason, "session status");
+                if to.is_final() {
+                    self.terminals.close_session(id);
+                    self.wake.notify_one();
+                }
+                self.publish(id).await;
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::error!(session = %id, error = %e, "cannot record a status change");
+                false
+            }
+        }
+    }
+
+    /// Asks the scheduler to look at the queue.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The scheduler: FIFO over PENDING sessions, placing each where it fits.
+    pub async fn run_scheduler(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.schedule_once().await {
+                tracing::error!(error = %e, "scheduler pass failed");
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.wake.notified()).await;
+        }
+    }
+
+    async fn schedule_once(self: &Arc<Self>) -> anyhow::Result<()> {
+        let pending = store::with_status(&self.db, &[SessionStatus::Pending]).await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let holding = store::with_status(
+            &self.db,
+            &[
+                SessionStatus::Scheduled,
+                SessionStatus::Preparing,
+                SessionStatus::Running,
+                SessionStatus::Terminating,
+            ],
+        )
+        .await?;
+        let capacity = self.node.capacity();
+        let mut used = holding
+            .iter()
+            .fold(Resources::default(), |acc, s| acc.add(&s.resources()));
+        let mut blocked = false;
+        for s in pending {
+            let want = s.resources();
+            let free = capacity.saturating_sub(&used);
+            if !blocked && want.fits_in(&free) {
+                let reason = format!("Placed on node {} ({}).", self.node.name(), want.summary());
+                let patch = Patch {
+                    node: Some(self.node.name().to_string()),
+                    ..Default::default()
+                };
+                if self
+                    .transition(&s.id, SessionStatus::Scheduled, &reason, patch)
+                    .await
+                {
+                    used = used.add(&want);
+                    let me = self.clone();
+                    tokio::spawn(async move { me.prepare(s).await });
+                }
+            } else {
+                let reason = if blocked {
+                    "Waiting in the queue behind earlier sessions.".to_string()
+                } else {
+                    format!(
+                        "Waiting for resources: it needs {}, and node {} has {} free.",
+                        want.summary(),
+                        self.node.name(),
+                        free.summary()
+                    )
+                };
+                blocked = true;
+                if store::set_reason(&self.db, &s.id, SessionStatus::Pending, &reason).await? {
+                    self.publish(&s.id).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// SCHEDULED → PREPARING → RUNNING: creates and starts the container.
+    async fn prepare(self: Arc<Self>, s: SessionRow) {
+        let reason = format!("Creating the container from {}.", s.image);
+        if !self
+            .transition(&s.id, SessionStatus::Preparing, &reason, Patch::default())
+            .await
+        {
+            return;
+        }
+        let spec = ContainerSpec {
+            session_id: s.id.clone(),
+            owner_id: s.owner_id.clone(),
+            image: s.image.clone(),
+            kind: s.kind(),
+            resources: s.resources(),
+            env: s.env(),
+            command: s.command.clone(),
+        };
+        match self.node.start_session(&spec).await {
+            Ok(cid) => {
+                let patch = Patch {
+                    container_id: Some(cid),
+                    ..Default::default()
+                };
+                if !self
+                    .transition(
+                        &s.id,
+                        SessionStatus::Running,
+                        "The container is running.",
+                        patch,
+                    )
+                    .await
+                {
+                    // Terminated while we were creating it: the container must not outlive it.
+                    let _ = self.node.remove_session(&s.id).await;
+                }
+            }
+            Err(e) => {
+                let _ = self.node.remove_session(&s.id).await;
+                self.transition(&s.id, SessionStatus::Error, &e.0, Patch::default())
+                    .await;
+            }
+        }
+    }
+
+    /// Ends a session on request. Idempotent: a session already ending or ended is left be.
+    pub async fn terminate(self: &Arc<Self>, id: &str, by: &str) -> anyhow::Result<()> {
+        let Some(row) = store::get(&self.db, id).await? else {
+            return Ok(());
+        };
+        match row.status() {
+            SessionStatus::Pending => {
+                let reason = format!("Withdrawn by {by} before it was scheduled.");
+                if !self
+                    .transition(id, SessionStatus::Cancelled, &reason, Patch::default())
+                    .await
+                {
+                    // It was scheduled meanwhile: terminate it like a started one.
+                    return Box::pin(self.terminate(id, by)).await;
+                }
+            }
+            SessionStatus::Scheduled | SessionStatus::Preparing | SessionStatus::Running => {
+                let reason = format!("Termination requested by {by}.");
+                if self
+                    .transition(id, SessionStatus::Terminating, &reason, Patch::default())
+                    .await
+                {
+                    let me = self.clone();
+                    let id = id.to_string();
+                    tokio::spawn(async move { me.finish_terminate(&id).await });
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn keep_logs(&self, row: &SessionRow) -> Option<String> {
+        let cid = row.container_id.as_deref()?;
+        self.node.logs(cid, KEPT_LOG_BYTES).await.ok()
+    }
+
+    /// TERMINATING → TERMINATED once every container of the session is gone.
+    async fn finish_terminate(&self, id: &str) {
+        let logs = match store::get(&self.db, id).await {
+            Ok(Some(row)) => self.keep_logs(&row).await,
+            _ => None,
+        };
+        let mut last_err = None;
+        for attempt in 0..5u64 {
+            match self.node.remove_session(id).await {
+                Ok(()) => {
+                    let patch = Patch {
+                        logs,
+                        ..Default::default()
+                    };
+                    self.transition(
+                        id,
+                        SessionStatus::Terminated,
+                        "The container was removed.",
+                        patch,
+                    )
+                    .await;
+                    return;
+                }
+                Err(e) => {
+                    last_err = Some(e);
+                    tokio::time::sleep(Duration::from_millis(500 * (attempt + 1))).await;
+                }
+            }
+        }
+        let reason = format!(
+            "The container could not be removed: {}. berth removes it when Docker answers again.",
+            last_err.map(|e| e.0).unwrap_or_default()
+        );
+        self.transition(id, SessionStatus::Error, &reason, Patch::default())
+            .await;
+    }
+
+    /// A session's container ended on its own.
+    async fn container_died(&self, row: &SessionRow, exit_code: Option<i64>, oom: bool) {
+        if !matches!(
+            row.status(),
+            SessionStatus::Running | SessionStatus::Preparing
+        ) {
+            return;
+        }
+        let logs = self.keep_logs(row).await;
+        let code = exit_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let (to, reason) = if oom {
+            (
+                SessionStatus::Error,
+                format!(
+                    "The container ran out of memory ({} limit) and was killed.",
+                    row.resources().mem.human()
+                ),
+            )
+        } else if row.kind() == SessionType::Batch && row.status() == SessionStatus::Running {
+            (
+                SessionStatus::Terminated,
+                format!("The command exited with code {code}."),
+            )
+        } else {
+            (
+                SessionStatus::Error,
+                format!("The container exited unexpectedly with code {code}."),
+            )
+        };
+        let patch = Patch {
+            exit_code,
+            logs,
+            ..Default::default()
+        };
+        if self.transition(&row.id, to, &reason, patch).await {
+            let _ = self.node.remove_session(&row.id).await;
+        }
+    }
+
+    /// Follows the node's container events for as long as the process lives.
+    pub async fn watch_node(self: Arc<Self>) {
+        let mut events = self.node.events();
+        while let Some(ev) = events.next().await {
+            match ev {
+                NodeEvent::Died {
+                    session_id,
+                    exit_code,
+                    oom_killed,
+                } => {
+                    if let Ok(Some(row)) = store::get(&self.db, &session_id).await {
+                        self.container_died(&row, exit_code, oom_killed).await;
+                    }
+                }
+                NodeEvent::Resync => {
+                    if let Err(e) = self.reconcile(false).await {
+                        tracing::warn!(error = %e, "reconcile after an event gap failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Brings the database and Docker into agreement. At start (`startup`), sessions caught
+    /// mid-preparation are settled too; later passes leave in-flight work alone.
+    pub async fn reconcile(self: &Arc<Self>, startup: bool) -> anyhow::Result<()> {
+        let containers = self
+            .node
+            .list_containers()
+            .await
+            .map_err(|e| anyhow::anyhow!(e.0))?;
+        let live = store::live(&self.db).await?;
+        let live_ids: std::collections::HashSet<&str> =
+            live.iter().map(|s| s.id.as_str()).collect();
+        for c in &containers {
+            if !live_ids.contains(c.session_id.as_str()) {
+                tracing::info!(container = %c.id, session = %c.session_id, "removing a container without a live session");
+                let _ = self.node.remove_session(&c.session_id).await;
+            }
+        }
+        let by_session: HashMap<&str, &crate::node::ContainerState> = containers
+            .iter()
+            .map(|c| (c.session_id.as_str(), c))
+            .collect();
+        for s in &live {
+            let c = by_session.get(s.id.as_str());
+            match (s.status(), c) {
+                (SessionStatus::Running, Some(c)) if !c.running => {
+                    self.container_died(s, c.exit_code, false).await
+                }
+                (SessionStatus::Running, None) => {
+                    self.transition(
+                        &s.id,
+                        SessionStatus::Error,
+                        "The container disappeared while berth was not watching (removed outside berth?).",
+                        Patch::default(),
+                    )
+                    .await;
+                }
+                (SessionStatus::Preparing, Some(c)) if startup && c.running => {
+                    let patch = Patch {
+                        container_id: Some(c.id.clone()),
+                        ..Default::default()
+                    };
+                    self.transition(
+                        &s.id,
+                        SessionStatus::Running,
+                        "The container was found running after a gateway restart.",
+                        patch,
+                    )
+                    .await;
+                }
+                (SessionStatus::Preparing, Some(c)) if startup => {
+                    self.container_died(s, c.exit_code, false).await
+                }
+                (SessionStatus::Preparing, None) if startup => {
+                    self.transition(
+                        &s.id,
+                        SessionStatus::Error,
+                        "The gateway stopped while preparing this session; no container was started.",
+                        Patch::default(),
+                    )
+                    .await;
+                }
+                (SessionStatus::Scheduled, _) if startup => {
+                    let me = self.clone();
+                    let row = s.clone();
+                    tokio::spawn(async move { me.prepare(row).await });
+                }
+                (SessionStatus::Terminating, _) if startup => {
+                    let me = self.clone();
+                    let id = s.id.clone();
+                    tokio::spawn(async move { me.finish_terminate(&id).await });
+                }
+                _ => {}
+            }
+        }
+        self.wake();
+        Ok(())
+    }
+}

@@ -1,0 +1,271 @@
+//! `/api/v1/sessions`: create, list, get, terminate, history, logs, and terminal handles.
+
+pub mod lifecycle;
+pub mod store;
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiJson, AppError, AppResult};
+use crate::AppState;
+use api::images::ImageInfo;
+use api::session::{CreateSession, HistoryEntry, Session, TerminalUrl};
+use api::{FieldError, ProblemType};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::RngCore;
+use store::SessionRow;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sessions", get(list).post(create))
+        .route("/sessions/{id}", get(get_one).delete(terminate))
+        .route("/sessions/{id}/history", get(history))
+        .route("/sessions/{id}/logs", get(logs))
+        .route("/sessions/{id}/terminal", post(terminal))
+}
+
+/// A session the user may see: their own, or any for an admin. Anything else — including a
+/// malformed id — answers exactly like a missing session.
+async fn visible(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<SessionRow> {
+    let row = if uuid::Uuid::parse_str(id).is_ok() {
+        store::get(&state.db, id).await?
+    } else {
+        None
+    };
+    match row {
+        Some(r) if r.owner_id == user.id || user.is_admin() => Ok(r),
+        _ => Err(AppError::not_found("session")),
+    }
+}
+
+/// Like [`visible`] but only for the owner (terminals are personal, even for admins).
+async fn owned(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<SessionRow> {
+    let r = visible(state, user, id).await?;
+    if r.owner_id != user.id {
+        return Err(AppError::not_found("session"));
+    }
+    Ok(r)
+}
+
+fn generated_name() -> String {
+    let mut b = [0u8; 3];
+    rand::rng().fill_bytes(&mut b);
+    format!("session-{}", hex::encode(b))
+}
+
+/// Finds the image a request names, refusing unknown and unlaunchable ones.
+fn pick_image<'a>(images: &'a [ImageInfo], wanted: &str) -> AppResult<&'a ImageInfo> {
+    let bare = wanted.strip_suffix(":latest").unwrap_or(wanted);
+    let Some(img) = images.iter().find(|i| i.name == bare) else {
+        let names: Vec<&str> = images
+            .iter()
+            .filter(|i| i.error.is_none())
+            .map(|i| i.name.as_str())
+            .collect();
+        return Err(AppError::field(
+            "image",
+            format!(
+                "Image \"{}\" is not available on this server; choose one of: {}.",
+                wanted.escape_default(),
+                if names.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        ));
+    };
+    if let Some(err) = &img.error {
+        return Err(AppError::field(
+            "image",
+            format!("Image {} cannot be launched. {err}", img.name),
+        ));
+    }
+    Ok(img)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(req): ApiJson<CreateSession>,
+) -> AppResult<(StatusCode, Json<Session>)> {
+    let valid = req.validate().map_err(AppError::validation)?;
+    let node = state.lifecycle.node();
+    let images = node
+        .list_images()
+        .await
+        .map_err(|e| AppError::new(ProblemType::Unavailable, e.0))?;
+    let image = pick_image(&images, &valid.image)?;
+    if let Some(min) = &image.min_resources {
+        let mut errs = Vec::new();
+        if valid.resources.cpu < min.cpu {
+            errs.push(FieldError::new(
+                "resources.cpu",
+                format!("Image {} needs at least {} CPU.", image.name, min.cpu),
+            ));
+        }
+        if valid.resources.mem < min.mem {
+            errs.push(FieldError::new(
+                "resources.mem",
+                format!(
+                    "Image {} needs at least {} of memory.",
+                    image.name,
+                    min.mem.human()
+                ),
+            ));
+        }
+        if !errs.is_empty() {
+            return Err(AppError::validation(errs));
+        }
+    }
+    let cap = node.capacity();
+    if !valid.resources.fits_in(&cap) {
+        return Err(AppError::new(
+            ProblemType::Unschedulable,
+            format!(
+                "No node could ever hold {}: the largest node, {}, has {} in all.",
+                valid.resources.summary(),
+                node.name(),
+                cap.summary()
+            ),
+        ));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let name = valid.name.clone().unwrap_or_else(generated_name);
+    let res = store::insert(
+        &state.db,
+        store::NewSession {
+            id: &id,
+            owner_id: &user.id,
+            name: &name,
+            kind: valid.kind,
+            image: &image.name,
+            resources: valid.resources,
+            env: &valid.env,
+            command: valid.command.as_deref(),
+            reason: "Queued for scheduling.",
+        },
+    )
+    .await;
+    match res {
+        Ok(()) => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(AppError::conflict(format!(
+                "You already have a live session named \"{name}\"; choose another name or end that one."
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state.lifecycle.publish(&id).await;
+    state.lifecycle.wake();
+    let row = store::get(&state.db, &id)
+        .await?
+        .ok_or_else(|| AppError::not_found("session"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(store::to_api(&state.db, &row).await?),
+    ))
+}
+
+async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Vec<Session>>> {
+    let rows: Vec<SessionRow> = if user.is_admin() {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} ORDER BY s.seq DESC LIMIT 500",
+            store::SELECT
+        )))
+        .fetch_all(&state.db)
+        .await?
+    } else {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} WHERE s.owner_id = ? ORDER BY s.seq DESC LIMIT 500",
+            store::SELECT
+        )))
+        .bind(&user.id)
+        .fetch_all(&state.db)
+        .await?
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(store::to_api(&state.db, r).await?);
+    }
+    Ok(Json(out))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<Session>> {
+    let row = visible(&state, &user, &id).await?;
+    Ok(Json(store::to_api(&state.db, &row).await?))
+}
+
+async fn terminate(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<Session>> {
+    let row = visible(&state, &user, &id).await?;
+    state.lifecycle.terminate(&row.id, &user.username).await?;
+    let row = store::get(&state.db, &row.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("session"))?;
+    Ok(Json(store::to_api(&state.db, &row).await?))
+}
+
+async fn history(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<Vec<HistoryEntry>>> {
+    let row = visible(&state, &user, &id).await?;
+    Ok(Json(store::history(&state.db, &row.id).await?))
+}
+
+async fn logs(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let row = visible(&state, &user, &id).await?;
+    let text = match (&row.container_id, row.status().is_live()) {
+        (Some(cid), true) => state
+            .lifecycle
+            .node()
+            .logs(cid, 1 << 20)
+            .await
+            .unwrap_or_default(),
+        _ => row.logs.clone().unwrap_or_default(),
+    };
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+async fn terminal(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<TerminalUrl>> {
+    let row = owned(&state, &user, &id).await?;
+    let status = row.status();
+    let (Some(cid), api::session::SessionStatus::Running) = (row.container_id.clone(), status)
+    else {
+        return Err(AppError::conflict(format!(
+            "The session is {status}, not RUNNING; a terminal opens once it runs."
+        )));
+    };
+    let (hid, secret) = state.terminals.create(
+        wsproxy::HandleInfo {
+            session_id: row.id.clone(),
+            owner_id: row.owner_id.clone(),
+            container_id: cid,
+        },
+        state.lifecycle.node().exec_endpoint(),
+    );
+    let base = state.public_url();
+    let ws = base.replacen("http", "ws", 1);
+    Ok(Json(TerminalUrl {
+        url: format!("{ws}/api/v1/terminals/{hid}?secret={secret}"),
+    }))
+}

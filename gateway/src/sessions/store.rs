@@ -1,0 +1,269 @@
+//! Session rows and their queries.
+
+use crate::db::{self, Db};
+use api::session::{HistoryEntry, Session, SessionStatus, SessionType};
+use api::{Bytes, Millicores, Resources, Shares};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub seq: i64,
+    pub owner_id: String,
+    pub owner_name: String,
+    pub name: String,
+    pub kind: String,
+    pub image: String,
+    pub cpu_milli: i64,
+    pub mem_bytes: i64,
+    pub gpu: i64,
+    pub gpu_shares: i64,
+    pub env: String,
+    pub command: Option<String>,
+    pub status: String,
+    pub status_reason: String,
+    pub node: Option<String>,
+    pub container_id: Option<String>,
+    pub exit_code: Option<i64>,
+    pub logs: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub terminated_at: Option<String>,
+}
+
+pub const SELECT: &str =
+    "SELECT s.*, u.username AS owner_name FROM sessions s JOIN users u ON u.id = s.owner_id";
+
+impl SessionRow {
+    pub fn status(&self) -> SessionStatus {
+        SessionStatus::parse(&self.status).unwrap_or(SessionStatus::Error)
+    }
+    pub fn kind(&self) -> SessionType {
+        SessionType::parse(&self.kind).unwrap_or_default()
+    }
+    pub fn resources(&self) -> Resources {
+        Resources {
+            cpu: Millicores(self.cpu_milli as u64),
+            mem: Bytes(self.mem_bytes as u64),
+            gpu: self.gpu as u32,
+            gpu_shares: Shares(self.gpu_shares as u32),
+        }
+    }
+    pub fn env(&self) -> BTreeMap<String, String> {
+        serde_json::from_str(&self.env).unwrap_or_default()
+    }
+    pub fn to_api(&self, queue_position: Option<u32>) -> Session {
+        Session {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            owner: self.owner_id.clone(),
+            owner_name: self.owner_name.clone(),
+            kind: self.kind(),
+            status: self.status(),
+            status_reason: self.status_reason.clone(),
+            image: self.image.clone(),
+            resources: self.resources(),
+            node: self.node.clone(),
+            queue_position,
+            container_id: self.container_id.clone(),
+            exit_code: self.exit_code,
+            created_at: self.created_at.clone(),
+            started_at: self.started_at.clone(),
+            terminated_at: self.terminated_at.clone(),
+        }
+    }
+}
+
+pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<SessionRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.id = ?")))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn with_status(db: &Db, statuses: &[SessionStatus]) -> sqlx::Result<Vec<SessionRow>> {
+    let marks = vec!["?"; statuses.len()].join(",");
+    let sql = format!("{SELECT} WHERE s.status IN ({marks}) ORDER BY s.seq");
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for s in statuses {
+        q = q.bind(s.as_str());
+    }
+    q.fetch_all(db).await
+}
+
+pub async fn live(db: &Db) -> sqlx::Result<Vec<SessionRow>> {
+    let live: Vec<SessionStatus> = SessionStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_live())
+        .collect();
+    with_status(db, &live).await
+}
+
+/// 1-based position among PENDING sessions, for a PENDING row.
+pub async fn queue_position(db: &Db, row: &SessionRow) -> sqlx::Result<Option<u32>> {
+    if row.status() != SessionStatus::Pending {
+        return Ok(None);
+    }
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE status = 'PENDING' AND seq <= ?")
+            .bind(row.seq)
+            .fetch_one(db)
+            .await?;
+    Ok(Some(n as u32))
+}
+
+pub async fn to_api(db: &Db, row: &SessionRow) -> sqlx::Result<Session> {
+    Ok(row.to_api(queue_position(db, row).await?))
+}
+
+pub async fn history(db: &Db, id: &str) -> sqlx::Result<Vec<HistoryEntry>> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT status, reason, at FROM session_history WHERE session_id = ? ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(status, reason, at)| HistoryEntry {
+            status: SessionStatus::parse(&status).unwrap_or(SessionStatus::Error),
+            reason,
+            at,
+        })
+        .collect())
+}
+
+/// A new PENDING session. The partial unique index refuses a live duplicate name.
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub owner_id: &'a str,
+    pub name: &'a str,
+    pub kind: SessionType,
+    pub image: &'a str,
+    pub resources: Resources,
+    pub env: &'a BTreeMap<String, String>,
+    pub command: Option<&'a str>,
+    pub reason: &'a str,
+}
+
+pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
+    let now = db::now();
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO sessions(id, seq, owner_id, name, kind, image, cpu_milli, mem_bytes, gpu, gpu_shares,
+                              env, command, status, status_reason, created_at)
+         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)",
+    )
+    .bind(s.id)
+    .bind(s.owner_id)
+    .bind(s.name)
+    .bind(s.kind.as_str())
+    .bind(s.image)
+    .bind(s.resources.cpu.0 as i64)
+    .bind(s.resources.mem.0 as i64)
+    .bind(i64::from(s.resources.gpu))
+    .bind(i64::from(s.resources.gpu_shares.0))
+    .bind(serde_json::to_string(s.env).unwrap_or_else(|_| "{}".into()))
+    .bind(s.command)
+    .bind(s.reason)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO session_history(session_id, status, reason, at) VALUES (?, 'PENDING', ?, ?)",
+    )
+    .bind(s.id)
+    .bind(s.reason)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// What a transition may set besides status and reason.
+#[derive(Debug, Default)]
+pub struct Patch {
+    pub node: Option<String>,
+    pub container_id: Option<String>,
+    pub exit_code: Option<i64>,
+    pub logs: Option<String>,
+}
+
+/// Moves a session to `to` if its current status may move there (the rule lives in
+/// [`SessionStatus::can_move_to`]); records the history entry in the same transaction.
+/// Returns false when the session was not in a state that allows the move.
+pub async fn transition(
+    db: &Db,
+    id: &str,
+    to: SessionStatus,
+    reason: &str,
+    patch: Patch,
+) -> sqlx::Result<bool> {
+    let from: Vec<&str> = SessionStatus::ALL
+        .into_iter()
+        .filter(|s| s.can_move_to(to))
+        .map(|s| s.as_str())
+        .collect();
+    if from.is_empty() {
+        return Ok(false);
+    }
+    let now = db::now();
+    let marks = vec!["?"; from.len()].join(",");
+    let sql = format!(
+        "UPDATE sessions SET status = ?, status_reason = ?,
+            node = COALESCE(?, node), container_id = COALESCE(?, container_id),
+            exit_code = COALESCE(?, exit_code), logs = COALESCE(?, logs),
+            started_at = CASE WHEN ? THEN ? ELSE started_at END,
+            terminated_at = CASE WHEN ? THEN ? ELSE terminated_at END
+         WHERE id = ? AND status IN ({marks})"
+    );
+    let mut tx = db.begin().await?;
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(patch.node)
+        .bind(patch.container_id)
+        .bind(patch.exit_code)
+        .bind(patch.logs)
+        .bind(to == SessionStatus::Running)
+        .bind(&now)
+        .bind(to.is_final())
+        .bind(&now)
+        .bind(id);
+    for f in &from {
+        q = q.bind(*f);
+    }
+    let done = q.execute(&mut *tx).await?.rows_affected() == 1;
+    if !done {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query("INSERT INTO session_history(session_id, status, reason, at) VALUES (?, ?, ?, ?)")
+        .bind(id)
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Updates the reason of a session without moving it (e.g. why it still waits).
+pub async fn set_reason(
+    db: &Db,
+    id: &str,
+    status: SessionStatus,
+    reason: &str,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE sessions SET status_reason = ? WHERE id = ? AND status = ? AND status_reason <> ?",
+    )
+    .bind(reason)
+    .bind(id)
+    .bind(status.as_str())
+    .bind(reason)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

@@ -1,0 +1,209 @@
+# shellcheck shell=bash
+# Shared helpers for berth's scripts. Source it; callers set `set -euo pipefail`.
+#
+#   log MSG...          print "==> MSG" to stderr
+#   apt_install PKG...  install the Debian packages that are missing (apt-get update once per run)
+#   ensure_docker       install docker.io if needed and make sure dockerd answers
+#   ensure_images       build berth/rootfs:bookworm and berth/base when missing or out of date
+
+# Repository root, whatever the caller's cwd.
+BERTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BERTH_CACHE="${BERTH_CACHE:-${HOME:-/tmp}/.cache/berth}"
+: "${_BERTH_APT_UPDATED:=0}"
+
+if [ "$(id -u)" -eq 0 ]; then
+    _BERTH_SUDO=()
+else
+    _BERTH_SUDO=(sudo)
+fi
+
+log() {
+    printf '==> %s\n' "$*" >&2
+}
+
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# apt-get, waiting for another apt/dpkg run (e.g. from another shell) to release its locks.
+_berth_apt_get() {
+    local attempt err rc
+    err="$(mktemp)"
+    for attempt in $(seq 1 60); do
+        rc=0
+        "${_BERTH_SUDO[@]}" env DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 \
+            apt-get -q -o DPkg::Lock::Timeout=300 "$@" 2>"$err" || rc=$?
+        cat "$err" >&2
+        if [ "$rc" -eq 0 ]; then
+            rm -f "$err"
+            return 0
+        fi
+        if grep -qiE 'could not get lock|unable to acquire|is another process using it' "$err"; then
+            log "apt is busy in another process; retrying in 5 s (attempt $attempt)"
+            sleep 5
+            continue
+        fi
+        rm -f "$err"
+        return "$rc"
+    done
+    rm -f "$err"
+    die "apt-get $* could not get the apt/dpkg lock for 5 minutes"
+}
+
+_berth_pkg_installed() {
+    dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'
+}
+
+apt_install() {
+    local pkg missing=()
+    for pkg in "$@"; do
+        _berth_pkg_installed "$pkg" || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if [ "$_BERTH_APT_UPDATED" -eq 0 ]; then
+        log "apt-get update"
+        _berth_apt_get update
+        _BERTH_APT_UPDATED=1
+    fi
+    log "apt-get install ${missing[*]}"
+    _berth_apt_get install -y --no-install-recommends "${missing[@]}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Docker engine
+
+ensure_docker() {
+    if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
+        apt_install docker.io
+    fi
+    docker info >/dev/null 2>&1 && return 0
+
+    case "${DOCKER_HOST:-unix:///var/run/docker.sock}" in
+        unix:///var/run/docker.sock | unix:///run/docker.sock) ;;
+        *) die "DOCKER_HOST=$DOCKER_HOST does not answer 'docker info'; not starting a local dockerd for it" ;;
+    esac
+
+    if pgrep -x dockerd >/dev/null 2>&1; then
+        log "dockerd is already starting; waiting for it"
+    else
+        log "starting dockerd (log: /var/log/dockerd.log)"
+        # setsid + nohup: the daemon outlives this script and its terminal.
+        "${_BERTH_SUDO[@]}" sh -c 'setsid nohup dockerd >>/var/log/dockerd.log 2>&1 </dev/null &'
+    fi
+
+    local deadline=$((SECONDS + 60))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        timeout 10 docker info >/dev/null 2>&1 && { log "dockerd is up"; return 0; }
+        sleep 0.5
+    done
+    tail -n 20 /var/log/dockerd.log >&2 2>/dev/null || true
+    die "dockerd did not answer 'docker info' within 60 s (see /var/log/dockerd.log$( [ "${#_BERTH_SUDO[@]}" -gt 0 ] && printf '; is %s in the docker group?' "$(id -un)"))"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Session images
+
+BERTH_ROOTFS_IMAGE="berth/rootfs:bookworm"
+BERTH_BASE_IMAGE="berth/base:latest"
+# Everything that decides the content of the rootfs (the mirror does not).
+_BERTH_ROOTFS_SUITE="bookworm"
+_BERTH_ROOTFS_INCLUDE="python3,python3-venv,bash,procps,ca-certificates,coreutils"
+_BERTH_ROOTFS_RECIPE="debootstrap --variant=minbase --include=$_BERTH_ROOTFS_INCLUDE $_BERTH_ROOTFS_SUITE; recipe v1"
+
+# sha256 of a directory's file names and contents (stable order, paths relative to the dir).
+berth_dir_hash() {
+    (
+        cd "$1" || exit 1
+        find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1
+    )
+}
+
+_berth_image_label() {  # IMAGE LABEL -> value, or empty (also when the image is missing)
+    docker image inspect -f "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null || true
+}
+
+_berth_image_id() {
+    docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true
+}
+
+_berth_rootfs_hash() {
+    printf '%s\n' "$_BERTH_ROOTFS_RECIPE" | sha256sum | cut -d' ' -f1
+}
+
+_berth_rootfs_current() {
+    [ "$(_berth_image_label "$BERTH_ROOTFS_IMAGE" berth.recipe-hash)" = "$(_berth_rootfs_hash)" ]
+}
+
+_berth_base_current() {
+    local labels
+    labels="$(docker image inspect -f '{{index .Config.Labels "berth.recipe-hash"}} {{index .Config.Labels "berth.rootfs-id"}}' \
+        "$BERTH_BASE_IMAGE" 2>/dev/null)" || return 1
+    [ "$labels" = "$(berth_dir_hash "$BERTH_ROOT/images/base") $(_berth_image_id "$BERTH_ROOTFS_IMAGE")" ]
+}
+
+_berth_build_rootfs() {
+    local mirror="" tmp
+    apt_install debootstrap
+    if [ -r /etc/apt/sources.list.d/debian.sources ]; then
+        mirror="$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources)"
+    fi
+    mirror="${mirror:-http://deb.debian.org/debian}"
+
+    mkdir -p "$BERTH_CACHE"
+    tmp="$(mktemp -d "$BERTH_CACHE/rootfs.XXXXXX")"
+    # Subshell so that the cleanup trap neither leaks into nor replaces the caller's traps.
+    (
+        trap '"${_BERTH_SUDO[@]}" rm -rf --one-file-system "$tmp"' EXIT
+        log "debootstrap $_BERTH_ROOTFS_SUITE from $mirror (a minute or two)"
+        "${_BERTH_SUDO[@]}" debootstrap --variant=minbase --include="$_BERTH_ROOTFS_INCLUDE" \
+            "$_BERTH_ROOTFS_SUITE" "$tmp/rootfs" "$mirror" >"$tmp/debootstrap.log" 2>&1 || {
+            tail -n 30 "$tmp/debootstrap.log" >&2
+            exit 1
+        }
+        # Package caches are not needed in the image (images that install packages run apt-get update).
+        # shellcheck disable=SC2016  # expanded by the inner sh
+        "${_BERTH_SUDO[@]}" sh -c 'rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*' _ "$tmp/rootfs"
+        log "docker import $BERTH_ROOTFS_IMAGE"
+        "${_BERTH_SUDO[@]}" tar --numeric-owner -C "$tmp/rootfs" -c . |
+            docker import \
+                --change "LABEL berth.recipe-hash=$(_berth_rootfs_hash)" \
+                --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+                --change 'CMD ["bash"]' \
+                - "$BERTH_ROOTFS_IMAGE" >/dev/null
+    )
+}
+
+_berth_build_base() {
+    local dir="$BERTH_ROOT/images/base"
+    log "docker build $BERTH_BASE_IMAGE from images/base"
+    # The legacy builder: this engine has no buildx/BuildKit.
+    mkdir -p "$BERTH_CACHE"
+    DOCKER_BUILDKIT=0 docker build \
+        --label "berth.recipe-hash=$(berth_dir_hash "$dir")" \
+        --label "berth.rootfs-id=$(_berth_image_id "$BERTH_ROOTFS_IMAGE")" \
+        -t "$BERTH_BASE_IMAGE" "$dir" >"$BERTH_CACHE/build-base.log" 2>&1 || {
+        tail -n 30 "$BERTH_CACHE/build-base.log" >&2
+        die "docker build of $BERTH_BASE_IMAGE failed (full log: $BERTH_CACHE/build-base.log)"
+    }
+}
+
+ensure_images() {
+    # Fast path: nothing to do, no lock taken.
+    if _berth_rootfs_current && _berth_base_current; then
+        return 0
+    fi
+    mkdir -p "$BERTH_CACHE"
+    # One builder at a time (two scripts may start together); fd closed when the subshell ends.
+    (
+        flock 9
+        if ! _berth_rootfs_current; then
+            _berth_build_rootfs
+        fi
+        if ! _berth_base_current; then
+            _berth_build_base
+        fi
+    ) 9>"$BERTH_CACHE/images.lock"
+    # Remove dangling layers left by rebuilding a tag.
+    docker image prune -f --filter 'label=berth.recipe-hash' >/dev/null 2>&1 || true
+}

@@ -1,0 +1,14 @@
+//! berth's websocket proxy: terminal handles and the byte pumps between a browser's
+//! websocket and a TTY `docker exec` inside a session's container. The gateway embeds it
+//! today; `berth wsproxy` will run it beside remote nodes later, so it knows nothing of the
+//! database — only Docker endpoints, handles and sockets.
+//!
+//! A **handle** is not a connection: it names one shell (an exec) in one container and is
+//! authorised by its secret. Connections attach to it; the shell's lifetime is the handle's,
+//! which is where a grace period and a replay buffer can live later.
+
+mod exec;
+mod terminal;
+
+pub use exec::ExecEndpoint;
+pub use terminal::{HandleInfo, TerminalHub};
