@@ -207,3 +207,30 @@ ensure_images() {
     # Remove dangling layers left by rebuilding a tag.
     docker image prune -f --filter 'label=berth.recipe-hash' >/dev/null 2>&1 || true
 }
+
+# The wasm32 target and the wasm-bindgen CLI of exactly the version in Cargo.lock.
+ensure_wasm_tools() {
+    if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+        log "adding the wasm32-unknown-unknown target"
+        rustup target add wasm32-unknown-unknown >&2
+    fi
+    local v
+    v="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' "$BERTH_ROOT/Cargo.lock")"
+    [ -n "$v" ] || die "cannot read the wasm-bindgen version from Cargo.lock"
+    export PATH="$HOME/.cargo/bin:$PATH"
+    if ! wasm-bindgen --version 2>/dev/null | grep -q " $v\$"; then
+        log "installing wasm-bindgen-cli $v (once, a few minutes)"
+        cargo install wasm-bindgen-cli --version "$v" --locked >&2 ||
+            cargo install wasm-bindgen-cli --version "$v" >&2
+    fi
+}
+
+# Debian's Chromium for the end-to-end tests and screenshots.
+ensure_chromium() {
+    command -v chromium >/dev/null 2>&1 || apt_install chromium
+}
+
+# The npm packages of the end-to-end tests (playwright-core drives Debian's Chromium).
+ensure_e2e_deps() {
+    (cd "$BERTH_ROOT/e2e" && npm ci --no-audit --no-fund --silent)
+}

@@ -1,0 +1,5 @@
+//! Pieces shared by pages.
+
+pub mod launcher;
+pub mod status;
+pub mod terminal;

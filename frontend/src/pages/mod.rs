@@ -1,0 +1,6 @@
+//! One file per page.
+
+pub mod login;
+pub mod session;
+pub mod sessions;
+pub mod shell;

@@ -1,0 +1,152 @@
+//! One session: status with its reason, details, the terminal, the history, and logs.
+
+use crate::api;
+use crate::components::status::{when, StatusBadge};
+use crate::components::terminal::Terminal;
+use crate::pages::shell::Sessions;
+use ::api::session::{HistoryEntry, Session, SessionStatus};
+use leptos::prelude::*;
+
+#[component]
+pub fn SessionPage(id: String) -> impl IntoView {
+    let store = expect_context::<Sessions>();
+    let missing = RwSignal::new(None::<String>);
+    let sid = id.clone();
+    // Fetch it directly too: the list may not hold it (an admin's link, an old session).
+    leptos::task::spawn_local({
+        let sid = sid.clone();
+        async move {
+            match api::get::<Session>(&format!("/api/v1/sessions/{sid}")).await {
+                Ok(s) => store.upsert(s),
+                Err(e) => missing.set(Some(e.detail)),
+            }
+        }
+    });
+    let session = {
+        let sid = sid.clone();
+        Memo::new(move |_| store.list.with(|v| v.iter().find(|s| s.id == sid).cloned()))
+    };
+    let status = Memo::new(move |_| session.get().map(|s| s.status));
+
+    let history = RwSignal::new(Vec::<HistoryEntry>::new());
+    {
+        let sid = sid.clone();
+        Effect::new(move |_| {
+            status.track();
+            let sid = sid.clone();
+            leptos::task::spawn_local(async move {
+                if let Ok(h) = api::get::<Vec<HistoryEntry>>(&format!("/api/v1/sessions/{sid}/history")).await {
+                    history.set(h);
+                }
+            });
+        });
+    }
+
+    let logs = RwSignal::new(None::<String>);
+    let load_logs = {
+        let sid = sid.clone();
+        move |_| {
+            let sid = sid.clone();
+            leptos::task::spawn_local(async move {
+                let text = match api::get_text(&format!("/api/v1/sessions/{sid}/logs")).await {
+                    Ok(t) if t.is_empty() => "(no output yet)".to_string(),
+                    Ok(t) => t,
+                    Err(e) => e.detail,
+                };
+                logs.set(Some(text));
+            });
+        }
+    };
+
+    let terminate_error = RwSignal::new(None::<String>);
+    let confirming = RwSignal::new(false);
+    let terminate = {
+        let sid = sid.clone();
+        move |_| {
+            if !confirming.get() {
+                confirming.set(true);
+                return;
+            }
+            confirming.set(false);
+            let sid = sid.clone();
+            leptos::task::spawn_local(async move {
+                match api::delete::<Session>(&format!("/api/v1/sessions/{sid}")).await {
+                    Ok(s) => store.upsert(s),
+                    Err(e) => terminate_error.set(Some(e.detail)),
+                }
+            });
+        }
+    };
+
+    let term_id = sid.clone();
+    view! {
+        <div class="session-page">
+            <a class="back" href="#/">"← All sessions"</a>
+            {move || missing.get().filter(|_| session.get().is_none()).map(|e| view! { <p class="error card">{e}</p> })}
+            {move || session.get().map(|s| {
+                let live = s.status.is_live() && s.status != SessionStatus::Terminating;
+                view! {
+                    <section class="card session-head">
+                        <div class="title-row">
+                            <h1 id="session-name">{s.name.clone()}</h1>
+                            <StatusBadge status=s.status />
+                            <span class="spacer"></span>
+                            {live.then(|| view! {
+                                <button id="terminate" class="danger" on:click=terminate.clone()>
+                                    {move || if confirming.get() { "Click again to terminate" } else { "Terminate" }}
+                                </button>
+                            })}
+                        </div>
+                        <p class="reason" id="session-reason">{s.status_reason.clone()}</p>
+                        {move || terminate_error.get().map(|e| view! { <p class="error">{e}</p> })}
+                        <dl class="facts">
+                            <dt>"Image"</dt><dd class="mono">{s.image.clone()}</dd>
+                            <dt>"Resources"</dt><dd>{s.resources.summary()}</dd>
+                            <dt>"Node"</dt><dd>{s.node.clone().unwrap_or_else(|| "—".into())}</dd>
+                            <dt>"Owner"</dt><dd>{s.owner_name.clone()}</dd>
+                            <dt>"Created"</dt><dd>{when(&s.created_at)}</dd>
+                            <dt>"Started"</dt><dd>{s.started_at.as_deref().map(when).unwrap_or_else(|| "—".into())}</dd>
+                            <dt>"Ended"</dt><dd>{s.terminated_at.as_deref().map(when).unwrap_or_else(|| "—".into())}</dd>
+                            {s.exit_code.map(|c| view! { <dt>"Exit code"</dt><dd>{c}</dd> })}
+                        </dl>
+                    </section>
+                }
+            })}
+            {move || {
+                let running = status.get() == Some(SessionStatus::Running);
+                let id = term_id.clone();
+                if running {
+                    view! { <Terminal session_id=id /> }.into_any()
+                } else {
+                    let msg = match status.get() {
+                        Some(s) if s.is_final() => "This session has ended; its terminal is closed.",
+                        Some(_) => "The terminal opens here once the session is RUNNING.",
+                        None => "",
+                    };
+                    view! { <div class="card terminal-placeholder">{msg}</div> }.into_any()
+                }
+            }}
+            <div class="two-col">
+                <section class="card">
+                    <h2>"History"</h2>
+                    <ol class="timeline" id="history">
+                        {move || history.get().into_iter().map(|h| view! {
+                            <li>
+                                <StatusBadge status=h.status />
+                                <span class="when">{when(&h.at)}</span>
+                                <div class="reason">{h.reason}</div>
+                            </li>
+                        }).collect_view()}
+                    </ol>
+                </section>
+                <section class="card">
+                    <div class="list-head">
+                        <h2>"Logs"</h2>
+                        <button class="ghost" on:click=load_logs>"Load logs"</button>
+                    </div>
+                    {move || logs.get().map(|l| view! { <pre class="logs">{l}</pre> })}
+                </section>
+            </div>
+        </div>
+    }
+}

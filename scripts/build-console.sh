@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the web console into $BERTH_CONSOLE_DIR (default frontend/dist): the Leptos app to
+# WASM with the size-optimised profile, wasm-bindgen's JS glue, xterm.js and the styles.
+# Skips the work when nothing it depends on changed.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$BERTH_ROOT"
+
+ensure_wasm_tools
+OUT="${BERTH_CONSOLE_DIR:-$BERTH_ROOT/frontend/dist}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$BERTH_CACHE/target}"
+
+stamp_now="$(cat Cargo.lock frontend/Cargo.toml frontend/package.json frontend/index.html \
+    <(find api/src frontend/src frontend/static style -type f | sort | xargs cat) | sha256sum | cut -c1-16)"
+if [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$stamp_now" ] && [ -f "$OUT/app_bg.wasm" ]; then
+    log "console is up to date in $OUT"
+    exit 0
+fi
+
+log "building the console (WASM)"
+cargo build --quiet --profile wasm-release --target wasm32-unknown-unknown -p frontend
+mkdir -p "$OUT"
+wasm-bindgen --target web --no-typescript --out-dir "$OUT" --out-name app \
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/frontend.wasm"
+(cd frontend && npm ci --no-audit --no-fund --silent)
+cp frontend/node_modules/@xterm/xterm/lib/xterm.js frontend/node_modules/@xterm/xterm/css/xterm.css \
+   frontend/node_modules/@xterm/addon-fit/lib/addon-fit.js frontend/static/term.js \
+   frontend/index.html style/berth.css "$OUT/"
+echo "$stamp_now" > "$OUT/.stamp"
+log "console built in $OUT ($(du -k "$OUT/app_bg.wasm" | cut -f1) KiB wasm)"
