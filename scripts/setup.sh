@@ -13,5 +13,5 @@ bash scripts/build-console.sh
 log "building berth (release)"
 cargo build --quiet --release -p gateway
 export BERTH_CONSOLE_DIR="${BERTH_CONSOLE_DIR:-$BERTH_ROOT/frontend/dist}"
-log "starting berth serve (data in ${BERTH_DATA_DIR:-./berth-data}); open ${BERTH_PUBLIC_URL:-http://127.0.0.1:8080}"
+log "starting berth serve (data in ${BERTH_DATA_DIR:-$BERTH_ROOT/berth-data}; it prints the address to open)"
 exec "$CARGO_TARGET_DIR/release/berth" serve "$@"

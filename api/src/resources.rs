@@ -137,7 +137,7 @@ impl Bytes {
         // Fractions are allowed with a suffix ("1.5g") as long as the result is whole bytes.
         let fixed = parse_fixed(num, 6).ok_or_else(bad)?;
         let scaled = (fixed as u128) << shift;
-        if scaled % 1_000_000 != 0 {
+        if !scaled.is_multiple_of(1_000_000) {
             return Err(format!("Memory \"{s}\" is not a whole number of bytes."));
         }
         let v = scaled / 1_000_000;
@@ -161,7 +161,7 @@ impl Bytes {
             let base = 1u64 << shift;
             if self.0 >= base {
                 let tenths = (self.0 as u128 * 10 / base as u128) as u64;
-                return if tenths % 10 == 0 {
+                return if tenths.is_multiple_of(10) {
                     format!("{} {unit}", tenths / 10)
                 } else {
                     format!("{}.{} {unit}", tenths / 10, tenths % 10)

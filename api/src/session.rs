@@ -71,14 +71,14 @@ impl SessionStatus {
     /// may fail into ERROR.
     pub fn can_move_to(self, to: SessionStatus) -> bool {
         use SessionStatus::*;
-        match (self, to) {
-            (Pending, Scheduled | Cancelled | Error) => true,
-            (Scheduled, Preparing | Terminating | Error) => true,
-            (Preparing, Running | Terminating | Error) => true,
-            (Running, Terminating | Terminated | Error) => true,
-            (Terminating, Terminated | Error) => true,
-            _ => false,
-        }
+        matches!(
+            (self, to),
+            (Pending, Scheduled | Cancelled | Error)
+                | (Scheduled, Preparing | Terminating | Error)
+                | (Preparing, Running | Terminating | Error)
+                | (Running, Terminating | Terminated | Error)
+                | (Terminating, Terminated | Error)
+        )
     }
 }
 

@@ -18,14 +18,19 @@ impl ApiError {
     fn network(e: impl std::fmt::Display) -> Self {
         Self {
             status: 0,
-            detail: format!("berth could not be reached ({e}). Check your connection and try again."),
+            detail: format!(
+                "berth could not be reached ({e}). Check your connection and try again."
+            ),
             errors: vec![],
         }
     }
 
     /// The message for one field, if the server named it.
     pub fn field(&self, name: &str) -> Option<String> {
-        self.errors.iter().find(|e| e.field == name).map(|e| e.message.clone())
+        self.errors
+            .iter()
+            .find(|e| e.field == name)
+            .map(|e| e.message.clone())
     }
 }
 
@@ -39,7 +44,11 @@ async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, ApiError> {
     }
     let status = resp.status();
     match resp.json::<Problem>().await {
-        Ok(p) => Err(ApiError { status, detail: p.detail, errors: p.errors }),
+        Ok(p) => Err(ApiError {
+            status,
+            detail: p.detail,
+            errors: p.errors,
+        }),
         Err(_) => Err(ApiError {
             status,
             detail: format!("berth answered with HTTP {status}; try again in a moment."),
@@ -70,7 +79,10 @@ pub async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Re
 
 /// A POST whose answer has no body worth reading.
 pub async fn post_empty(path: &str) -> Result<(), ApiError> {
-    let resp = Request::post(path).send().await.map_err(ApiError::network)?;
+    let resp = Request::post(path)
+        .send()
+        .await
+        .map_err(ApiError::network)?;
     if resp.ok() {
         Ok(())
     } else {
@@ -79,6 +91,9 @@ pub async fn post_empty(path: &str) -> Result<(), ApiError> {
 }
 
 pub async fn delete<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    let resp = Request::delete(path).send().await.map_err(ApiError::network)?;
+    let resp = Request::delete(path)
+        .send()
+        .await
+        .map_err(ApiError::network)?;
     decode(resp).await
 }

@@ -16,9 +16,15 @@ const MARK: &str = "BENCH-DONE";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mb: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let mb: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100);
     let raw = mb * 1_000_000;
-    let cmd = format!("head -c {raw} /dev/zero | base64 -w 76; echo {}-$((1+1))", MARK);
+    let cmd = format!(
+        "head -c {raw} /dev/zero | base64 -w 76; echo {}-$((1+1))",
+        MARK
+    );
     let data = tempfile::tempdir()?;
     // The berth binary built beside this example (target/<profile>/berth), or BERTH_BIN.
     let bin = match std::env::var_os("BERTH_BIN") {
@@ -39,16 +45,24 @@ async fn main() -> anyhow::Result<()> {
     let stdout = child.stdout.take().expect("piped");
     let mut lines = std::io::BufReader::new(stdout).lines();
     let base = loop {
-        let line = lines.next().ok_or_else(|| anyhow::anyhow!("berth exited"))??;
+        let line = lines
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("berth exited"))??;
         if let Some(rest) = line.strip_prefix("berth: listening on ") {
-            break rest.split_whitespace().next().unwrap_or_default().to_string();
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
         }
     };
     let result = run(&base, &cmd, raw).await;
     let _ = child.kill();
     let _ = child.wait();
     if let Ok(sid) = &result {
-        let _ = Command::new("docker").args(["rm", "-f", &format!("berth-{sid}")]).output();
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &format!("berth-{sid}")])
+            .output();
     }
     result.map(|_| ())
 }
@@ -71,7 +85,12 @@ async fn run(base: &str, cmd: &str, raw: u64) -> anyhow::Result<String> {
     let sid = s["id"].as_str().unwrap_or_default().to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     let container = loop {
-        let s: serde_json::Value = http.get(format!("{base}/api/v1/sessions/{sid}")).send().await?.json().await?;
+        let s: serde_json::Value = http
+            .get(format!("{base}/api/v1/sessions/{sid}"))
+            .send()
+            .await?
+            .json()
+            .await?;
         if s["status"] == "RUNNING" {
             break s["container_id"].as_str().unwrap_or_default().to_string();
         }
@@ -90,16 +109,25 @@ async fn run(base: &str, cmd: &str, raw: u64) -> anyhow::Result<String> {
             .error_for_status()?
             .json()
             .await?;
-        let (mut ws, _) = tokio_tungstenite::connect_async(t["url"].as_str().unwrap_or_default()).await?;
-        ws.send(Message::Text(r#"{"type":"resize","cols":200,"rows":50}"#.into())).await?;
-        ws.send(Message::Binary(format!("stty -echo; {cmd}\r").into_bytes().into())).await?;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(t["url"].as_str().unwrap_or_default()).await?;
+        ws.send(Message::Text(
+            r#"{"type":"resize","cols":200,"rows":50}"#.into(),
+        ))
+        .await?;
+        ws.send(Message::Binary(
+            format!("stty -echo; {cmd}\r").into_bytes().into(),
+        ))
+        .await?;
         let mark = format!("{MARK}-2");
         let mut tail: Vec<u8> = Vec::new();
         let mut bytes = 0u64;
         let mut start = None;
         loop {
             let msg = tokio::time::timeout(Duration::from_secs(120), ws.next()).await?;
-            let Some(msg) = msg else { anyhow::bail!("terminal closed early") };
+            let Some(msg) = msg else {
+                anyhow::bail!("terminal closed early")
+            };
             if let Message::Binary(b) = msg? {
                 start.get_or_insert_with(Instant::now);
                 bytes += b.len() as u64;
@@ -141,10 +169,15 @@ async fn run(base: &str, cmd: &str, raw: u64) -> anyhow::Result<String> {
             direct_bytes as f64 / 1e6,
             b / d
         );
-        anyhow::ensure!(bytes >= expected, "berth streamed {bytes} bytes, expected at least {expected}");
+        anyhow::ensure!(
+            bytes >= expected,
+            "berth streamed {bytes} bytes, expected at least {expected}"
+        );
         rates.push((b, d));
     }
-    let (b, d) = rates.iter().fold((0.0, 0.0), |acc, r| (acc.0 + r.0, acc.1 + r.1));
+    let (b, d) = rates
+        .iter()
+        .fold((0.0, 0.0), |acc, r| (acc.0 + r.0, acc.1 + r.1));
     println!(
         "mean: berth {:.1} MB/s, docker exec -t {:.1} MB/s, ratio {:.2}",
         b / rates.len() as f64,

@@ -132,8 +132,12 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> AppResult<T> {
         // serde says "unknown field `x`, expected one of …" for deny_unknown_fields.
         if let Some(rest) = msg.strip_prefix("unknown field `") {
             let name = rest.split('`').next().unwrap_or("");
+            // The path already ends at the unknown key (serde_path_to_error records it
+            // before the struct refuses it), unlike a missing field's path.
             let field = if path == "." || path.is_empty() {
                 name.to_string()
+            } else if path == name || path.ends_with(&format!(".{name}")) {
+                path
             } else {
                 format!("{path}.{name}")
             };

@@ -53,6 +53,14 @@ async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> AppRes
     Ok(next.run(req).await)
 }
 
+/// The OpenAPI document of the endpoints this server has (hand-kept beside the routes).
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+}
+
 async fn api_not_found() -> AppError {
     AppError::new(api::ProblemType::NotFound, "There is no such API endpoint.")
 }
@@ -76,6 +84,7 @@ pub fn app(state: AppState) -> Router {
         .merge(images::router())
         .merge(events::router())
         .merge(terminal::router())
+        .route("/openapi.json", axum::routing::get(openapi))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), csrf));

@@ -8,8 +8,12 @@ use ::api::session::{CreateSession, Session};
 use ::api::{FieldError, ResourcesRequest};
 use leptos::prelude::*;
 
-const PRESETS: [(&str, &str, &str); 4] =
-    [("Tiny", "0.25", "256m"), ("Small", "0.5", "512m"), ("Medium", "1", "1g"), ("Large", "2", "4g")];
+const PRESETS: [(&str, &str, &str); 4] = [
+    ("Tiny", "0.25", "256m"),
+    ("Small", "0.5", "512m"),
+    ("Medium", "1", "1g"),
+    ("Large", "2", "4g"),
+];
 
 #[component]
 pub fn Launcher() -> impl IntoView {
@@ -50,9 +54,15 @@ pub fn Launcher() -> impl IntoView {
     let errors = Memo::new(move |_| request().validate().err().unwrap_or_default());
     let field_error = move |f: &'static str| {
         move || {
-            let local = errors.get().into_iter().find(|e: &FieldError| e.field == f).map(|e| e.message);
+            let local = errors
+                .get()
+                .into_iter()
+                .find(|e: &FieldError| e.field == f)
+                .map(|e| e.message);
             let remote = server_error.get().and_then(|e| e.field(f));
-            local.or(remote).map(|m| view! { <span class="field-error">{m}</span> })
+            local
+                .or(remote)
+                .map(|m| view! { <span class="field-error">{m}</span> })
         }
     };
     let summary = move || {

@@ -8,7 +8,10 @@ pub fn StatusBadge(status: SessionStatus) -> impl IntoView {
     let class = format!("badge badge-{}", status.as_str().to_lowercase());
     let live = matches!(
         status,
-        SessionStatus::Pending | SessionStatus::Scheduled | SessionStatus::Preparing | SessionStatus::Terminating
+        SessionStatus::Pending
+            | SessionStatus::Scheduled
+            | SessionStatus::Preparing
+            | SessionStatus::Terminating
     );
     view! {
         <span class=class data-status=status.as_str()>

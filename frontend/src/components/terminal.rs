@@ -24,7 +24,8 @@ pub fn Terminal(session_id: String) -> impl IntoView {
     let state = RwSignal::new("connecting".to_string());
     let error = RwSignal::new(None::<String>);
     let generation = RwSignal::new(0u32);
-    let handle: SendWrapper<Rc<RefCell<Option<JsValue>>>> = SendWrapper::new(Rc::new(RefCell::new(None)));
+    let handle: SendWrapper<Rc<RefCell<Option<JsValue>>>> =
+        SendWrapper::new(Rc::new(RefCell::new(None)));
 
     let h = handle.clone();
     let sid = session_id.clone();
@@ -40,7 +41,12 @@ pub fn Terminal(session_id: String) -> impl IntoView {
         state.set("connecting".into());
         error.set(None);
         leptos::task::spawn_local(async move {
-            match api::post::<_, TerminalUrl>(&format!("/api/v1/sessions/{sid}/terminal"), &serde_json::json!({})).await {
+            match api::post::<_, TerminalUrl>(
+                &format!("/api/v1/sessions/{sid}/terminal"),
+                &serde_json::json!({}),
+            )
+            .await
+            {
                 Ok(t) => {
                     let cb = Closure::<dyn FnMut(String)>::new(move |s: String| state.set(s));
                     let js = term_open(&el, &t.url, cb.as_ref().unchecked_ref());

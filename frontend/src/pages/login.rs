@@ -15,7 +15,10 @@ pub fn Login(me: RwSignal<Option<User>>) -> impl IntoView {
         if busy.get() {
             return;
         }
-        let req = LoginRequest { username: username.get().trim().to_string(), password: Secret(password.get()) };
+        let req = LoginRequest {
+            username: username.get().trim().to_string(),
+            password: Secret(password.get()),
+        };
         if req.username.is_empty() || req.password.0.is_empty() {
             error.set(Some("Enter your username and password.".into()));
             return;

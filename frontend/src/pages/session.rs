@@ -35,7 +35,9 @@ pub fn SessionPage(id: String) -> impl IntoView {
             status.track();
             let sid = sid.clone();
             leptos::task::spawn_local(async move {
-                if let Ok(h) = api::get::<Vec<HistoryEntry>>(&format!("/api/v1/sessions/{sid}/history")).await {
+                if let Ok(h) =
+                    api::get::<Vec<HistoryEntry>>(&format!("/api/v1/sessions/{sid}/history")).await
+                {
                     history.set(h);
                 }
             });

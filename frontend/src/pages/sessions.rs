@@ -8,7 +8,11 @@ use leptos::prelude::*;
 #[component]
 pub fn SessionsPage() -> impl IntoView {
     let store = expect_context::<Sessions>();
-    let live_count = move || store.list.with(|v| v.iter().filter(|s| s.status.is_live()).count());
+    let live_count = move || {
+        store
+            .list
+            .with(|v| v.iter().filter(|s| s.status.is_live()).count())
+    };
     view! {
         <div class="sessions-page">
             <Launcher />

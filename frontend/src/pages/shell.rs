@@ -21,10 +21,11 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn upsert(&self, s: Session) {
-        self.list.update(|v| match v.iter_mut().find(|x| x.id == s.id) {
-            Some(x) => *x = s,
-            None => v.insert(0, s),
-        });
+        self.list
+            .update(|v| match v.iter_mut().find(|x| x.id == s.id) {
+                Some(x) => *x = s,
+                None => v.insert(0, s),
+            });
     }
 
     pub fn refresh(self) {
@@ -43,13 +44,14 @@ impl Sessions {
 
 fn subscribe(store: Sessions) -> Option<web_sys::EventSource> {
     let es = web_sys::EventSource::new("/api/v1/events").ok()?;
-    let on_session = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-        if let Some(text) = ev.data().as_string() {
-            if let Ok(s) = serde_json::from_str::<Session>(&text) {
-                store.upsert(s);
+    let on_session =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            if let Some(text) = ev.data().as_string() {
+                if let Ok(s) = serde_json::from_str::<Session>(&text) {
+                    store.upsert(s);
+                }
             }
-        }
-    });
+        });
     let _ = es.add_event_listener_with_callback("session", on_session.as_ref().unchecked_ref());
     on_session.forget();
     // After a reconnect the browser resumes with Last-Event-ID; a refresh covers the rest.
@@ -84,7 +86,8 @@ pub fn Shell(user: User, me: RwSignal<Option<User>>) -> impl IntoView {
 
     let route = RwSignal::new(crate::route_now());
     let on_hash = Closure::<dyn FnMut()>::new(move || route.set(crate::route_now()));
-    let _ = window().add_event_listener_with_callback("hashchange", on_hash.as_ref().unchecked_ref());
+    let _ =
+        window().add_event_listener_with_callback("hashchange", on_hash.as_ref().unchecked_ref());
     on_hash.forget();
 
     let logout = move |_| {

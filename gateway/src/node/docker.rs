@@ -92,6 +92,11 @@ impl DockerNode {
     }
 }
 
+/// The container of a session is named after it, so it can be found before its id is known.
+fn container_name(session_id: &str) -> String {
+    format!("berth-{session_id}")
+}
+
 fn image_info(name: String, id: String, labels: &HashMap<String, String>) -> ImageInfo {
     let mut info = ImageInfo {
         name,
@@ -194,7 +199,7 @@ impl Node for DockerNode {
             }),
             ..Default::default()
         };
-        let name = format!("berth-{}", spec.session_id);
+        let name = container_name(&spec.session_id);
         let opts = CreateContainerOptionsBuilder::default().name(&name).build();
         let created = self
             .docker
@@ -289,13 +294,14 @@ impl Node for DockerNode {
         Ok(out)
     }
 
-    async fn logs(&self, container_id: &str, max_bytes: usize) -> NodeResult<String> {
+    async fn logs(&self, session_id: &str, max_bytes: usize) -> NodeResult<String> {
+        let container = container_name(session_id);
         let opts = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
             .tail("2000")
             .build();
-        let mut stream = self.docker.logs(container_id, Some(opts));
+        let mut stream = self.docker.logs(&container, Some(opts));
         let mut buf: Vec<u8> = Vec::new();
         while let Some(item) = stream.next().await {
             match item {

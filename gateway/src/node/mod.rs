@@ -73,8 +73,8 @@ pub trait Node: Send + Sync {
     async fn remove_session(&self, session_id: &str) -> NodeResult<()>;
     /// All containers of this instance, running or not.
     async fn list_containers(&self) -> NodeResult<Vec<ContainerState>>;
-    /// The tail of a container's output (stdout and stderr), at most `max_bytes`.
-    async fn logs(&self, container_id: &str, max_bytes: usize) -> NodeResult<String>;
+    /// The tail of a session container's output (stdout and stderr), at most `max_bytes`.
+    async fn logs(&self, session_id: &str, max_bytes: usize) -> NodeResult<String>;
     /// Container events of this instance, for as long as the node lives.
     fn events(&self) -> BoxStream<'static, NodeEvent>;
     /// Where the websocket proxy attaches terminals.

@@ -200,8 +200,17 @@ impl Lifecycle {
             }
             Err(e) => {
                 let _ = self.node.remove_session(&s.id).await;
-                self.transition(&s.id, SessionStatus::Error, &e.0, Patch::default())
-                    .await;
+                // A termination requested meanwhile removes the container being started,
+                // which is why starting it failed: that is no error, and finish_terminate
+                // records the end (TERMINATING was committed before that removal began).
+                let terminating = matches!(
+                    store::get(&self.db, &s.id).await,
+                    Ok(Some(row)) if row.status() == SessionStatus::Terminating
+                );
+                if !terminating {
+                    self.transition(&s.id, SessionStatus::Error, &e.0, Patch::default())
+                        .await;
+                }
             }
         }
     }
@@ -239,8 +248,7 @@ impl Lifecycle {
     }
 
     async fn keep_logs(&self, row: &SessionRow) -> Option<String> {
-        let cid = row.container_id.as_deref()?;
-        self.node.logs(cid, KEPT_LOG_BYTES).await.ok()
+        self.node.logs(&row.id, KEPT_LOG_BYTES).await.ok()
     }
 
     /// TERMINATING → TERMINATED once every container of the session is gone.
@@ -292,6 +300,17 @@ impl Lifecycle {
         let code = exit_code
             .map(|c| c.to_string())
             .unwrap_or_else(|| "unknown".into());
+        let batch = row.kind() == SessionType::Batch;
+        if batch && !oom && row.status() == SessionStatus::Preparing {
+            // A quick command can finish before RUNNING was recorded: record that it ran.
+            self.transition(
+                &row.id,
+                SessionStatus::Running,
+                "The command started.",
+                Patch::default(),
+            )
+            .await;
+        }
         let (to, reason) = if oom {
             (
                 SessionStatus::Error,
@@ -300,7 +319,7 @@ impl Lifecycle {
                     row.resources().mem.human()
                 ),
             )
-        } else if row.kind() == SessionType::Batch && row.status() == SessionStatus::Running {
+        } else if batch {
             (
                 SessionStatus::Terminated,
                 format!("The command exited with code {code}."),

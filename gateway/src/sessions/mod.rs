@@ -158,15 +158,15 @@ async fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    state.lifecycle.publish(&id).await;
-    state.lifecycle.wake();
+    // The answer describes the session as created (PENDING, with its queue position), so
+    // it is read before the scheduler is woken and may move it on.
     let row = store::get(&state.db, &id)
         .await?
         .ok_or_else(|| AppError::not_found("session"))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(store::to_api(&state.db, &row).await?),
-    ))
+    let created = store::to_api(&state.db, &row).await?;
+    state.lifecycle.publish(&id).await;
+    state.lifecycle.wake();
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Vec<Session>>> {
@@ -230,14 +230,15 @@ async fn logs(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let row = visible(&state, &user, &id).await?;
-    let text = match (&row.container_id, row.status().is_live()) {
-        (Some(cid), true) => state
+    let text = if row.status().is_live() && row.container_id.is_some() {
+        state
             .lifecycle
             .node()
-            .logs(cid, 1 << 20)
+            .logs(&row.id, 1 << 20)
             .await
-            .unwrap_or_default(),
-        _ => row.logs.clone().unwrap_or_default(),
+            .unwrap_or_default()
+    } else {
+        row.logs.clone().unwrap_or_default()
     };
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }

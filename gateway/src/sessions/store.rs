@@ -104,12 +104,14 @@ pub async fn queue_position(db: &Db, row: &SessionRow) -> sqlx::Result<Option<u3
     if row.status() != SessionStatus::Pending {
         return Ok(None);
     }
+    // Counts the ones ahead of it, not itself: the scheduler may have moved this row on
+    // since it was read, and a PENDING row must never show position 0.
     let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE status = 'PENDING' AND seq <= ?")
+        sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE status = 'PENDING' AND seq < ?")
             .bind(row.seq)
             .fetch_one(db)
             .await?;
-    Ok(Some(n as u32))
+    Ok(Some(n as u32 + 1))
 }
 
 pub async fn to_api(db: &Db, row: &SessionRow) -> sqlx::Result<Session> {

@@ -1,0 +1,618 @@
+//! `TestApp`: the real `berth serve` binary as a child process on its own data dir and a
+//! port the kernel picked, with typed helpers for the API, Docker and problem+json.
+//!
+//! Every `TestApp` is its own berth instance (its own `berth.instance` id), so tests run in
+//! parallel on one Docker engine; on drop it kills its gateway and removes exactly the
+//! containers carrying its instance label, never anybody else's.
+
+use reqwest::header::{HeaderMap, CONTENT_TYPE, SET_COOKIE};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+/// The password every user made by [`TestApp::user`] gets.
+pub const USER_PASSWORD: &str = "user-password-for-tests";
+pub const IMAGE: &str = "berth/base";
+/// How long a gateway may take to print its address.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct TestApp {
+    /// Holds the data dir and the gateway's log; removed on drop.
+    root: tempfile::TempDir,
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    /// `http://ADDR`, the console's own origin.
+    pub base: String,
+    /// This data dir's `berth.instance` label value.
+    pub instance: String,
+}
+
+impl TestApp {
+    /// Starts `berth serve` on a fresh data dir and waits until it listens.
+    pub async fn spawn() -> TestApp {
+        let root = tempfile::Builder::new()
+            .prefix("berth-it-")
+            .tempdir()
+            .expect("temp dir");
+        std::fs::create_dir_all(root.path().join("data")).expect("data dir");
+        let (child, addr) = start_gateway(root.path()).await;
+        let instance = read_instance_id(&root.path().join("data")).await;
+        TestApp {
+            root,
+            child: Some(child),
+            base: format!("http://{addr}"),
+            addr,
+            instance,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    /// The gateway's process id, while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("gateway running").id()
+    }
+
+    /// SIGKILLs the gateway (no graceful shutdown); the data dir and containers stay.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a new gateway on the same data dir (after [`TestApp::kill`]). The address
+    /// changes: make new clients.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let (child, addr) = start_gateway(self.root.path()).await;
+        self.child = Some(child);
+        self.addr = addr;
+        self.base = format!("http://{addr}");
+        let instance = read_instance_id(&self.data_dir()).await;
+        assert_eq!(
+            instance, self.instance,
+            "the instance id must survive a restart"
+        );
+    }
+
+    /// A client without a login.
+    pub fn anon(&self) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("http client"),
+            base: self.base.clone(),
+            token: None,
+        }
+    }
+
+    /// The raw login call.
+    pub async fn try_login(&self, client: &Client, user: &str, pw: &str) -> Reply {
+        client
+            .post(
+                "/api/v1/auth/login",
+                &json!({"username": user, "password": pw}),
+            )
+            .await
+    }
+
+    /// Logs in (panicking if it fails) and returns a client carrying the cookie.
+    pub async fn login(&self, user: &str, pw: &str) -> Client {
+        let mut c = self.anon();
+        let r = self.try_login(&c, user, pw).await;
+        r.expect_json(200);
+        c.token = Some(
+            session_cookie(&r.headers)
+                .expect("login sets the berth_session cookie")
+                .0,
+        );
+        c
+    }
+
+    pub async fn admin(&self) -> Client {
+        self.login("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Creates a user through `POST /api/v1/users` as the admin; returns the user JSON.
+    pub async fn create_user(&self, name: &str, pw: &str, role: &str) -> Value {
+        let admin = self.admin().await;
+        admin
+            .post(
+                "/api/v1/users",
+                &json!({"username": name, "password": pw, "role": role}),
+            )
+            .await
+            .expect_json(201)
+    }
+
+    /// A new plain user, logged in.
+    pub async fn user(&self, name: &str) -> Client {
+        self.create_user(name, USER_PASSWORD, "user").await;
+        self.login(name, USER_PASSWORD).await
+    }
+
+    /// Ids of all containers (running or not) of this instance.
+    pub fn instance_containers(&self) -> Vec<String> {
+        containers_labelled(&format!("berth.instance={}", self.instance))
+    }
+
+    /// The gateway's log so far (its stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("gateway.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.kill();
+        // Twice: a create the killed gateway had in flight may land just after the first
+        // listing (tests end their sessions with `end_session` to avoid relying on it).
+        for _ in 0..2 {
+            let ids = self.instance_containers();
+            if !ids.is_empty() {
+                let mut cmd = Command::new("docker");
+                cmd.args(["rm", "-f", "-v"]).args(&ids);
+                let _ = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status();
+            }
+        }
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("---- gateway log (last lines) ----");
+            for l in tail.into_iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+/// Spawns `berth serve` on `root/data`, logging to `root/gateway.log`, and reads its stdout
+/// until it says where it listens.
+async fn start_gateway(root: &Path) -> (Child, SocketAddr) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join("gateway.log"))
+        .expect("log file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(root.join("data"))
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("BERTH_CONSOLE_DIR", root.join("no-console"))
+        .env("BERTH_LOG", "info,sqlx=warn,tower_http=warn")
+        .env_remove("BERTH_PUBLIC_URL")
+        .env_remove("BERTH_LISTEN")
+        .env_remove("BERTH_DATA_DIR")
+        .env_remove("BERTH_DOCKER_HOST")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("start the berth binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = tokio::sync::oneshot::channel::<SocketAddr>();
+    // Reads the address, then keeps draining stdout so the child never blocks on it.
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.strip_prefix("berth: listening on http://") {
+                let addr = rest.split_whitespace().next().unwrap_or("");
+                if let (Some(tx), Ok(addr)) = (tx.take(), addr.parse()) {
+                    let _ = tx.send(addr);
+                }
+            }
+        }
+    });
+    match tokio::time::timeout(START_TIMEOUT, rx).await {
+        Ok(Ok(addr)) => (child, addr),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(root.join("gateway.log")).unwrap_or_default();
+            panic!("berth did not say where it listens within {START_TIMEOUT:?}; its log:\n{log}");
+        }
+    }
+}
+
+async fn read_instance_id(data_dir: &Path) -> String {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::Connection;
+    let opts = SqliteConnectOptions::new()
+        .filename(data_dir.join("berth.db"))
+        .read_only(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts)
+        .await
+        .expect("open berth.db");
+    let (id,): (String,) = sqlx::query_as("SELECT value FROM meta WHERE key = 'instance_id'")
+        .fetch_one(&mut conn)
+        .await
+        .expect("instance_id in meta");
+    let _ = conn.close().await;
+    id
+}
+
+/// `(token, whole Set-Cookie value)` of the `berth_session` cookie a response sets.
+pub fn session_cookie(headers: &HeaderMap) -> Option<(String, String)> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let first = v.split(';').next()?.trim();
+            let token = first.strip_prefix("berth_session=")?;
+            Some((token.to_string(), v.to_string()))
+        })
+}
+
+/// A logged-in (or anonymous) API client bound to one gateway address.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    /// The `berth_session` token, when logged in.
+    pub token: Option<String>,
+}
+
+/// A whole response, read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    async fn read(r: reqwest::Response) -> Reply {
+        Reply {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            body: r.bytes().await.expect("response body").to_vec(),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts the status and returns the body as JSON.
+    #[track_caller]
+    pub fn expect_json(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "expected HTTP {status}, got {}: {}",
+            self.status,
+            self.text()
+        );
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+    }
+}
+
+impl Client {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `Cookie: berth_session=…` as a header value, for requests made outside this client.
+    pub fn cookie_header(&self) -> String {
+        format!(
+            "berth_session={}",
+            self.token.as_deref().expect("logged in")
+        )
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        Reply::read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.http.delete(self.url(path))).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.http.post(self.url(path)).json(body)).await
+    }
+
+    /// POST with a raw body and content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        self.send(
+            self.http
+                .post(self.url(path))
+                .header(CONTENT_TYPE, content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    /// Creates a session, asserting 201; returns its JSON.
+    #[track_caller]
+    pub fn create_session(&self, body: Value) -> impl std::future::Future<Output = Value> + '_ {
+        let caller = std::panic::Location::caller();
+        async move {
+            let r = self.post("/api/v1/sessions", &body).await;
+            assert_eq!(
+                r.status,
+                201,
+                "{caller}: creating a session gave {}: {}",
+                r.status,
+                r.text()
+            );
+            r.expect_json(201)
+        }
+    }
+
+    pub async fn session(&self, id: &str) -> Value {
+        self.get(&format!("/api/v1/sessions/{id}"))
+            .await
+            .expect_json(200)
+    }
+
+    pub async fn sessions(&self) -> Vec<Value> {
+        match self.get("/api/v1/sessions").await.expect_json(200) {
+            Value::Array(v) => v,
+            other => panic!("the session list is not an array: {other}"),
+        }
+    }
+
+    pub async fn history(&self, id: &str) -> Vec<Value> {
+        match self
+            .get(&format!("/api/v1/sessions/{id}/history"))
+            .await
+            .expect_json(200)
+        {
+            Value::Array(v) => v,
+            other => panic!("the history is not an array: {other}"),
+        }
+    }
+
+    /// `POST /terminal` on a session; returns the websocket URL.
+    pub async fn terminal_url(&self, id: &str) -> String {
+        let v = self
+            .post(&format!("/api/v1/sessions/{id}/terminal"), &json!({}))
+            .await
+            .expect_json(200);
+        v["url"].as_str().expect("url is a string").to_string()
+    }
+}
+
+/// The smallest session the suite launches.
+pub fn small_session(name: &str) -> Value {
+    json!({"name": name, "image": IMAGE, "resources": {"cpu": "0.1", "mem": "128m"}})
+}
+
+/// Polls the session every 100 ms until it has `status`. Fails at once if it reaches a
+/// different final status, and after `timeout` with the last status and reason.
+#[track_caller]
+pub fn wait_status<'a>(
+    client: &'a Client,
+    id: &'a str,
+    status: &'a str,
+    timeout: Duration,
+) -> impl std::future::Future<Output = Value> + 'a {
+    let caller = std::panic::Location::caller();
+    async move {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = client.session(id).await;
+            let now = s["status"].as_str().unwrap_or("").to_string();
+            if now == status {
+                return s;
+            }
+            let is_final = matches!(now.as_str(), "TERMINATED" | "CANCELLED" | "ERROR");
+            if is_final || Instant::now() > deadline {
+                panic!(
+                    "{caller}: session {id} is {now} ({}), waited for {status}",
+                    s["status_reason"]
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Terminates a session and waits until it has ended (TERMINATED or CANCELLED), so no
+/// container creation or removal is still in flight when the test's gateway is killed.
+#[track_caller]
+pub fn end_session<'a>(
+    client: &'a Client,
+    id: &'a str,
+) -> impl std::future::Future<Output = ()> + 'a {
+    let caller = std::panic::Location::caller();
+    async move {
+        let r = client.delete(&format!("/api/v1/sessions/{id}")).await;
+        assert_eq!(r.status, 200, "{caller}: DELETE {id}: {}", r.text());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = client.session(id).await;
+            match s["status"].as_str() {
+                Some("TERMINATED" | "CANCELLED") => return,
+                Some("ERROR") => panic!("{caller}: session {id} ended in ERROR: {s}"),
+                _ => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{caller}: session {id} did not end: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Polls `check` every 100 ms until it is true; panics naming `what` after `timeout`.
+#[track_caller]
+pub fn wait_until<'a, F, Fut>(
+    what: &'a str,
+    timeout: Duration,
+    mut check: F,
+) -> impl std::future::Future<Output = ()> + 'a
+where
+    F: FnMut() -> Fut + 'a,
+    Fut: std::future::Future<Output = bool> + 'a,
+{
+    let caller = std::panic::Location::caller();
+    async move {
+        let deadline = Instant::now() + timeout;
+        while !check().await {
+            assert!(
+                Instant::now() < deadline,
+                "{caller}: timed out after {timeout:?} waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Asserts an `application/problem+json` reply with `status` and type
+/// `/problems/{type_suffix}`, whose `detail` is a sentence; returns the problem JSON.
+#[track_caller]
+pub fn assert_problem(reply: &Reply, status: u16, type_suffix: &str) -> Value {
+    let kind = format!("/problems/{}", type_suffix.trim_start_matches("/problems/"));
+    assert_eq!(
+        reply.status,
+        status,
+        "expected a {status} {kind} problem, got {}: {}",
+        reply.status,
+        reply.text()
+    );
+    assert_eq!(
+        reply.content_type(),
+        "application/problem+json",
+        "a problem must be application/problem+json: {}",
+        reply.text()
+    );
+    let p: Value = serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|e| panic!("problem body is not JSON ({e}): {}", reply.text()));
+    assert_eq!(p["type"], kind, "problem type: {p}");
+    assert_eq!(p["status"], status, "problem status field: {p}");
+    assert!(
+        p["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "problem title: {p}"
+    );
+    let detail = p["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.len() > 3
+            && detail.starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit() || c == '"')
+            && detail.trim_end().ends_with(['.', '!', '?']),
+        "problem detail must be a sentence for people, got {detail:?}"
+    );
+    p
+}
+
+/// Asserts a 400 validation problem with an entry in `errors` for `field`.
+#[track_caller]
+pub fn assert_field_error(reply: &Reply, field: &str) -> Value {
+    let p = assert_problem(reply, 400, "validation");
+    let errors = p["errors"].as_array().cloned().unwrap_or_default();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["field"] == field && e["message"].as_str().is_some_and(|m| !m.is_empty())),
+        "expected an error naming field {field:?}, got {p}"
+    );
+    p
+}
+
+/// Runs `docker ARGS`, returning (success, stdout).
+pub fn docker(args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Runs `docker ARGS`, panicking if it fails; returns stdout.
+#[track_caller]
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `docker inspect ID` as JSON, or `None` if there is no such container.
+pub fn inspect(id: &str) -> Option<Value> {
+    let (ok, out) = docker(&["container", "inspect", id]);
+    if !ok {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&out).ok()?;
+    v.as_array()?.first().cloned()
+}
+
+pub fn containers_labelled(label: &str) -> Vec<String> {
+    docker_ok(&[
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        &format!("label={label}"),
+    ])
+    .lines()
+    .map(|l| l.trim().to_string())
+    .filter(|l| !l.is_empty())
+    .collect()
+}
+
+/// A container this test started by hand, removed on drop whatever happens.
+pub struct ContainerGuard(pub String);
+
+impl ContainerGuard {
+    /// `docker run -d` of the base image with `labels`, sleeping forever.
+    pub fn run(labels: &[String]) -> ContainerGuard {
+        let mut args: Vec<String> = vec!["run".into(), "-d".into()];
+        for l in labels {
+            args.push("--label".into());
+            args.push(l.clone());
+        }
+        args.extend(["--memory".into(), "32m".into(), IMAGE.into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ContainerGuard(docker_ok(&args).trim().to_string())
+    }
+}
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", "-v", &self.0])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// True if `s` is an RFC 3339 time in UTC.
+pub fn is_rfc3339_utc(s: &str) -> bool {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .is_ok_and(|t| t.offset().is_utc())
+}

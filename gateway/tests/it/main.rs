@@ -1,0 +1,10 @@
+//! The gateway's integration tests: one binary, each test driving its own real `berth serve`
+//! process (see [`common::TestApp`]) against the local Docker engine and `berth/base`.
+
+mod auth;
+mod common;
+mod events;
+mod health;
+mod reconcile;
+mod sessions;
+mod terminal;
