@@ -124,6 +124,7 @@ const KNOWN_ENV: &[&str] = &[
     "BERTH_URL",
     "BERTH_KEY",
     "BERTH_CACHE",
+    "BERTH_BIN",
 ];
 
 fn warn_unknown_env() {
