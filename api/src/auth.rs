@@ -129,3 +129,112 @@ impl CreateUser {
         }
     }
 }
+
+/// `PATCH /api/v1/users/{id}` (admins): any subset of the fields.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+}
+
+impl UpdateUser {
+    /// Checks the fields; returns the parsed role, if one was given.
+    pub fn validate(&self) -> Result<Option<Role>, Vec<FieldError>> {
+        let mut errs = Vec::new();
+        let role = match &self.role {
+            None => None,
+            Some(r) => match Role::parse(r) {
+                Some(role) => Some(role),
+                None => {
+                    errs.push(FieldError::new(
+                        "role",
+                        format!(
+                            "Role \"{}\" is unknown: use user, admin or superadmin.",
+                            r.escape_default()
+                        ),
+                    ));
+                    None
+                }
+            },
+        };
+        if let Some(p) = &self.password {
+            if let Err(m) = validate_password(&p.0) {
+                errs.push(FieldError::new("password", m));
+            }
+        }
+        if self.role.is_none() && self.disabled.is_none() && self.password.is_none() {
+            errs.push(FieldError::new(
+                "",
+                "Nothing to change: give role, disabled or password.",
+            ));
+        }
+        if errs.is_empty() {
+            Ok(role)
+        } else {
+            Err(errs)
+        }
+    }
+}
+
+/// `POST /api/v1/me/password`: a user changes their own password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: Secret,
+    pub new_password: Secret,
+}
+
+/// `POST /api/v1/keys`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    pub name: String,
+}
+
+pub fn validate_key_name(name: &str) -> Result<(), String> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 64 {
+        return Err("A key name is 1 to 64 characters long.".into());
+    }
+    if n.chars().any(char::is_control) {
+        return Err("A key name may not contain control characters.".into());
+    }
+    Ok(())
+}
+
+/// An API key as listed: never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the key, to recognise it.
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+/// The answer to `POST /api/v1/keys`: the only time the secret `key` is shown.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedKey {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub key: String,
+    pub created_at: String,
+}
+
+impl fmt::Debug for CreatedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedKey")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("prefix", &self.prefix)
+            .field("key", &"***")
+            .finish()
+    }
+}

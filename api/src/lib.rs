@@ -8,7 +8,9 @@
 
 pub mod auth;
 pub mod images;
+pub mod policy;
 pub mod problem;
+pub mod projects;
 pub mod resources;
 pub mod session;
 pub mod terminal;

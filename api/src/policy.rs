@@ -1,0 +1,186 @@
+//! Resource policies: limits per user, as defaults plus per-user overrides. `None` (JSON
+//! `null`) means unlimited.
+
+use crate::{FieldError, Resources, ResourcesRequest};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The policy object of the contract.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Policy {
+    pub max_concurrent_sessions: Option<u64>,
+    pub max_pending_sessions: Option<u64>,
+    pub max_total_resources: Option<Resources>,
+    pub max_session_lifetime_s: Option<u64>,
+    pub idle_timeout_s: Option<u64>,
+    pub max_vfolders: Option<u64>,
+    pub vfolder_quota_bytes: Option<u64>,
+    pub allowed_node_groups: Option<Vec<String>>,
+}
+
+/// A user's effective policy and which keys their own override sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPolicy {
+    #[serde(flatten)]
+    pub policy: Policy,
+    /// Keys set for this user; the others come from the defaults.
+    pub overridden: Vec<String>,
+}
+
+pub const KEYS: [&str; 8] = [
+    "max_concurrent_sessions",
+    "max_pending_sessions",
+    "max_total_resources",
+    "max_session_lifetime_s",
+    "idle_timeout_s",
+    "max_vfolders",
+    "vfolder_quota_bytes",
+    "allowed_node_groups",
+];
+
+/// The largest count or duration accepted (about 31 years in seconds).
+const MAX_NUMBER: u64 = 1_000_000_000;
+
+fn count(key: &str, v: &Value, max: u64) -> Result<Option<u64>, FieldError> {
+    let bad = |m: String| FieldError::new(key, m);
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(n) => match n.as_u64() {
+            Some(x) if x <= max => Ok(Some(x)),
+            Some(_) => Err(bad(format!("{key} is too large: at most {max}."))),
+            None => Err(bad(format!(
+                "{key} must be a whole number of 0 or more, or null for unlimited."
+            ))),
+        },
+        Value::String(s) => match s.trim().parse::<u64>() {
+            Ok(x) if x <= max => Ok(Some(x)),
+            Ok(_) => Err(bad(format!("{key} is too large: at most {max}."))),
+            Err(_)
+                if s.trim().eq_ignore_ascii_case("unlimited")
+                    || s.trim().eq_ignore_ascii_case("null") =>
+            {
+                Ok(None)
+            }
+            Err(_) => Err(bad(format!(
+                "{key} \"{}\" must be a whole number of 0 or more, or null for unlimited.",
+                s.escape_default()
+            ))),
+        },
+        _ => Err(bad(format!(
+            "{key} must be a whole number of 0 or more, or null for unlimited."
+        ))),
+    }
+}
+
+/// One parsed policy key: `Some(value)` or `None` for unlimited.
+fn parse_key(key: &str, v: &Value) -> Result<Value, FieldError> {
+    let out = match key {
+        "max_total_resources" => match v {
+            Value::Null => Value::Null,
+            Value::Object(_) => {
+                let req: ResourcesRequest = serde_json::from_value(v.clone()).map_err(|e| {
+                    FieldError::new(key, format!("max_total_resources is not a resources object: {e}."))
+                })?;
+                let r = req.validate().map_err(|errs| {
+                    FieldError::new(
+                        key,
+                        errs.into_iter().map(|e| e.message).collect::<Vec<_>>().join(" "),
+                    )
+                })?;
+                serde_json::to_value(r).unwrap_or(Value::Null)
+            }
+            _ => return Err(FieldError::new(key, "max_total_resources must be an object like {\"cpu\":\"4\",\"mem\":\"8g\"}, or null.")),
+        },
+        "allowed_node_groups" => match v {
+            Value::Null => Value::Null,
+            Value::Array(items) if items.iter().all(|i| i.as_str().is_some_and(|s| (1..=64).contains(&s.len()))) => v.clone(),
+            _ => return Err(FieldError::new(key, "allowed_node_groups must be a list of group names, or null.")),
+        },
+        "vfolder_quota_bytes" => match v {
+            Value::String(s) if s.trim().parse::<u64>().is_err() && !s.trim().eq_ignore_ascii_case("unlimited") && !s.trim().eq_ignore_ascii_case("null") => {
+                let b = crate::Bytes::parse(s).map_err(|m| FieldError::new(key, m))?;
+                Value::from(b.0)
+            }
+            _ => count(key, v, u64::MAX >> 1)?.map(Value::from).unwrap_or(Value::Null),
+        },
+        _ => count(key, v, MAX_NUMBER)?.map(Value::from).unwrap_or(Value::Null),
+    };
+    Ok(out)
+}
+
+/// Checks a policy object (or a part of one) and returns it normalised: unknown keys,
+/// negative, unparsable or absurd values are field errors. Only the keys present are kept.
+pub fn parse_policy_map(map: &Map<String, Value>) -> Result<Map<String, Value>, Vec<FieldError>> {
+    let mut out = Map::new();
+    let mut errs = Vec::new();
+    for (k, v) in map {
+        if !KEYS.contains(&k.as_str()) {
+            errs.push(FieldError::new(
+                k,
+                format!("Field \"{k}\" is not a policy setting; remove it."),
+            ));
+            continue;
+        }
+        match parse_key(k, v) {
+            Ok(v) => {
+                out.insert(k.clone(), v);
+            }
+            Err(e) => errs.push(e),
+        }
+    }
+    if errs.is_empty() {
+        Ok(out)
+    } else {
+        Err(errs)
+    }
+}
+
+impl Policy {
+    /// Lays normalised `overrides` over `self`.
+    pub fn with_overrides(&self, overrides: &Map<String, Value>) -> Policy {
+        let mut base = serde_json::to_value(self).unwrap_or_default();
+        if let Value::Object(m) = &mut base {
+            for (k, v) in overrides {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        serde_json::from_value(base).unwrap_or_else(|_| self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(j: &str) -> Map<String, Value> {
+        serde_json::from_str(j).unwrap()
+    }
+
+    #[test]
+    fn parses_and_overrides() {
+        let m = parse_policy_map(&map(r#"{"idle_timeout_s": 600, "max_total_resources": {"cpu": "4", "mem": "8g"}, "max_vfolders": null, "vfolder_quota_bytes": "10g"}"#)).unwrap();
+        let p = Policy {
+            max_vfolders: Some(3),
+            ..Default::default()
+        }
+        .with_overrides(&m);
+        assert_eq!(p.idle_timeout_s, Some(600));
+        assert_eq!(p.max_vfolders, None);
+        assert_eq!(p.vfolder_quota_bytes, Some(10 << 30));
+        assert_eq!(p.max_total_resources.unwrap().cpu.0, 4000);
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        for bad in [
+            r#"{"idle_timeout_s": -1}"#,
+            r#"{"idle_timeout_s": "soon"}"#,
+            r#"{"idle_timeout_s": 1.5}"#,
+            r#"{"colour": 1}"#,
+            r#"{"max_total_resources": {"cpu": "0", "mem": "1g"}}"#,
+            r#"{"allowed_node_groups": "gpu"}"#,
+        ] {
+            assert!(parse_policy_map(&map(bad)).is_err(), "{bad}");
+        }
+    }
+}
