@@ -151,6 +151,7 @@ pub struct ValidSession {
     pub name: Option<String>,
     pub image: String,
     pub kind: SessionType,
+    pub project: Option<String>,
     pub resources: Resources,
     pub env: BTreeMap<String, String>,
     pub command: Option<String>,
@@ -319,19 +320,19 @@ impl CreateSession {
             }
         }
         if let Some(p) = &self.project {
-            errs.push(FieldError::new(
-                "project",
-                format!(
-                    "There is no project named \"{}\" that you belong to.",
-                    p.escape_default()
-                ),
-            ));
+            if p.trim().is_empty() || p.len() > 64 {
+                errs.push(FieldError::new(
+                    "project",
+                    "Name a project by its name or id, or leave it out.",
+                ));
+            }
         }
         match (errs.is_empty(), resources) {
             (true, Some(resources)) => Ok(ValidSession {
                 name: self.name.clone(),
                 image: self.image.trim().to_string(),
                 kind,
+                project: self.project.as_ref().map(|p| p.trim().to_string()),
                 resources,
                 env,
                 command: self.command.clone(),
@@ -356,6 +357,8 @@ pub struct Session {
     pub name: String,
     pub owner: String,
     pub owner_name: String,
+    /// The project's name, when the session names one.
+    pub project: Option<String>,
     #[serde(rename = "type")]
     pub kind: SessionType,
     pub status: SessionStatus,

@@ -13,6 +13,8 @@ pub mod events;
 mod health;
 mod images;
 pub mod node;
+pub mod policy;
+mod projects;
 pub mod sessions;
 mod terminal;
 
@@ -38,6 +40,7 @@ pub struct AppState {
     pub events: Arc<EventHub>,
     pub terminals: Arc<TerminalHub>,
     pub lifecycle: Arc<Lifecycle>,
+    pub throttle: Arc<auth::LoginThrottle>,
     /// The URL people reach this server at, without a trailing slash.
     public_url: Arc<str>,
 }
@@ -81,6 +84,8 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(sessions::router())
+        .merge(projects::router())
+        .merge(policy::router())
         .merge(images::router())
         .merge(events::router())
         .merge(terminal::router())
@@ -118,6 +123,7 @@ pub async fn serve(
     lifecycle.reconcile(true).await?;
     tokio::spawn(lifecycle.clone().run_scheduler());
     tokio::spawn(lifecycle.clone().watch_node());
+    tokio::spawn(lifecycle.clone().run_reaper());
     let public_url: Arc<str> = config
         .public_url
         .clone()
@@ -129,12 +135,16 @@ pub async fn serve(
         events,
         terminals,
         lifecycle,
+        throttle: Arc::default(),
         public_url: public_url.clone(),
     };
     tracing::info!(instance = %instance, "berth listening on {public_url}");
     println!("berth: listening on http://{addr} (console: {public_url})");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }

@@ -21,7 +21,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Read size from the PTY stream; one websocket frame per read.
@@ -58,6 +58,33 @@ struct Handle {
 #[derive(Default)]
 pub struct TerminalHub {
     handles: Mutex<HashMap<String, Arc<Handle>>>,
+    /// Last terminal traffic per session, taken by the gateway's idle check.
+    activity: Mutex<HashMap<String, SystemTime>>,
+}
+
+/// Notes traffic of one session at most once per second.
+struct Toucher {
+    hub: Arc<TerminalHub>,
+    session_id: String,
+    last: Option<Instant>,
+}
+
+impl Toucher {
+    fn touch(&mut self) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|l| now.duration_since(l) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last = Some(now);
+        self.hub
+            .activity
+            .lock()
+            .expect("activity lock")
+            .insert(self.session_id.clone(), SystemTime::now());
+    }
 }
 
 /// A handle a connection may use, obtained from [`TerminalHub::authorize`].
@@ -129,6 +156,13 @@ impl TerminalHub {
         map.retain(|_, h| h.info.session_id != session_id);
     }
 
+    /// Sessions with terminal traffic since the last call, and when it last happened.
+    pub fn take_activity(&self) -> Vec<(String, SystemTime)> {
+        std::mem::take(&mut *self.activity.lock().expect("activity lock"))
+            .into_iter()
+            .collect()
+    }
+
     /// Number of handles known (for tests and metrics).
     pub fn len(&self) -> usize {
         self.handles.lock().expect("hub lock").len()
@@ -174,6 +208,11 @@ impl TerminalHub {
         // TTY → websocket, with pings; ends when the shell's output ends or the socket breaks.
         let out_endpoint = endpoint.clone();
         let out_exec = exec_id.clone();
+        let mut out_touch = Toucher {
+            hub: self.clone(),
+            session_id: handle.info.session_id.clone(),
+            last: None,
+        };
         let mut out = tokio::spawn(async move {
             if !initial.is_empty() && ws_tx.send(Message::Binary(initial.into())).await.is_err() {
                 return false;
@@ -187,6 +226,7 @@ impl TerminalHub {
                         match n {
                             Ok(0) | Err(_) => break,
                             Ok(n) => {
+                                out_touch.touch();
                                 if ws_tx.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
                                     return false;
                                 }
@@ -215,11 +255,17 @@ impl TerminalHub {
         // websocket → TTY: input bytes and control frames.
         let in_endpoint = endpoint.clone();
         let in_exec = exec_id.clone();
+        let mut in_touch = Toucher {
+            hub: self.clone(),
+            session_id: handle.info.session_id.clone(),
+            last: None,
+        };
         let mut inp = tokio::spawn(async move {
             while let Some(msg) = ws_rx.next().await {
                 let Ok(msg) = msg else { break };
                 match msg {
                     Message::Binary(b) => {
+                        in_touch.touch();
                         if b.len() > MAX_FRAME_BYTES {
                             break;
                         }

@@ -2,10 +2,18 @@
 //! authenticated route takes; the cookie CSRF rule (a state-changing request carrying the
 //! cookie must come from the console's own origin).
 
+pub mod keys;
 pub mod password;
 mod routes;
 
-pub use routes::router;
+pub use routes::find_user;
+mod throttle;
+
+pub use throttle::LoginThrottle;
+
+pub fn router() -> axum::Router<AppState> {
+    routes::router().merge(keys::router())
+}
 
 use crate::error::{AppError, AppResult};
 use crate::{db, AppState};
@@ -51,6 +59,8 @@ pub struct CurrentUser {
     pub id: String,
     pub username: String,
     pub role: Role,
+    /// Authenticated by an API key rather than the login cookie.
+    pub via_key: bool,
 }
 
 impl CurrentUser {
@@ -104,6 +114,7 @@ pub async fn user_for_token(db: &db::Db, token: &str) -> AppResult<Option<Curren
         role: u.role(),
         id: u.id,
         username: u.username,
+        via_key: false,
     }))
 }
 
@@ -138,7 +149,8 @@ pub fn check_origin(method: &Method, headers: &HeaderMap, public_origin: &str) -
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
-    if cookie_value(headers, COOKIE).is_none() {
+    // API keys are exempt: a page on another origin cannot attach one.
+    if cookie_value(headers, COOKIE).is_none() || headers.contains_key(header::AUTHORIZATION) {
         return Ok(());
     }
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {

@@ -18,6 +18,33 @@ use wsproxy::TerminalHub;
 /// How much of a container's output is kept after it is removed.
 const KEPT_LOG_BYTES: usize = 256 * 1024;
 
+/// Why a session is being ended, for its status reason.
+#[derive(Debug, Clone)]
+pub enum EndCause {
+    /// A person asked (owner or admin); their username.
+    User(String),
+    /// A policy ended it; the sentence says which and why.
+    Policy(String),
+}
+
+impl EndCause {
+    fn pending(&self) -> String {
+        match self {
+            Self::User(u) => format!("Withdrawn by {u} before it was scheduled."),
+            Self::Policy(why) => why.clone(),
+        }
+    }
+    fn running(&self) -> String {
+        match self {
+            Self::User(u) => format!("Termination requested by {u}."),
+            Self::Policy(why) => why.clone(),
+        }
+    }
+}
+
+/// How often lifetime and idle limits are checked.
+const REAP_EVERY: Duration = Duration::from_secs(2);
+
 pub struct Lifecycle {
     db: Db,
     events: Arc<EventHub>,
@@ -216,23 +243,23 @@ impl Lifecycle {
     }
 
     /// Ends a session on request. Idempotent: a session already ending or ended is left be.
-    pub async fn terminate(self: &Arc<Self>, id: &str, by: &str) -> anyhow::Result<()> {
+    pub async fn terminate(self: &Arc<Self>, id: &str, cause: &EndCause) -> anyhow::Result<()> {
         let Some(row) = store::get(&self.db, id).await? else {
             return Ok(());
         };
         match row.status() {
             SessionStatus::Pending => {
-                let reason = format!("Withdrawn by {by} before it was scheduled.");
+                let reason = cause.pending();
                 if !self
                     .transition(id, SessionStatus::Cancelled, &reason, Patch::default())
                     .await
                 {
                     // It was scheduled meanwhile: terminate it like a started one.
-                    return Box::pin(self.terminate(id, by)).await;
+                    return Box::pin(self.terminate(id, cause)).await;
                 }
             }
             SessionStatus::Scheduled | SessionStatus::Preparing | SessionStatus::Running => {
-                let reason = format!("Termination requested by {by}.");
+                let reason = cause.running();
                 if self
                     .transition(id, SessionStatus::Terminating, &reason, Patch::default())
                     .await
@@ -286,6 +313,63 @@ impl Lifecycle {
         );
         self.transition(id, SessionStatus::Error, &reason, Patch::default())
             .await;
+    }
+
+    /// Ends RUNNING sessions past their policy's lifetime or idle timeout, after recording
+    /// the terminal activity the proxy saw. Runs for as long as the process lives.
+    pub async fn run_reaper(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(REAP_EVERY).await;
+            if let Err(e) = self.reap_once().await {
+                tracing::warn!(error = %e, "policy check failed");
+            }
+        }
+    }
+
+    async fn reap_once(self: &Arc<Self>) -> anyhow::Result<()> {
+        for (id, at) in self.terminals.take_activity() {
+            store::touch(&self.db, &id, &crate::db::format_time(at.into())).await?;
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let mut policies: HashMap<String, api::policy::Policy> = HashMap::new();
+        for s in store::with_status(&self.db, &[SessionStatus::Running]).await? {
+            let policy = match policies.get(&s.owner_id) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = crate::policy::effective(&self.db, &s.owner_id)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e:?}"))?
+                        .policy;
+                    policies.insert(s.owner_id.clone(), p.clone());
+                    p
+                }
+            };
+            let Some(started) = s.started_at.as_deref().and_then(crate::db::parse_time) else {
+                continue;
+            };
+            let active = s
+                .last_activity_at
+                .as_deref()
+                .and_then(crate::db::parse_time)
+                .map_or(started, |a| a.max(started));
+            let cause = if let Some(max) = policy
+                .max_session_lifetime_s
+                .filter(|&m| (now - started).whole_seconds() >= m as i64)
+            {
+                Some(format!(
+                    "The session reached the maximum lifetime of {max} s set by its policy."
+                ))
+            } else {
+                policy
+                    .idle_timeout_s
+                    .filter(|&m| (now - active).whole_seconds() >= m as i64)
+                    .map(|m| format!("The session was idle (no terminal or app traffic) for {m} s, the idle timeout of its policy."))
+            };
+            if let Some(why) = cause {
+                self.terminate(&s.id, &EndCause::Policy(why)).await?;
+            }
+        }
+        Ok(())
     }
 
     /// A session's container ended on its own.

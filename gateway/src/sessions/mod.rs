@@ -132,6 +132,22 @@ async fn create(
             ),
         ));
     }
+    let project = match &valid.project {
+        Some(p) => Some(
+            crate::projects::member_project(&state.db, &user.id, p)
+                .await?
+                .ok_or_else(|| {
+                    AppError::field(
+                        "project",
+                        format!(
+                            "There is no project named \"{}\" that you belong to.",
+                            p.escape_default()
+                        ),
+                    )
+                })?,
+        ),
+        None => None,
+    };
     let id = uuid::Uuid::new_v4().to_string();
     let name = valid.name.clone().unwrap_or_else(generated_name);
     let res = store::insert(
@@ -141,6 +157,7 @@ async fn create(
             owner_id: &user.id,
             name: &name,
             kind: valid.kind,
+            project_id: project.as_ref().map(|(id, _)| id.as_str()),
             image: &image.name,
             resources: valid.resources,
             env: &valid.env,
@@ -208,7 +225,10 @@ async fn terminate(
     Path(id): Path<String>,
 ) -> AppResult<Json<Session>> {
     let row = visible(&state, &user, &id).await?;
-    state.lifecycle.terminate(&row.id, &user.username).await?;
+    state
+        .lifecycle
+        .terminate(&row.id, &lifecycle::EndCause::User(user.username.clone()))
+        .await?;
     let row = store::get(&state.db, &row.id)
         .await?
         .ok_or_else(|| AppError::not_found("session"))?;

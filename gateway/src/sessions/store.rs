@@ -29,10 +29,12 @@ pub struct SessionRow {
     pub created_at: String,
     pub started_at: Option<String>,
     pub terminated_at: Option<String>,
+    pub project_id: Option<String>,
+    pub project_name: Option<String>,
+    pub last_activity_at: Option<String>,
 }
 
-pub const SELECT: &str =
-    "SELECT s.*, u.username AS owner_name FROM sessions s JOIN users u ON u.id = s.owner_id";
+pub const SELECT: &str = "SELECT s.*, u.username AS owner_name, p.name AS project_name FROM sessions s JOIN users u ON u.id = s.owner_id LEFT JOIN projects p ON p.id = s.project_id";
 
 impl SessionRow {
     pub fn status(&self) -> SessionStatus {
@@ -58,6 +60,7 @@ impl SessionRow {
             name: self.name.clone(),
             owner: self.owner_id.clone(),
             owner_name: self.owner_name.clone(),
+            project: self.project_name.clone(),
             kind: self.kind(),
             status: self.status(),
             status_reason: self.status_reason.clone(),
@@ -141,6 +144,7 @@ pub struct NewSession<'a> {
     pub owner_id: &'a str,
     pub name: &'a str,
     pub kind: SessionType,
+    pub project_id: Option<&'a str>,
     pub image: &'a str,
     pub resources: Resources,
     pub env: &'a BTreeMap<String, String>,
@@ -153,8 +157,8 @@ pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO sessions(id, seq, owner_id, name, kind, image, cpu_milli, mem_bytes, gpu, gpu_shares,
-                              env, command, status, status_reason, created_at)
-         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)",
+                              env, command, status, status_reason, created_at, project_id)
+         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?)",
     )
     .bind(s.id)
     .bind(s.owner_id)
@@ -169,6 +173,7 @@ pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
     .bind(s.command)
     .bind(s.reason)
     .bind(&now)
+    .bind(s.project_id)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -268,4 +273,15 @@ pub async fn set_reason(
     .execute(db)
     .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Records when a session last had terminal or app traffic.
+pub async fn touch(db: &Db, id: &str, at: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sessions SET last_activity_at = ? WHERE id = ? AND (last_activity_at IS NULL OR last_activity_at < ?)")
+        .bind(at)
+        .bind(id)
+        .bind(at)
+        .execute(db)
+        .await?;
+    Ok(())
 }
