@@ -47,14 +47,14 @@ fn count(key: &str, v: &Value, max: u64) -> Result<Option<u64>, FieldError> {
         Value::Null => Ok(None),
         Value::Number(n) => match n.as_u64() {
             Some(x) if x <= max => Ok(Some(x)),
-            Some(_) => Err(bad(format!("{key} is too large: at most {max}."))),
+            Some(_) => Err(bad(format!("Policy setting {key} is too large: at most {max}."))),
             None => Err(bad(format!(
-                "{key} must be a whole number of 0 or more, or null for unlimited."
+                "Policy setting {key} must be a whole number of 0 or more, or null for unlimited."
             ))),
         },
         Value::String(s) => match s.trim().parse::<u64>() {
             Ok(x) if x <= max => Ok(Some(x)),
-            Ok(_) => Err(bad(format!("{key} is too large: at most {max}."))),
+            Ok(_) => Err(bad(format!("Policy setting {key} is too large: at most {max}."))),
             Err(_)
                 if s.trim().eq_ignore_ascii_case("unlimited")
                     || s.trim().eq_ignore_ascii_case("null") =>
@@ -62,12 +62,12 @@ fn count(key: &str, v: &Value, max: u64) -> Result<Option<u64>, FieldError> {
                 Ok(None)
             }
             Err(_) => Err(bad(format!(
-                "{key} \"{}\" must be a whole number of 0 or more, or null for unlimited.",
+                "Policy setting {key} (\"{}\") must be a whole number of 0 or more, or null for unlimited.",
                 s.escape_default()
             ))),
         },
         _ => Err(bad(format!(
-            "{key} must be a whole number of 0 or more, or null for unlimited."
+            "Policy setting {key} must be a whole number of 0 or more, or null for unlimited."
         ))),
     }
 }
@@ -79,7 +79,7 @@ fn parse_key(key: &str, v: &Value) -> Result<Value, FieldError> {
             Value::Null => Value::Null,
             Value::Object(_) => {
                 let req: ResourcesRequest = serde_json::from_value(v.clone()).map_err(|e| {
-                    FieldError::new(key, format!("max_total_resources is not a resources object: {e}."))
+                    FieldError::new(key, format!("Policy setting max_total_resources is not a resources object: {e}."))
                 })?;
                 let r = req.validate().map_err(|errs| {
                     FieldError::new(
@@ -89,12 +89,12 @@ fn parse_key(key: &str, v: &Value) -> Result<Value, FieldError> {
                 })?;
                 serde_json::to_value(r).unwrap_or(Value::Null)
             }
-            _ => return Err(FieldError::new(key, "max_total_resources must be an object like {\"cpu\":\"4\",\"mem\":\"8g\"}, or null.")),
+            _ => return Err(FieldError::new(key, "Policy setting max_total_resources must be an object like {\"cpu\":\"4\",\"mem\":\"8g\"}, or null.")),
         },
         "allowed_node_groups" => match v {
             Value::Null => Value::Null,
             Value::Array(items) if items.iter().all(|i| i.as_str().is_some_and(|s| (1..=64).contains(&s.len()))) => v.clone(),
-            _ => return Err(FieldError::new(key, "allowed_node_groups must be a list of group names, or null.")),
+            _ => return Err(FieldError::new(key, "Policy setting allowed_node_groups must be a list of group names, or null.")),
         },
         "vfolder_quota_bytes" => match v {
             Value::String(s) if s.trim().parse::<u64>().is_err() && !s.trim().eq_ignore_ascii_case("unlimited") && !s.trim().eq_ignore_ascii_case("null") => {

@@ -118,11 +118,33 @@ pub async fn user_for_token(db: &db::Db, token: &str) -> AppResult<Option<Curren
     }))
 }
 
-/// The user of a request, if any credential identifies one.
+/// The `Authorization: Bearer` value of a request, if it has that header at all
+/// (`Some("")` for a header in another scheme).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().unwrap_or("");
+    Some(
+        v.strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+            .unwrap_or("")
+            .trim(),
+    )
+}
+
+/// The user of a request, if any credential identifies one. An `Authorization` header wins
+/// over the cookie, and a bad one is an error (401), not anonymity.
 pub async fn optional_user(
     state: &AppState,
     headers: &HeaderMap,
 ) -> AppResult<Option<CurrentUser>> {
+    if let Some(key) = bearer(headers) {
+        return match keys::user_for_key(&state.db, key).await? {
+            Some(u) => Ok(Some(u)),
+            None => Err(AppError::new(
+                api::ProblemType::Unauthenticated,
+                "The API key is not valid: it is mistyped, revoked, or its user is disabled.",
+            )),
+        };
+    }
     match cookie_value(headers, COOKIE) {
         Some(token) => user_for_token(&state.db, &token).await,
         None => Ok(None),

@@ -280,10 +280,14 @@ impl Lifecycle {
 
     /// TERMINATING → TERMINATED once every container of the session is gone.
     async fn finish_terminate(&self, id: &str) {
-        let logs = match store::get(&self.db, id).await {
-            Ok(Some(row)) => self.keep_logs(&row).await,
-            _ => None,
+        let (logs, why) = match store::get(&self.db, id).await {
+            Ok(Some(row)) => (self.keep_logs(&row).await, row.status_reason.clone()),
+            _ => (None, String::new()),
         };
+        // The final reason keeps the cause (who or which policy ended it).
+        let done = format!("{why} The container was removed.")
+            .trim()
+            .to_string();
         let mut last_err = None;
         for attempt in 0..5u64 {
             match self.node.remove_session(id).await {
@@ -292,13 +296,8 @@ impl Lifecycle {
                         logs,
                         ..Default::default()
                     };
-                    self.transition(
-                        id,
-                        SessionStatus::Terminated,
-                        "The container was removed.",
-                        patch,
-                    )
-                    .await;
+                    self.transition(id, SessionStatus::Terminated, &done, patch)
+                        .await;
                     return;
                 }
                 Err(e) => {
