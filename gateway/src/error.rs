@@ -33,7 +33,7 @@ impl AppError {
     pub fn not_found(what: &str) -> Self {
         Self::new(
             ProblemType::NotFound,
-            format!("There is no {what} with that id."),
+            format!("There is no {what} by that name or id."),
         )
     }
     pub fn unauthenticated() -> Self {

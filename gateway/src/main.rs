@@ -1,9 +1,10 @@
-//! The `berth` command line: one binary, small subcommand functions.
+//! The `berth` command line: one binary. `serve` runs the server; `login`, `session` and
+//! `admin` are the client side, in [`cli`].
 
 use clap::{Parser, Subcommand};
 use gateway::config::{Config, ServeArgs};
-use std::io::BufRead;
-use std::path::PathBuf;
+
+mod cli;
 
 #[derive(Parser)]
 #[command(
@@ -20,32 +21,17 @@ struct Cli {
 enum Cmd {
     /// Run the gateway, the proxy and the web console on one port
     Serve(ServeArgs),
-    /// Administration on this machine's data directory
+    /// Log in to a berth server and keep an API key for the other commands
+    Login(cli::LoginArgs),
+    /// Launch, list, inspect and end sessions
+    Session {
+        #[command(subcommand)]
+        cmd: cli::SessionCmd,
+    },
+    /// Users, projects and resource policies (admins)
     Admin {
         #[command(subcommand)]
-        cmd: AdminCmd,
-    },
-}
-
-#[derive(Subcommand)]
-enum AdminCmd {
-    /// Manage users
-    User {
-        #[command(subcommand)]
-        cmd: UserCmd,
-    },
-}
-
-#[derive(Subcommand)]
-enum UserCmd {
-    /// Add a user; the password is read from standard input
-    Add {
-        username: String,
-        /// user, admin or superadmin
-        #[arg(long, default_value = "user")]
-        role: String,
-        #[arg(long, env = "BERTH_DATA_DIR", default_value = "berth-data")]
-        data_dir: PathBuf,
+        cmd: cli::AdminCmd,
     },
 }
 
@@ -81,60 +67,32 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-async fn user_add(username: String, role: String, data_dir: PathBuf) -> anyhow::Result<()> {
-    let mut password = String::new();
-    if atty_stdin() {
-        eprint!("Password for {username}: ");
-    }
-    std::io::stdin().lock().read_line(&mut password)?;
-    let req = api::auth::CreateUser {
-        username: username.clone(),
-        password: api::auth::Secret(password.trim_end_matches(['\r', '\n']).to_string()),
-        role: Some(role),
-    };
-    let role = req.validate().map_err(|errs| {
-        anyhow::anyhow!(errs
-            .into_iter()
-            .map(|e| e.message)
-            .collect::<Vec<_>>()
-            .join(" "))
-    })?;
-    let db = gateway::db::open(&data_dir).await?;
-    gateway::auth::create_user(&db, &username, &req.password.0, role)
-        .await
-        .map_err(|e| match e {
-            gateway::error::AppError::Problem(p) => anyhow::anyhow!(p.detail),
-            gateway::error::AppError::Internal(e) => e,
-        })?;
-    println!("created user {username} ({})", role.as_str().to_lowercase());
-    Ok(())
-}
-
-fn atty_stdin() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdin().is_terminal()
-}
-
 #[tokio::main]
 async fn main() {
-    init_logging();
     let cli = Cli::parse();
-    let res = match cli.cmd {
-        Cmd::Serve(args) => serve(args).await,
-        Cmd::Admin {
-            cmd:
-                AdminCmd::User {
-                    cmd:
-                        UserCmd::Add {
-                            username,
-                            role,
-                            data_dir,
-                        },
-                },
-        } => user_add(username, role, data_dir).await,
+    let code = match cli.cmd {
+        Cmd::Serve(args) => {
+            init_logging();
+            match serve(args).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("berth: {e:#}");
+                    1
+                }
+            }
+        }
+        Cmd::Login(args) => cli::run(cli::login(args)).await,
+        Cmd::Session { cmd } => cli::run(cli::session(cmd)).await,
+        Cmd::Admin { cmd } => cli::run(cli::admin(cmd)).await,
     };
-    if let Err(e) = res {
-        eprintln!("berth: {e:#}");
-        std::process::exit(1);
+    std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -1,7 +1,9 @@
 //! The gateway's integration tests: one binary, each test driving its own real `berth serve`
 //! process (see [`common::TestApp`]) against the local Docker engine and `berth/base`.
 
+mod accounts;
 mod auth;
+mod cli;
 mod common;
 mod events;
 mod health;
