@@ -2,7 +2,7 @@
 //! `T` and anything else into the server's problem sentence.
 
 use api::{FieldError, Problem};
-use gloo_net::http::{Request, Response};
+use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -57,13 +57,31 @@ async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, ApiError> {
     }
 }
 
+/// A 2xx whose body does not matter (204s, or an answer the page reloads anyway); anything
+/// else goes through [`decode`] for the problem sentence.
+async fn decode_empty(resp: Response) -> Result<(), ApiError> {
+    if resp.ok() {
+        Ok(())
+    } else {
+        decode::<()>(resp).await
+    }
+}
+
+async fn send(req: RequestBuilder) -> Result<Response, ApiError> {
+    req.send().await.map_err(ApiError::network)
+}
+
+async fn send_json<B: Serialize>(req: RequestBuilder, body: &B) -> Result<Response, ApiError> {
+    let req = req.json(body).map_err(ApiError::network)?;
+    req.send().await.map_err(ApiError::network)
+}
+
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    let resp = Request::get(path).send().await.map_err(ApiError::network)?;
-    decode(resp).await
+    decode(send(Request::get(path)).await?).await
 }
 
 pub async fn get_text(path: &str) -> Result<String, ApiError> {
-    let resp = Request::get(path).send().await.map_err(ApiError::network)?;
+    let resp = send(Request::get(path)).await?;
     if resp.ok() {
         resp.text().await.map_err(ApiError::network)
     } else {
@@ -72,28 +90,33 @@ pub async fn get_text(path: &str) -> Result<String, ApiError> {
 }
 
 pub async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
-    let req = Request::post(path).json(body).map_err(ApiError::network)?;
-    let resp = req.send().await.map_err(ApiError::network)?;
-    decode(resp).await
+    decode(send_json(Request::post(path), body).await?).await
 }
 
-/// A POST whose answer has no body worth reading.
+/// A POST without a body whose answer has no body worth reading.
 pub async fn post_empty(path: &str) -> Result<(), ApiError> {
-    let resp = Request::post(path)
-        .send()
-        .await
-        .map_err(ApiError::network)?;
-    if resp.ok() {
-        Ok(())
-    } else {
-        decode::<()>(resp).await
-    }
+    decode_empty(send(Request::post(path)).await?).await
+}
+
+/// A POST with a body and an empty answer (`204 No Content`).
+pub async fn post_no_content<B: Serialize>(path: &str, body: &B) -> Result<(), ApiError> {
+    decode_empty(send_json(Request::post(path), body).await?).await
+}
+
+pub async fn patch<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
+    decode(send_json(Request::patch(path), body).await?).await
+}
+
+/// A PUT whose answer the caller does not need (it reloads what it shows).
+pub async fn put_no_content<B: Serialize>(path: &str, body: &B) -> Result<(), ApiError> {
+    decode_empty(send_json(Request::put(path), body).await?).await
 }
 
 pub async fn delete<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    let resp = Request::delete(path)
-        .send()
-        .await
-        .map_err(ApiError::network)?;
-    decode(resp).await
+    decode(send(Request::delete(path)).await?).await
+}
+
+/// A DELETE answered with `204 No Content`.
+pub async fn delete_empty(path: &str) -> Result<(), ApiError> {
+    decode_empty(send(Request::delete(path)).await?).await
 }

@@ -9,16 +9,63 @@ mod pages;
 use ::api::auth::User;
 use leptos::prelude::*;
 
-/// Where the user is, from the URL's hash (`#/`, `#/sessions/ID`).
+/// Where the user is, from the URL's hash (`#/`, `#/sessions/ID`, `#/settings`,
+/// `#/admin/users`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Sessions,
     Session(String),
+    Settings,
+    Admin(AdminTab),
+}
+
+/// The admin pages' tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminTab {
+    Users,
+    Projects,
+    Policies,
+}
+
+impl AdminTab {
+    pub const ALL: [AdminTab; 3] = [Self::Users, Self::Projects, Self::Policies];
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::Users => "users",
+            Self::Projects => "projects",
+            Self::Policies => "policies",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Users => "Users",
+            Self::Projects => "Projects",
+            Self::Policies => "Policies",
+        }
+    }
 }
 
 pub fn route_now() -> Route {
     let hash = window().location().hash().unwrap_or_default();
-    let path = hash.trim_start_matches('#');
+    parse_route(hash.trim_start_matches('#'))
+}
+
+fn parse_route(path: &str) -> Route {
+    let path = path.trim_end_matches('/');
+    if path == "/settings" {
+        return Route::Settings;
+    }
+    if path == "/admin" {
+        return Route::Admin(AdminTab::Users);
+    }
+    if let Some(tab) = path.strip_prefix("/admin/") {
+        return match AdminTab::ALL.into_iter().find(|t| t.slug() == tab) {
+            Some(t) => Route::Admin(t),
+            None => Route::Admin(AdminTab::Users),
+        };
+    }
     match path.strip_prefix("/sessions/") {
         Some(id) if !id.is_empty() => Route::Session(id.to_string()),
         _ => Route::Sessions,

@@ -1,9 +1,12 @@
-//! The session launcher: image, presets, CPU and memory, an optional name. Every rule is the
-//! `api` crate's, checked as the user types; the server's answer is shown as a sentence.
+//! The session launcher: image, presets, CPU and memory, an optional project and name. Every
+//! rule is the `api` crate's, checked as the user types; the server's answer is shown as a
+//! sentence.
 
 use crate::api::{self, ApiError};
 use crate::pages::shell::Sessions;
+use ::api::auth::User;
 use ::api::images::ImageInfo;
+use ::api::projects::Project;
 use ::api::session::{CreateSession, Session};
 use ::api::{FieldError, ResourcesRequest};
 use leptos::prelude::*;
@@ -22,6 +25,10 @@ pub fn Launcher() -> impl IntoView {
     let images_error = RwSignal::new(None::<String>);
     let image = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
+    let me = expect_context::<User>();
+    let projects = RwSignal::new(Vec::<Project>::new());
+    let projects_error = RwSignal::new(None::<String>);
+    let project = RwSignal::new(String::new());
     let cpu = RwSignal::new("1".to_string());
     let mem = RwSignal::new("1g".to_string());
     let server_error = RwSignal::new(None::<ApiError>);
@@ -44,8 +51,21 @@ pub fn Launcher() -> impl IntoView {
         }
     });
 
+    // Admins see every project; a session may only name one its owner belongs to.
+    leptos::task::spawn_local(async move {
+        match api::get::<Vec<Project>>("/api/v1/projects").await {
+            Ok(list) => projects.set(
+                list.into_iter()
+                    .filter(|p| p.members.iter().any(|m| m.id == me.id))
+                    .collect(),
+            ),
+            Err(e) => projects_error.set(Some(e.detail)),
+        }
+    });
+
     let request = move || CreateSession {
         name: Some(name.get().trim().to_string()).filter(|n| !n.is_empty()),
+        project: Some(project.get()).filter(|p| !p.is_empty()),
         image: image.get(),
         resources: ResourcesRequest::new(cpu.get().trim(), mem.get().trim()),
         ..Default::default()
@@ -138,6 +158,18 @@ pub fn Launcher() -> impl IntoView {
                     {field_error("resources.mem")}
                 </label>
             </div>
+            <label>
+                "Project"
+                <select id="launch-project" prop:value=move || project.get()
+                    on:change=move |ev| project.set(event_target_value(&ev))>
+                    <option value="">"None"</option>
+                    {move || projects.get().into_iter().map(|p| view! {
+                        <option value=p.name.clone()>{p.name.clone()}</option>
+                    }).collect_view()}
+                </select>
+                {move || projects_error.get().map(|e| view! { <span class="field-error">{e}</span> })}
+                {field_error("project")}
+            </label>
             <label>
                 "Name (optional)"
                 <input id="launch-name" type="text" placeholder="generated when empty" maxlength="80"

@@ -1,5 +1,6 @@
 //! Status badges and small formatting helpers.
 
+use api::auth::Role;
 use api::session::SessionStatus;
 use leptos::prelude::*;
 
@@ -19,6 +20,26 @@ pub fn StatusBadge(status: SessionStatus) -> impl IntoView {
             {status.as_str()}
         </span>
     }
+}
+
+#[component]
+pub fn RoleBadge(role: Role) -> impl IntoView {
+    let class = format!("badge badge-role-{}", role.as_str().to_lowercase());
+    view! { <span class=class data-role=role.as_str()>{role.as_str()}</span> }
+}
+
+/// `1 project`, `3 projects`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// `2026-11-23T20:45:29.615Z` → `2026-11-23`.
+pub fn day(t: &str) -> String {
+    t.get(0..10).unwrap_or(t).to_string()
 }
 
 /// `2026-11-23T20:45:29.615Z` → `20:45:29`.

@@ -1,6 +1,8 @@
-//! One file per page.
+//! One file per page (the admin pages are one folder, a file per tab).
 
+pub mod admin;
 pub mod login;
 pub mod session;
 pub mod sessions;
+pub mod settings;
 pub mod shell;

@@ -76,6 +76,7 @@ pub fn Shell(user: User, me: RwSignal<Option<User>>) -> impl IntoView {
         live: RwSignal::new(true),
     };
     provide_context(store);
+    provide_context(user.clone());
     store.refresh();
     let es = SendWrapper::new(subscribe(store));
     on_cleanup(move || {
@@ -97,12 +98,20 @@ pub fn Shell(user: User, me: RwSignal<Option<User>>) -> impl IntoView {
             me.set(None);
         });
     };
-    let role = format!("{:?}", user.role).to_lowercase();
+    let role = user.role.as_str().to_lowercase();
+    let is_admin = user.role.is_admin();
     view! {
         <header class="topbar">
             <a class="brand" href="#/">"berth"</a>
             <nav>
-                <a href="#/" class:active=move || route.get() == Route::Sessions>"Sessions"</a>
+                <a href="#/" id="nav-sessions"
+                    class:active=move || matches!(route.get(), Route::Sessions | Route::Session(_))>"Sessions"</a>
+                <a href="#/settings" id="nav-settings"
+                    class:active=move || route.get() == Route::Settings>"Settings"</a>
+                {is_admin.then(|| view! {
+                    <a href="#/admin/users" id="nav-admin"
+                        class:active=move || matches!(route.get(), Route::Admin(_))>"Admin"</a>
+                })}
             </nav>
             <span class="spacer"></span>
             {move || (!store.live.get()).then(|| view! {
@@ -115,6 +124,11 @@ pub fn Shell(user: User, me: RwSignal<Option<User>>) -> impl IntoView {
             {move || match route.get() {
                 Route::Sessions => view! { <pages::sessions::SessionsPage /> }.into_any(),
                 Route::Session(id) => view! { <pages::session::SessionPage id=id /> }.into_any(),
+                Route::Settings => view! { <pages::settings::SettingsPage /> }.into_any(),
+                Route::Admin(_) if !is_admin => view! {
+                    <p class="card error">"The admin pages are for administrators; your account is a user account."</p>
+                }.into_any(),
+                Route::Admin(tab) => view! { <pages::admin::AdminPage tab=tab /> }.into_any(),
             }}
         </main>
     }
