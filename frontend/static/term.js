@@ -15,11 +15,16 @@
     term.loadAddon(fit);
     term.open(el);
     const enc = new TextEncoder();
-    const ws = new WebSocket(url);
-    ws.binaryType = "arraybuffer";
+    let ws = null;
     let closedByUs = false;
+    let exited = false;
+    let received = 0;          // output bytes shown; a reconnect resumes after them
+    let attempt = 0;
+    let retryTimer = null;
+    const giveUpAt = () => Date.now() + 11 * 60 * 1000; // a little past the server's grace period
+    let deadline = giveUpAt();
     const sendSize = () => {
-      if (ws.readyState === WebSocket.OPEN) {
+      if (ws && ws.readyState === WebSocket.OPEN) {
         ws.send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
       }
     };
@@ -27,25 +32,47 @@
       try { fit.fit(); } catch (e) { /* not visible yet */ }
     };
     refit();
-    ws.onopen = () => { onState("open"); refit(); sendSize(); term.focus(); };
-    ws.onmessage = (ev) => {
-      if (typeof ev.data === "string") {
-        try {
-          const msg = JSON.parse(ev.data);
-          if (msg.type === "exit") {
-            term.write("\r\n\x1b[2m[the shell exited with code " + msg.code + "]\x1b[0m\r\n");
-            onState("exited");
-          }
-        } catch (e) { /* ignore malformed control frames */ }
-      } else {
-        term.write(new Uint8Array(ev.data));
-      }
+    const connect = () => {
+      const target = received > 0 || attempt > 0 ? url + "&offset=" + received : url;
+      const sock = new WebSocket(target);
+      sock.binaryType = "arraybuffer";
+      ws = sock;
+      let opened = false;
+      sock.onopen = () => {
+        opened = true; attempt = 0; deadline = giveUpAt();
+        onState("open"); refit(); sendSize(); term.focus();
+      };
+      sock.onmessage = (ev) => {
+        if (typeof ev.data === "string") {
+          try {
+            const msg = JSON.parse(ev.data);
+            if (msg.type === "exit") {
+              exited = true;
+              term.write("\r\n\x1b[2m[the shell exited with code " + msg.code + "]\x1b[0m\r\n");
+              onState("exited");
+            }
+          } catch (e) { /* ignore malformed control frames */ }
+        } else {
+          const bytes = new Uint8Array(ev.data);
+          received += bytes.length;
+          term.write(bytes);
+        }
+      };
+      sock.onclose = () => {
+        if (closedByUs || exited || ws !== sock) return;
+        if (Date.now() > deadline) { onState("closed"); return; }
+        // Reconnect with backoff; the shell waits on the server for the grace period.
+        onState("reconnecting");
+        const delay = Math.min(10000, 500 * 2 ** Math.min(attempt, 5));
+        attempt += 1;
+        if (!opened && attempt > 3 && received === 0) { onState("closed"); return; }
+        retryTimer = setTimeout(connect, delay);
+      };
     };
-    ws.onclose = () => { if (!closedByUs) onState("closed"); };
-    ws.onerror = () => onState("closed");
-    const dataSub = term.onData((d) => { if (ws.readyState === WebSocket.OPEN) ws.send(enc.encode(d)); });
+    connect();
+    const dataSub = term.onData((d) => { if (ws && ws.readyState === WebSocket.OPEN) ws.send(enc.encode(d)); });
     const binSub = term.onBinary((d) => {
-      if (ws.readyState !== WebSocket.OPEN) return;
+      if (!ws || ws.readyState !== WebSocket.OPEN) return;
       const b = new Uint8Array(d.length);
       for (let i = 0; i < d.length; i++) b[i] = d.charCodeAt(i) & 255;
       ws.send(b);
@@ -55,12 +82,14 @@
     ro.observe(el);
     window.addEventListener("resize", refit);
     const handle = {
-      term, ws,
+      term,
+      get ws() { return ws; },
       dispose() {
         closedByUs = true;
         ro.disconnect();
         window.removeEventListener("resize", refit);
         dataSub.dispose(); binSub.dispose(); resizeSub.dispose();
+        clearTimeout(retryTimer);
         try { ws.close(1000); } catch (e) { /* already closed */ }
         term.dispose();
       },

@@ -25,6 +25,12 @@ pub struct ServeArgs {
     /// Docker endpoint of the local node, e.g. unix:///var/run/docker.sock
     #[arg(long, env = "BERTH_DOCKER_HOST")]
     pub docker_host: Option<String>,
+    /// Seconds a terminal's shell outlives a dropped connection [default: 600]
+    #[arg(long, env = "BERTH_TERMINAL_GRACE_S")]
+    pub terminal_grace_s: Option<u64>,
+    /// Bytes of recent terminal output replayed after a reconnect [default: 262144]
+    #[arg(long, env = "BERTH_TERMINAL_REPLAY_BYTES")]
+    pub terminal_replay_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -34,6 +40,8 @@ struct FileConfig {
     public_url: Option<String>,
     console_dir: Option<PathBuf>,
     docker_host: Option<String>,
+    terminal_grace_s: Option<u64>,
+    terminal_replay_bytes: Option<usize>,
 }
 
 /// The resolved configuration the server runs with.
@@ -46,6 +54,8 @@ pub struct Config {
     pub console_dir: PathBuf,
     /// Path of the Docker unix socket.
     pub docker_socket: PathBuf,
+    /// Terminal grace period and replay buffer.
+    pub terminal: wsproxy::TerminalConfig,
     /// The first superadmin's password (`BERTH_ADMIN_PASSWORD`), used only at first start.
     pub admin_password: Option<String>,
 }
@@ -94,6 +104,20 @@ impl Config {
                 .or(file.console_dir)
                 .unwrap_or_else(|| PathBuf::from("frontend/dist")),
             docker_socket,
+            terminal: {
+                let d = wsproxy::TerminalConfig::default();
+                let grace = args.terminal_grace_s.or(file.terminal_grace_s);
+                let replay = args.terminal_replay_bytes.or(file.terminal_replay_bytes);
+                if replay.is_some_and(|r| !(4096..=64 << 20).contains(&r)) {
+                    anyhow::bail!(
+                        "the terminal replay buffer must be between 4096 bytes and 64 MiB"
+                    );
+                }
+                wsproxy::TerminalConfig {
+                    grace: grace.map(std::time::Duration::from_secs).unwrap_or(d.grace),
+                    replay_bytes: replay.unwrap_or(d.replay_bytes),
+                }
+            },
             admin_password: std::env::var("BERTH_ADMIN_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty()),
@@ -108,6 +132,7 @@ impl Config {
             public_url: None,
             console_dir: data_dir.join("no-console"),
             docker_socket: PathBuf::from("/var/run/docker.sock"),
+            terminal: Default::default(),
             admin_password: Some(admin_password.to_string()),
         }
     }
@@ -119,6 +144,8 @@ const KNOWN_ENV: &[&str] = &[
     "BERTH_PUBLIC_URL",
     "BERTH_CONSOLE_DIR",
     "BERTH_DOCKER_HOST",
+    "BERTH_TERMINAL_GRACE_S",
+    "BERTH_TERMINAL_REPLAY_BYTES",
     "BERTH_ADMIN_PASSWORD",
     "BERTH_LOG",
     "BERTH_URL",

@@ -118,7 +118,7 @@ pub async fn serve(
         node::docker::DockerNode::connect("local", config.docker_socket.clone(), &instance).await?,
     );
     let events = Arc::new(EventHub::default());
-    let terminals = Arc::new(TerminalHub::default());
+    let terminals = Arc::new(TerminalHub::new(config.terminal));
     let lifecycle = Lifecycle::new(db.clone(), events.clone(), node, terminals.clone());
     lifecycle.reconcile(true).await?;
     tokio::spawn(lifecycle.clone().run_scheduler());

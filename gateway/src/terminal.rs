@@ -19,6 +19,8 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 struct Secret {
     secret: Option<String>,
+    /// Output bytes a reconnecting client has already shown.
+    offset: Option<u64>,
 }
 
 async fn connect(
@@ -44,5 +46,5 @@ async fn connect(
     Ok(ws
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| hub.serve(auth, socket)))
+        .on_upgrade(move |socket| hub.serve(auth, socket, q.offset)))
 }

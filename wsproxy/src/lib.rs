@@ -11,4 +11,4 @@ mod exec;
 mod terminal;
 
 pub use exec::ExecEndpoint;
-pub use terminal::{HandleInfo, TerminalHub};
+pub use terminal::{HandleInfo, TerminalConfig, TerminalHub};

@@ -1,17 +1,23 @@
-//! Terminal handles and the websocket ↔ TTY pump.
+//! Terminal handles, the shells behind them, and the websocket pumps.
 //!
-//! Flow of one connection:
+//! A **handle** names one shell (a TTY exec) and is authorised by its secret. The shell
+//! outlives any one connection: its output goes into a ring buffer, and a connection reads
+//! from the ring at its own offset. Flow of one handle:
 //! 1. The gateway has checked the session and its owner and called [`TerminalHub::create`];
 //!    the browser got a URL with the handle id and secret.
 //! 2. The browser opens the websocket; [`TerminalHub::authorize`] checks the secret
-//!    (constant time, by hash) and that the handle has no live connection.
-//! 3. [`TerminalHub::serve`] starts the shell on first use, sizes the PTY (it starts 0×0),
-//!    then runs two pumps: TTY → websocket (binary frames, with pings) and websocket → TTY
-//!    (binary input, text control frames). Each pump awaits its sink before reading more,
-//!    so a flood is held back by the slowest side instead of being buffered: memory stays
-//!    bounded, and other terminals keep their own tasks.
-//! 4. When the shell exits the client gets `{"type":"exit","code":N}`; when the socket goes,
-//!    the shell is hung up and the handle is closed.
+//!    (constant time, by hash) and that no other connection is attached.
+//! 3. [`TerminalHub::serve`] starts the shell on first use and sizes the PTY (it starts
+//!    0×0). A reconnect names the offset it has seen (`offset=N`): the bytes after it that
+//!    are still in the ring are replayed, then `{"type":"replayed","bytes":N}` — nothing
+//!    is shown twice.
+//! 4. Two pumps run: ring → websocket (binary frames, pings) and websocket → PTY (input
+//!    bytes, resize frames). While a connection is attached the shell's reader waits when
+//!    the connection lags a whole ring behind, so a flood is held back by the slowest side:
+//!    memory stays bounded and other terminals keep their own tasks.
+//! 5. When the socket drops, the shell keeps running for the grace period, its output
+//!    still filling the ring; a reconnect picks it up. After the grace period, or when the
+//!    shell exits (`{"type":"exit","code":N}`), the shell is hung up and the handle refused.
 
 use crate::exec::ExecEndpoint;
 use api::terminal::{ClientControl, ServerControl, MAX_FRAME_BYTES};
@@ -19,15 +25,36 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::Notify;
 
-/// Read size from the PTY stream; one websocket frame per read.
+/// Read size from the PTY stream and the largest frame sent.
 const CHUNK: usize = 64 * 1024;
 /// Ping interval: keeps idle connections alive through proxies.
 const PING_EVERY: Duration = Duration::from_secs(20);
+/// `consumer` value when no connection is attached.
+const NOBODY: u64 = u64::MAX;
+
+/// How long shells outlive their connection and how much output they keep for a replay.
+#[derive(Debug, Clone, Copy)]
+pub struct TerminalConfig {
+    pub grace: Duration,
+    pub replay_bytes: usize,
+}
+
+impl Default for TerminalConfig {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(600),
+            replay_bytes: 256 * 1024,
+        }
+    }
+}
 
 /// Who a handle belongs to and where its shell lives.
 #[derive(Debug, Clone)]
@@ -39,12 +66,59 @@ pub struct HandleInfo {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum HandleState {
-    /// Created, no connection yet.
+    /// Created, never connected.
     Fresh,
     /// A websocket is attached.
     Attached,
-    /// The shell ended or the connection went; the handle is refused from now on.
+    /// The connection went; the shell waits for a reconnect until the grace period ends.
+    /// The number tells detachments apart, so an old grace timer does not end a new one.
+    Detached(u64),
+    /// The shell ended or the grace period passed; the handle is refused from now on.
     Closed,
+}
+
+/// The recent output of a shell: the last `cap` bytes and the count of all bytes so far.
+struct Ring {
+    data: VecDeque<u8>,
+    cap: usize,
+    /// Bytes produced since the shell started; the ring holds `[total - data.len(), total)`.
+    total: u64,
+    /// The shell's exit code, once it ended.
+    exit: Option<i64>,
+}
+
+impl Ring {
+    fn push(&mut self, bytes: &[u8]) {
+        self.data.extend(bytes);
+        let over = self.data.len().saturating_sub(self.cap);
+        self.data.drain(..over);
+        self.total += bytes.len() as u64;
+    }
+
+    fn start(&self) -> u64 {
+        self.total - self.data.len() as u64
+    }
+
+    /// Up to `max` bytes from offset `from` (clamped into the ring).
+    fn read(&self, from: u64, max: usize) -> (u64, Vec<u8>) {
+        let from = from.clamp(self.start(), self.total);
+        let skip = (from - self.start()) as usize;
+        let bytes = self.data.iter().skip(skip).take(max).copied().collect();
+        (from, bytes)
+    }
+}
+
+/// A running shell and its output.
+struct Shell {
+    exec_id: String,
+    input: tokio::sync::Mutex<OwnedWriteHalf>,
+    ring: Mutex<Ring>,
+    /// New output or the end of the shell.
+    output: Notify,
+    /// The attached connection's offset (or [`NOBODY`]); the reader waits on it.
+    consumer: AtomicU64,
+    /// The attached connection moved on.
+    consumed: Notify,
 }
 
 struct Handle {
@@ -52,11 +126,14 @@ struct Handle {
     secret_hash: [u8; 32],
     endpoint: ExecEndpoint,
     state: Mutex<HandleState>,
+    shell: tokio::sync::OnceCell<Arc<Shell>>,
+    detachments: AtomicU64,
 }
 
 /// All terminal handles of this process.
 #[derive(Default)]
 pub struct TerminalHub {
+    config: TerminalConfig,
     handles: Mutex<HashMap<String, Arc<Handle>>>,
     /// Last terminal traffic per session, taken by the gateway's idle check.
     activity: Mutex<HashMap<String, SystemTime>>,
@@ -108,6 +185,13 @@ fn constant_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 impl TerminalHub {
+    pub fn new(config: TerminalConfig) -> Self {
+        Self {
+            config,
+            ..Default::default()
+        }
+    }
+
     /// Makes a handle for a shell in `info.container_id`; returns `(id, secret)`.
     pub fn create(&self, info: HandleInfo, endpoint: ExecEndpoint) -> (String, String) {
         let id = uuid::Uuid::new_v4().to_string();
@@ -119,6 +203,8 @@ impl TerminalHub {
             secret_hash: hash(&secret),
             endpoint,
             state: Mutex::new(HandleState::Fresh),
+            shell: tokio::sync::OnceCell::new(),
+            detachments: AtomicU64::new(0),
         });
         self.handles
             .lock()
@@ -139,7 +225,7 @@ impl TerminalHub {
             return None;
         }
         let mut st = handle.state.lock().expect("handle lock");
-        if *st != HandleState::Fresh {
+        if !matches!(*st, HandleState::Fresh | HandleState::Detached(_)) {
             return None;
         }
         *st = HandleState::Attached;
@@ -150,10 +236,16 @@ impl TerminalHub {
         })
     }
 
-    /// Forgets every handle of a session (it ended); live pumps end with their shell.
+    /// Forgets every handle of a session (it ended); their shells end with the container.
     pub fn close_session(&self, session_id: &str) {
         let mut map = self.handles.lock().expect("hub lock");
-        map.retain(|_, h| h.info.session_id != session_id);
+        map.retain(|_, h| {
+            let keep = h.info.session_id != session_id;
+            if !keep {
+                *h.state.lock().expect("handle lock") = HandleState::Closed;
+            }
+            keep
+        });
     }
 
     /// Sessions with terminal traffic since the last call, and when it last happened.
@@ -172,21 +264,91 @@ impl TerminalHub {
         self.len() == 0
     }
 
-    fn finish(&self, id: &str) {
-        if let Some(h) = self.handles.lock().expect("hub lock").remove(id) {
-            *h.state.lock().expect("handle lock") = HandleState::Closed;
-        }
+    /// Hangs the shell up and refuses the handle from now on.
+    async fn finish(&self, id: &str, handle: &Handle) {
+        self.handles.lock().expect("hub lock").remove(id);
+        *handle.state.lock().expect("handle lock") = HandleState::Closed;
+        handle.endpoint.hangup(&handle.info.container_id, id).await;
     }
 
-    /// Runs a claimed handle's terminal over `socket` until either side ends.
-    pub async fn serve(self: Arc<Self>, auth: Authorized, socket: WebSocket) {
+    /// Starts the shell and its output reader, once per handle.
+    async fn shell(self: &Arc<Self>, id: &str, handle: &Arc<Handle>) -> anyhow::Result<Arc<Shell>> {
+        let cap = self.config.replay_bytes.max(2 * CHUNK);
+        handle
+            .shell
+            .get_or_try_init(|| async {
+                let exec = handle
+                    .endpoint
+                    .start_shell(&handle.info.container_id, id)
+                    .await?;
+                // The PTY starts at 0×0 until resized; the client's first resize follows.
+                let _ = handle.endpoint.resize(&exec.exec_id, 80, 24).await;
+                let (mut pty_rx, pty_tx) = exec.stream.into_split();
+                let mut ring = Ring {
+                    data: VecDeque::with_capacity(CHUNK),
+                    cap,
+                    total: 0,
+                    exit: None,
+                };
+                ring.push(&exec.initial);
+                let shell = Arc::new(Shell {
+                    exec_id: exec.exec_id,
+                    input: tokio::sync::Mutex::new(pty_tx),
+                    ring: Mutex::new(ring),
+                    output: Notify::new(),
+                    consumer: AtomicU64::new(NOBODY),
+                    consumed: Notify::new(),
+                });
+                let reader = shell.clone();
+                let endpoint = handle.endpoint.clone();
+                let mut toucher = Toucher {
+                    hub: self.clone(),
+                    session_id: handle.info.session_id.clone(),
+                    last: None,
+                };
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; CHUNK];
+                    loop {
+                        // Backpressure: an attached connection a whole ring behind holds the shell.
+                        loop {
+                            let waiting = reader.consumed.notified();
+                            let behind = {
+                                let total = reader.ring.lock().expect("ring lock").total;
+                                let c = reader.consumer.load(Ordering::Acquire);
+                                // One more read must still fit without overwriting unsent bytes.
+                                c != NOBODY && total.saturating_sub(c) + CHUNK as u64 > cap as u64
+                            };
+                            if !behind {
+                                break;
+                            }
+                            waiting.await;
+                        }
+                        match pty_rx.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                toucher.touch();
+                                reader.ring.lock().expect("ring lock").push(&buf[..n]);
+                                reader.output.notify_waiters();
+                            }
+                        }
+                    }
+                    let code = endpoint.exit_code(&reader.exec_id).await.unwrap_or(-1);
+                    reader.ring.lock().expect("ring lock").exit = Some(code);
+                    reader.output.notify_waiters();
+                });
+                Ok(shell)
+            })
+            .await
+            .cloned()
+    }
+
+    /// Runs a claimed handle's terminal over `socket` until either side ends. `offset` is
+    /// what a reconnecting client has already shown.
+    pub async fn serve(self: Arc<Self>, auth: Authorized, socket: WebSocket, offset: Option<u64>) {
         let Authorized { id, handle } = auth;
-        let tag = id.clone();
-        let endpoint = handle.endpoint.clone();
-        let container = handle.info.container_id.clone();
         let (mut ws_tx, mut ws_rx) = socket.split();
-        let exec = match endpoint.start_shell(&container, &tag).await {
-            Ok(e) => e,
+        let shell = match self.shell(&id, &handle).await {
+            Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "terminal: cannot start a shell");
                 let _ = ws_tx
@@ -195,44 +357,77 @@ impl TerminalHub {
                         reason: "the shell could not be started".into(),
                     })))
                     .await;
-                self.finish(&id);
+                self.finish(&id, &handle).await;
                 return;
             }
         };
-        // The PTY starts at 0×0 until resized; the client's first resize follows.
-        let _ = endpoint.resize(&exec.exec_id, 80, 24).await;
-        let exec_id = exec.exec_id.clone();
-        let (mut pty_rx, mut pty_tx) = exec.stream.into_split();
-        let initial = exec.initial;
 
-        // TTY → websocket, with pings; ends when the shell's output ends or the socket breaks.
-        let out_endpoint = endpoint.clone();
-        let out_exec = exec_id.clone();
-        let mut out_touch = Toucher {
-            hub: self.clone(),
-            session_id: handle.info.session_id.clone(),
-            last: None,
-        };
+        // Ring → websocket: a replay first when reconnecting, then live output and pings.
+        let out_shell = shell.clone();
         let mut out = tokio::spawn(async move {
-            if !initial.is_empty() && ws_tx.send(Message::Binary(initial.into())).await.is_err() {
-                return false;
+            let mut pos = match offset {
+                Some(o) => o,
+                None => out_shell.ring.lock().expect("ring lock").start(),
+            };
+            out_shell.consumer.store(pos, Ordering::Release);
+            if offset.is_some() {
+                let end = out_shell.ring.lock().expect("ring lock").total;
+                let mut replayed = 0u64;
+                while pos < end {
+                    let (from, bytes) = out_shell
+                        .ring
+                        .lock()
+                        .expect("ring lock")
+                        .read(pos, CHUNK.min((end - pos) as usize));
+                    if bytes.is_empty() {
+                        break;
+                    }
+                    pos = from + bytes.len() as u64;
+                    replayed += bytes.len() as u64;
+                    if ws_tx.send(Message::Binary(bytes.into())).await.is_err() {
+                        return false;
+                    }
+                }
+                out_shell.consumer.store(pos, Ordering::Release);
+                out_shell.consumed.notify_waiters();
+                let ctl = serde_json::to_string(&ServerControl::Replayed { bytes: replayed })
+                    .unwrap_or_default();
+                if ws_tx.send(Message::Text(ctl.into())).await.is_err() {
+                    return false;
+                }
             }
-            let mut buf = vec![0u8; CHUNK];
             let mut ping = tokio::time::interval(PING_EVERY);
             ping.tick().await;
             loop {
-                tokio::select! {
-                    n = pty_rx.read(&mut buf) => {
-                        match n {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                out_touch.touch();
-                                if ws_tx.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
-                                    return false;
-                                }
-                            }
-                        }
+                let more = out_shell.output.notified();
+                let (from, bytes, exit) = {
+                    let ring = out_shell.ring.lock().expect("ring lock");
+                    let (from, bytes) = ring.read(pos, CHUNK);
+                    (from, bytes, ring.exit)
+                };
+                if !bytes.is_empty() {
+                    pos = from + bytes.len() as u64;
+                    if ws_tx.send(Message::Binary(bytes.into())).await.is_err() {
+                        return false;
                     }
+                    out_shell.consumer.store(pos, Ordering::Release);
+                    out_shell.consumed.notify_waiters();
+                    continue;
+                }
+                if let Some(code) = exit {
+                    let ctl =
+                        serde_json::to_string(&ServerControl::Exit { code }).unwrap_or_default();
+                    let _ = ws_tx.send(Message::Text(ctl.into())).await;
+                    let _ = ws_tx
+                        .send(Message::Close(Some(CloseFrame {
+                            code: 1000,
+                            reason: "the shell exited".into(),
+                        })))
+                        .await;
+                    return true;
+                }
+                tokio::select! {
+                    _ = more => {}
                     _ = ping.tick() => {
                         if ws_tx.send(Message::Ping(Vec::new().into())).await.is_err() {
                             return false;
@@ -240,21 +435,11 @@ impl TerminalHub {
                     }
                 }
             }
-            let code = out_endpoint.exit_code(&out_exec).await.unwrap_or(-1);
-            let ctl = serde_json::to_string(&ServerControl::Exit { code }).unwrap_or_default();
-            let _ = ws_tx.send(Message::Text(ctl.into())).await;
-            let _ = ws_tx
-                .send(Message::Close(Some(CloseFrame {
-                    code: 1000,
-                    reason: "the shell exited".into(),
-                })))
-                .await;
-            true
         });
 
-        // websocket → TTY: input bytes and control frames.
-        let in_endpoint = endpoint.clone();
-        let in_exec = exec_id.clone();
+        // websocket → PTY: input bytes and control frames.
+        let in_shell = shell.clone();
+        let in_endpoint = handle.endpoint.clone();
         let mut in_touch = Toucher {
             hub: self.clone(),
             session_id: handle.info.session_id.clone(),
@@ -266,10 +451,9 @@ impl TerminalHub {
                 match msg {
                     Message::Binary(b) => {
                         in_touch.touch();
-                        if b.len() > MAX_FRAME_BYTES {
-                            break;
-                        }
-                        if pty_tx.write_all(&b).await.is_err() {
+                        if b.len() > MAX_FRAME_BYTES
+                            || in_shell.input.lock().await.write_all(&b).await.is_err()
+                        {
                             break;
                         }
                     }
@@ -280,7 +464,7 @@ impl TerminalHub {
                         match serde_json::from_str::<ClientControl>(&t) {
                             Ok(ctl) if ctl.validate().is_ok() => {
                                 let ClientControl::Resize { cols, rows } = ctl;
-                                let _ = in_endpoint.resize(&in_exec, cols, rows).await;
+                                let _ = in_endpoint.resize(&in_shell.exec_id, cols, rows).await;
                             }
                             _ => tracing::debug!("terminal: ignored a malformed control frame"),
                         }
@@ -291,11 +475,57 @@ impl TerminalHub {
             }
         });
 
-        tokio::select! {
-            _ = &mut out => { inp.abort(); }
-            _ = &mut inp => { out.abort(); }
+        let shell_ended = tokio::select! {
+            r = &mut out => { inp.abort(); r.unwrap_or(false) }
+            _ = &mut inp => { out.abort(); false }
+        };
+        shell.consumer.store(NOBODY, Ordering::Release);
+        shell.consumed.notify_waiters();
+        if shell_ended || shell.ring.lock().expect("ring lock").exit.is_some() {
+            self.finish(&id, &handle).await;
+            return;
         }
-        endpoint.hangup(&container, &tag).await;
-        self.finish(&id);
+        // Detached: the shell waits for a reconnect until the grace period ends.
+        let generation = handle.detachments.fetch_add(1, Ordering::AcqRel) + 1;
+        {
+            let mut st = handle.state.lock().expect("handle lock");
+            if *st != HandleState::Attached {
+                return; // closed meanwhile (the session ended)
+            }
+            *st = HandleState::Detached(generation);
+        }
+        let grace = self.config.grace;
+        let hub = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let expired =
+                *handle.state.lock().expect("handle lock") == HandleState::Detached(generation);
+            if expired {
+                tracing::info!(handle = %id, "terminal grace period over; hanging up");
+                hub.finish(&id, &handle).await;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_keeps_the_tail_and_counts_everything() {
+        let mut r = Ring {
+            data: VecDeque::new(),
+            cap: 4,
+            total: 0,
+            exit: None,
+        };
+        r.push(b"abc");
+        r.push(b"def");
+        assert_eq!(r.total, 6);
+        assert_eq!(r.start(), 2);
+        assert_eq!(r.read(0, 10), (2, b"cdef".to_vec()));
+        assert_eq!(r.read(4, 10), (4, b"ef".to_vec()));
+        assert_eq!(r.read(9, 10), (6, Vec::new()));
     }
 }

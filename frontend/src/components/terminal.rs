@@ -72,6 +72,7 @@ pub fn Terminal(session_id: String) -> impl IntoView {
             "connecting" => "Connecting…".to_string(),
             "open" => "Connected".to_string(),
             "closed" => "Disconnected".to_string(),
+            "reconnecting" => "Connection lost — reconnecting…".to_string(),
             other => other.to_string(),
         }
     };
@@ -81,7 +82,7 @@ pub fn Terminal(session_id: String) -> impl IntoView {
                 <span class=move || format!("dot dot-{}", if state.get() == "open" { "open" } else if state.get() == "connecting" { "connecting" } else { "closed" })></span>
                 <span id="terminal-state">{label}</span>
                 <span class="spacer"></span>
-                {move || (state.get() != "open" && state.get() != "connecting").then(|| view! {
+                {move || (state.get() == "closed" || state.get() == "exited").then(|| view! {
                     <button class="ghost" id="terminal-reconnect" on:click=move |_| generation.update(|g| *g += 1)>"New terminal"</button>
                 })}
             </div>

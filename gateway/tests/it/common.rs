@@ -34,11 +34,17 @@ pub struct TestApp {
 impl TestApp {
     /// Starts `berth serve` on a fresh data dir and waits until it listens.
     pub async fn spawn() -> TestApp {
+        Self::spawn_with_config("").await
+    }
+
+    /// Like [`TestApp::spawn`], with `berth.toml` in the data dir holding `toml`.
+    pub async fn spawn_with_config(toml: &str) -> TestApp {
         let root = tempfile::Builder::new()
             .prefix("berth-it-")
             .tempdir()
             .expect("temp dir");
         std::fs::create_dir_all(root.path().join("data")).expect("data dir");
+        std::fs::write(root.path().join("data/berth.toml"), toml).expect("berth.toml");
         let (child, addr) = start_gateway(root.path()).await;
         let instance = read_instance_id(&root.path().join("data")).await;
         TestApp {

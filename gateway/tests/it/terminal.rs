@@ -360,3 +360,111 @@ async fn terminal_flood_is_flow_controlled_and_complete() {
     t.send("exit\r").await;
     assert_eq!(t.exit_code().await, 0);
 }
+
+/// A TCP relay between a client and the gateway whose connections can be cut abruptly, as
+/// a network failure would: the sockets are reset, no websocket close frame is sent.
+struct Relay {
+    addr: std::net::SocketAddr,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(target: std::net::SocketAddr) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> =
+            Default::default();
+        let t = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut server = tokio::net::TcpStream::connect(target).await.unwrap();
+                let _ = client.set_linger(Some(Duration::ZERO));
+                let _ = server.set_linger(Some(Duration::ZERO));
+                let h = tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+                t.lock().unwrap().push(h);
+            }
+        });
+        tasks.lock().unwrap().push(accept);
+        Relay { addr, tasks }
+    }
+
+    /// Drops every relayed connection at once (RST to both sides).
+    fn cut(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+#[tokio::test]
+async fn terminal_survives_a_cut_connection_and_replays_what_it_missed() {
+    let app = TestApp::spawn_with_config("terminal_grace_s = 5\n").await;
+    let c = app.admin().await;
+    let id = running_session(&c, "persistent").await;
+    let url = c.terminal_url(&id).await;
+    let relay = Relay::start(app.addr).await;
+    let via_relay = url.replace(&app.addr.to_string(), &relay.addr.to_string());
+
+    // A numbered stream of lines that keeps going while the connection is down.
+    let mut first = Term::open(&via_relay, None).await;
+    first.resize(120, 40).await;
+    first.send("stty -echo; for i in $(seq 1 300); do echo line-$i; sleep 0.01; done; echo done-$((2*3))\r").await;
+    first.expect("line-20\r\n").await;
+    relay.cut();
+    let seen = first.out.clone();
+    drop(first);
+    // Output goes on while nobody is connected.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Reconnect to the same handle, saying what was shown: the rest is replayed.
+    let mut second = Term::open(&format!("{url}&offset={}", seen.len()), None).await;
+    let replayed = loop {
+        match tokio::time::timeout(EXPECT, second.frame())
+            .await
+            .expect("a replay in time")
+        {
+            Frame::Bytes => {}
+            Frame::Control(v) => {
+                assert_eq!(v["type"], "replayed", "{v}");
+                break v["bytes"].as_u64().unwrap();
+            }
+            Frame::Closed => panic!("closed during the replay"),
+        }
+    };
+    assert!(replayed > 0, "output made while disconnected is replayed");
+    second.expect("done-6").await;
+    // Every line exactly once, in order: nothing lost, nothing shown twice.
+    let all = String::from_utf8_lossy(&[seen, second.out.clone()].concat()).into_owned();
+    let lines: Vec<&str> = all
+        .split("\r\n")
+        .filter_map(|l| l.find("line-").map(|i| &l[i..]))
+        .filter(|l| l[5..].bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    let want: Vec<String> = (1..=300).map(|i| format!("line-{i}")).collect();
+    assert_eq!(
+        lines, want,
+        "the two connections together show each line once"
+    );
+
+    // The same handle cannot be attached twice at once.
+    refused_404(&url, None).await;
+    second.send("echo still-$((40+2))\r").await;
+    second.expect("still-42").await;
+
+    // After the grace period with nobody attached, the shell is hung up and the handle refused.
+    drop(second);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    refused_404(&format!("{url}&offset=0"), None).await;
+    let container = c.session(&id).await["container_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, ps) = crate::common::docker(&["exec", &container, "ps", "-eo", "comm"]);
+    assert!(
+        !ps.lines().any(|l| l.trim() == "bash"),
+        "the shell was ended: {ps}"
+    );
+    crate::common::end_session(&c, &id).await;
+}
