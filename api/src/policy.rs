@@ -98,7 +98,7 @@ fn parse_key(key: &str, v: &Value) -> Result<Value, FieldError> {
         },
         "vfolder_quota_bytes" => match v {
             Value::String(s) if s.trim().parse::<u64>().is_err() && !s.trim().eq_ignore_ascii_case("unlimited") && !s.trim().eq_ignore_ascii_case("null") => {
-                let b = crate::Bytes::parse(s).map_err(|m| FieldError::new(key, m))?;
+                let b = crate::Bytes::parse_size(s, "The folder quota").map_err(|m| FieldError::new(key, m))?;
                 Value::from(b.0)
             }
             _ => count(key, v, u64::MAX >> 1)?.map(Value::from).unwrap_or(Value::Null),
@@ -168,6 +168,14 @@ mod tests {
         assert_eq!(p.max_vfolders, None);
         assert_eq!(p.vfolder_quota_bytes, Some(10 << 30));
         assert_eq!(p.max_total_resources.unwrap().cpu.0, 4000);
+    }
+
+    #[test]
+    fn small_quotas_are_sizes_not_memory() {
+        let m = parse_policy_map(&map(r#"{"vfolder_quota_bytes": "1m"}"#)).unwrap();
+        assert_eq!(m["vfolder_quota_bytes"], 1 << 20);
+        let e = parse_policy_map(&map(r#"{"vfolder_quota_bytes": "0k"}"#)).unwrap_err();
+        assert!(e[0].message.starts_with("The folder quota"), "{e:?}");
     }
 
     #[test]

@@ -115,10 +115,20 @@ impl fmt::Display for Millicores {
 impl Bytes {
     /// Parses a byte count: digits, optionally with a binary suffix `k`/`m`/`g`/`t`
     /// (any case, optionally followed by `i`, `ib`, or `b`): `"512m"`, `"2GiB"`, `"1073741824"`.
+    /// Memory for a session: a size of at least 16 MiB.
     pub fn parse(s: &str) -> Result<Self, String> {
+        let v = Self::parse_size(s, "Memory")?;
+        if v.0 < MIN_MEM_BYTES {
+            return Err(format!("Memory {s} is too small: at least 16 MiB."));
+        }
+        Ok(v)
+    }
+
+    /// Any size of more than zero and at most 64 TiB; `what` names it in the error sentences.
+    pub fn parse_size(s: &str, what: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "Memory \"{s}\" is not a size: write bytes or a number with a k, m, g or t suffix, e.g. \"512m\" or \"2GiB\"."
+                "{what} \"{s}\" is not a size: write bytes or a number with a k, m, g or t suffix, e.g. \"512m\" or \"2GiB\"."
             )
         };
         let t = s.trim().to_ascii_lowercase();
@@ -138,20 +148,16 @@ impl Bytes {
         let fixed = parse_fixed(num, 6).ok_or_else(bad)?;
         let scaled = (fixed as u128) << shift;
         if !scaled.is_multiple_of(1_000_000) {
-            return Err(format!("Memory \"{s}\" is not a whole number of bytes."));
+            return Err(format!("{what} \"{s}\" is not a whole number of bytes."));
         }
         let v = scaled / 1_000_000;
         if v == 0 {
-            return Err("Memory must be more than zero.".into());
+            return Err(format!("{what} must be more than zero."));
         }
         if v > u128::from(MAX_MEM_BYTES) {
-            return Err(format!("Memory {s} is too large: at most 64 TiB."));
+            return Err(format!("{what} {s} is too large: at most 64 TiB."));
         }
-        let v = v as u64;
-        if v < MIN_MEM_BYTES {
-            return Err(format!("Memory {s} is too small: at least 16 MiB."));
-        }
-        Ok(Self(v))
+        Ok(Self(v as u64))
     }
 
     /// A short human form: `1 GiB`, `512 MiB`, `1.5 GiB`.
