@@ -378,8 +378,13 @@ impl Relay {
         let accept = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let mut server = tokio::net::TcpStream::connect(target).await.unwrap();
-                let _ = client.set_linger(Some(Duration::ZERO));
-                let _ = server.set_linger(Some(Duration::ZERO));
+                // A zero linger resets the connection on drop without blocking, which is
+                // exactly the network failure this relay imitates.
+                #[allow(deprecated)]
+                {
+                    let _ = client.set_linger(Some(Duration::ZERO));
+                    let _ = server.set_linger(Some(Duration::ZERO));
+                }
                 let h = tokio::spawn(async move {
                     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                 });
