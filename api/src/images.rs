@@ -103,4 +103,81 @@ mod tests {
         assert!(parse_service_ports("a--b:http:8888").is_err());
         assert!(parse_service_ports("a:udp:8888").is_err());
     }
+
+    #[test]
+    fn preopened_ports() {
+        assert_eq!(
+            validate_preopen_ports(&[8000, 8080]).unwrap(),
+            vec![8000, 8080]
+        );
+        let e = validate_preopen_ports(&[80, 2200, 8000, 8000]).unwrap_err();
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].contains("80 ") && e[1].contains("2200") && e[2].contains("twice"));
+        assert!(validate_preopen_ports(&(2000..2011).collect::<Vec<_>>()).is_err());
+        let jupyter = parse_service_ports("jupyter:http:8888").unwrap();
+        assert_eq!(
+            session_apps(&jupyter, &[8000]).unwrap()[1].name,
+            "port-8000"
+        );
+        assert!(session_apps(&jupyter, &[8888])
+            .unwrap_err()
+            .contains("jupyter"));
+    }
+}
+
+/// Most ports a user may preopen at launch.
+pub const MAX_PREOPEN_PORTS: usize = 10;
+
+/// Checks ports a user preopens at launch: the port rules, no duplicates, at most 10.
+/// Errors name the port and the rule.
+pub fn validate_preopen_ports(ports: &[u32]) -> Result<Vec<u16>, Vec<String>> {
+    let mut errs = Vec::new();
+    let mut out: Vec<u16> = Vec::new();
+    if ports.len() > MAX_PREOPEN_PORTS {
+        errs.push(format!(
+            "{} ports are preopened; at most {MAX_PREOPEN_PORTS} are allowed.",
+            ports.len()
+        ));
+    }
+    for &p in ports {
+        match validate_port(p) {
+            Ok(p) if out.contains(&p) => errs.push(format!("Port {p} is listed twice.")),
+            Ok(p) => out.push(p),
+            Err(e) => errs.push(format!("Preopened {e}.")),
+        }
+    }
+    if errs.is_empty() {
+        Ok(out)
+    } else {
+        Err(errs)
+    }
+}
+
+/// An image's apps plus the preopened ports (each the http app `port-N`). A preopened port
+/// an image app already uses is an error naming both.
+pub fn session_apps(
+    image_apps: &[ServicePort],
+    preopen: &[u16],
+) -> Result<Vec<ServicePort>, String> {
+    let mut out = image_apps.to_vec();
+    for &p in preopen {
+        if let Some(a) = image_apps.iter().find(|a| a.port == p) {
+            return Err(format!(
+                "Port {p} is already the image's app {}; do not preopen it.",
+                a.name
+            ));
+        }
+        out.push(ServicePort {
+            name: format!("port-{p}"),
+            protocol: "http".into(),
+            port: p,
+        });
+    }
+    Ok(out)
+}
+
+/// `POST /api/v1/sessions/{id}/apps/{app}` answer: where the browser opens the app.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppUrl {
+    pub url: String,
 }

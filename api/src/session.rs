@@ -155,6 +155,7 @@ pub struct ValidSession {
     pub resources: Resources,
     pub env: BTreeMap<String, String>,
     pub command: Option<String>,
+    pub preopen_ports: Vec<u16>,
 }
 
 /// Session names: 1–64 of `[a-z0-9-]`, starting with a letter.
@@ -311,14 +312,15 @@ impl CreateSession {
                 ));
             }
         }
-        if let Some(p) = &self.preopen_ports {
-            if !p.is_empty() {
-                errs.push(FieldError::new(
-                    "preopen_ports",
-                    "Preopened ports are not available yet on this server.",
-                ));
+        let preopen_ports = match crate::images::validate_preopen_ports(
+            self.preopen_ports.as_deref().unwrap_or(&[]),
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                errs.extend(e.into_iter().map(|m| FieldError::new("preopen_ports", m)));
+                Vec::new()
             }
-        }
+        };
         if let Some(p) = &self.project {
             if p.trim().is_empty() || p.len() > 64 {
                 errs.push(FieldError::new(
@@ -336,6 +338,7 @@ impl CreateSession {
                 resources,
                 env,
                 command: self.command.clone(),
+                preopen_ports,
             }),
             _ => Err(errs),
         }
@@ -369,6 +372,9 @@ pub struct Session {
     pub queue_position: Option<u32>,
     pub container_id: Option<String>,
     pub exit_code: Option<i64>,
+    /// The apps this session offers (image apps and preopened ports).
+    #[serde(default)]
+    pub apps: Vec<crate::images::ServicePort>,
     pub created_at: String,
     pub started_at: Option<String>,
     pub terminated_at: Option<String>,

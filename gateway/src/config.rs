@@ -25,6 +25,9 @@ pub struct ServeArgs {
     /// Docker endpoint of the local node, e.g. unix:///var/run/docker.sock
     #[arg(long, env = "BERTH_DOCKER_HOST")]
     pub docker_host: Option<String>,
+    /// Apps are served on APP--SESSIONID.<this domain> [default: localhost]
+    #[arg(long, env = "BERTH_APP_BASE_DOMAIN")]
+    pub app_base_domain: Option<String>,
     /// Seconds a terminal's shell outlives a dropped connection [default: 600]
     #[arg(long, env = "BERTH_TERMINAL_GRACE_S")]
     pub terminal_grace_s: Option<u64>,
@@ -42,6 +45,7 @@ struct FileConfig {
     docker_host: Option<String>,
     terminal_grace_s: Option<u64>,
     terminal_replay_bytes: Option<usize>,
+    app_base_domain: Option<String>,
 }
 
 /// The resolved configuration the server runs with.
@@ -54,6 +58,8 @@ pub struct Config {
     pub console_dir: PathBuf,
     /// Path of the Docker unix socket.
     pub docker_socket: PathBuf,
+    /// Apps live on `APP--SESSIONID.` + this domain.
+    pub app_base_domain: String,
     /// Terminal grace period and replay buffer.
     pub terminal: wsproxy::TerminalConfig,
     /// The first superadmin's password (`BERTH_ADMIN_PASSWORD`), used only at first start.
@@ -104,6 +110,10 @@ impl Config {
                 .or(file.console_dir)
                 .unwrap_or_else(|| PathBuf::from("frontend/dist")),
             docker_socket,
+            app_base_domain: args
+                .app_base_domain
+                .or(file.app_base_domain)
+                .unwrap_or_else(|| "localhost".into()),
             terminal: {
                 let d = wsproxy::TerminalConfig::default();
                 let grace = args.terminal_grace_s.or(file.terminal_grace_s);
@@ -133,6 +143,7 @@ impl Config {
             console_dir: data_dir.join("no-console"),
             docker_socket: PathBuf::from("/var/run/docker.sock"),
             terminal: Default::default(),
+            app_base_domain: "localhost".into(),
             admin_password: Some(admin_password.to_string()),
         }
     }
@@ -145,6 +156,7 @@ const KNOWN_ENV: &[&str] = &[
     "BERTH_CONSOLE_DIR",
     "BERTH_DOCKER_HOST",
     "BERTH_TERMINAL_GRACE_S",
+    "BERTH_APP_BASE_DOMAIN",
     "BERTH_TERMINAL_REPLAY_BYTES",
     "BERTH_ADMIN_PASSWORD",
     "BERTH_LOG",

@@ -5,6 +5,7 @@
 //! Invariant: only this crate writes the database; containers are only created or removed
 //! through [`node::Node`].
 
+mod apps;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub terminals: Arc<TerminalHub>,
     pub lifecycle: Arc<Lifecycle>,
     pub throttle: Arc<auth::LoginThrottle>,
+    pub apps: Arc<wsproxy::AppProxy>,
     /// The URL people reach this server at, without a trailing slash.
     public_url: Arc<str>,
 }
@@ -89,6 +91,7 @@ pub fn app(state: AppState) -> Router {
         .merge(images::router())
         .merge(events::router())
         .merge(terminal::router())
+        .merge(apps::router())
         .route("/openapi.json", axum::routing::get(openapi))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -97,6 +100,10 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(health::router())
         .merge(health::console(&state.config.console_dir))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            apps::dispatch,
+        ))
         .with_state(state)
 }
 
@@ -129,6 +136,10 @@ pub async fn serve(
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"))
         .into();
+    let app_proxy = Arc::new(wsproxy::AppProxy::new(
+        &config.app_base_domain,
+        Arc::new(apps::DbApps(db.clone())),
+    ));
     let state = AppState {
         db,
         config: Arc::new(config),
@@ -136,6 +147,7 @@ pub async fn serve(
         terminals,
         lifecycle,
         throttle: Arc::default(),
+        apps: app_proxy,
         public_url: public_url.clone(),
     };
     tracing::info!(instance = %instance, "berth listening on {public_url}");

@@ -7,8 +7,10 @@
 //! authorised by its secret. Connections attach to it; the shell's lifetime is the handle's,
 //! which is where a grace period and a replay buffer can live later.
 
+pub mod apps;
 mod exec;
 mod terminal;
 
+pub use apps::{AppProxy, AppResolver, AppTarget};
 pub use exec::ExecEndpoint;
 pub use terminal::{HandleInfo, TerminalConfig, TerminalHub};

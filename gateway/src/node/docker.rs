@@ -5,7 +5,7 @@ use api::images::{parse_service_ports, ImageInfo, MIN_RESOURCES_LABEL, SERVICE_P
 use api::session::SessionType;
 use api::{Bytes, Millicores, Resources};
 use bollard::errors::Error as DockerError;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
     ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -179,7 +179,25 @@ impl Node for DockerNode {
         ];
         env.extend(spec.env.iter().map(|(k, v)| format!("{k}={v}")));
         let mem = spec.resources.mem.0 as i64;
+        env.push(format!("BERTH_JUPYTER_TOKEN={}", spec.app_secret));
+        // Published on the node's loopback only; the authenticated proxy is the way in.
+        // (Docker drops PortBindings silently unless ExposedPorts names the port.)
+        let exposed: Vec<String> = spec.ports.iter().map(|p| format!("{p}/tcp")).collect();
+        let bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
+            .ports
+            .iter()
+            .map(|p| {
+                (
+                    format!("{p}/tcp"),
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some(String::new()),
+                    }]),
+                )
+            })
+            .collect();
         let body = ContainerCreateBody {
+            exposed_ports: Some(exposed),
             image: Some(spec.image.clone()),
             cmd: spec
                 .command
@@ -195,6 +213,7 @@ impl Node for DockerNode {
                 memory_swap: Some(mem),
                 security_opt: Some(vec!["no-new-privileges".into()]),
                 init: Some(true),
+                port_bindings: Some(bindings),
                 ..Default::default()
             }),
             ..Default::default()
@@ -214,6 +233,36 @@ impl Node for DockerNode {
             tracing::debug!(session = %spec.session_id, "interactive container started");
         }
         Ok(created.id)
+    }
+
+    async fn published_ports(
+        &self,
+        container_id: &str,
+    ) -> NodeResult<Vec<(u16, std::net::SocketAddr)>> {
+        let info = self
+            .docker
+            .inspect_container(container_id, None)
+            .await
+            .map_err(|e| sentence("inspect the container", e))?;
+        let mut out = Vec::new();
+        let ports = info
+            .network_settings
+            .and_then(|n| n.ports)
+            .unwrap_or_default();
+        for (key, bindings) in ports {
+            let Some(port) = key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok()) else {
+                continue;
+            };
+            let host = bindings
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|b| b.host_ip.as_deref() == Some("127.0.0.1"))
+                .find_map(|b| b.host_port.and_then(|p| p.parse::<u16>().ok()));
+            if let Some(h) = host {
+                out.push((port, std::net::SocketAddr::from(([127, 0, 0, 1], h))));
+            }
+        }
+        Ok(out)
     }
 
     async fn remove_session(&self, session_id: &str) -> NodeResult<()> {

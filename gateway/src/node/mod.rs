@@ -19,6 +19,10 @@ pub struct ContainerSpec {
     pub resources: Resources,
     pub env: BTreeMap<String, String>,
     pub command: Option<String>,
+    /// Container ports to publish on the node's loopback (apps and preopened ports).
+    pub ports: Vec<u16>,
+    /// The secret the session's apps start with (`BERTH_JUPYTER_TOKEN`); the proxy sends it.
+    pub app_secret: String,
 }
 
 /// A container of this berth instance as the node sees it.
@@ -69,6 +73,11 @@ pub trait Node: Send + Sync {
     async fn list_images(&self) -> NodeResult<Vec<ImageInfo>>;
     /// Creates and starts a session's container; returns its id.
     async fn start_session(&self, spec: &ContainerSpec) -> NodeResult<String>;
+    /// Where the container's published ports are reachable: `(container port, address)`.
+    async fn published_ports(
+        &self,
+        container_id: &str,
+    ) -> NodeResult<Vec<(u16, std::net::SocketAddr)>>;
     /// Stops and removes every container of a session (none is fine).
     async fn remove_session(&self, session_id: &str) -> NodeResult<()>;
     /// All containers of this instance, running or not.

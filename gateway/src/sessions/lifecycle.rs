@@ -205,10 +205,13 @@ impl Lifecycle {
             resources: s.resources(),
             env: s.env(),
             command: s.command.clone(),
+            ports: s.apps().iter().map(|a| a.port).collect(),
+            app_secret: s.app_secret.clone().unwrap_or_default(),
         };
         match self.node.start_session(&spec).await {
             Ok(cid) => {
                 let patch = Patch {
+                    ports: self.published(&s, &cid).await,
                     container_id: Some(cid),
                     ..Default::default()
                 };
@@ -240,6 +243,23 @@ impl Lifecycle {
                 }
             }
         }
+    }
+
+    /// The session's apps with the addresses their ports were published at.
+    async fn published(&self, s: &SessionRow, container_id: &str) -> Option<String> {
+        let published = self.node.published_ports(container_id).await.ok()?;
+        let apps: Vec<store::AppPort> = s
+            .apps()
+            .into_iter()
+            .map(|mut a| {
+                a.host = published
+                    .iter()
+                    .find(|(p, _)| *p == a.port)
+                    .map(|(_, h)| *h);
+                a
+            })
+            .collect();
+        serde_json::to_string(&apps).ok()
     }
 
     /// Ends a session on request. Idempotent: a session already ending or ended is left be.
@@ -484,6 +504,7 @@ impl Lifecycle {
                 }
                 (SessionStatus::Preparing, Some(c)) if startup && c.running => {
                     let patch = Patch {
+                        ports: self.published(s, &c.id).await,
                         container_id: Some(c.id.clone()),
                         ..Default::default()
                     };

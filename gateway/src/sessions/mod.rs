@@ -148,6 +148,9 @@ async fn create(
         ),
         None => None,
     };
+    let apps = api::images::session_apps(&image.apps, &valid.preopen_ports)
+        .map_err(|m| AppError::field("preopen_ports", m))?;
+    let app_secret = crate::auth::random_token();
     let id = uuid::Uuid::new_v4().to_string();
     let name = valid.name.clone().unwrap_or_else(generated_name);
     let res = store::insert(
@@ -163,6 +166,8 @@ async fn create(
             env: &valid.env,
             command: valid.command.as_deref(),
             reason: "Queued for scheduling.",
+            apps: &apps,
+            app_secret: &app_secret,
         },
     )
     .await;

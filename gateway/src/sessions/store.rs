@@ -32,6 +32,19 @@ pub struct SessionRow {
     pub project_id: Option<String>,
     pub project_name: Option<String>,
     pub last_activity_at: Option<String>,
+    /// JSON list of [`AppPort`].
+    pub ports: String,
+    pub app_secret: Option<String>,
+    pub preopen_ports: String,
+}
+
+/// An app of a session and, once the container runs, where its port is published.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AppPort {
+    pub name: String,
+    pub protocol: String,
+    pub port: u16,
+    pub host: Option<std::net::SocketAddr>,
 }
 
 pub const SELECT: &str = "SELECT s.*, u.username AS owner_name, p.name AS project_name FROM sessions s JOIN users u ON u.id = s.owner_id LEFT JOIN projects p ON p.id = s.project_id";
@@ -51,6 +64,10 @@ impl SessionRow {
             gpu_shares: Shares(self.gpu_shares as u32),
         }
     }
+    pub fn apps(&self) -> Vec<AppPort> {
+        serde_json::from_str(&self.ports).unwrap_or_default()
+    }
+
     pub fn env(&self) -> BTreeMap<String, String> {
         serde_json::from_str(&self.env).unwrap_or_default()
     }
@@ -70,6 +87,15 @@ impl SessionRow {
             queue_position,
             container_id: self.container_id.clone(),
             exit_code: self.exit_code,
+            apps: self
+                .apps()
+                .into_iter()
+                .map(|a| api::images::ServicePort {
+                    name: a.name,
+                    protocol: a.protocol,
+                    port: a.port,
+                })
+                .collect(),
             created_at: self.created_at.clone(),
             started_at: self.started_at.clone(),
             terminated_at: self.terminated_at.clone(),
@@ -150,6 +176,8 @@ pub struct NewSession<'a> {
     pub env: &'a BTreeMap<String, String>,
     pub command: Option<&'a str>,
     pub reason: &'a str,
+    pub apps: &'a [api::images::ServicePort],
+    pub app_secret: &'a str,
 }
 
 pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
@@ -157,8 +185,8 @@ pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO sessions(id, seq, owner_id, name, kind, image, cpu_milli, mem_bytes, gpu, gpu_shares,
-                              env, command, status, status_reason, created_at, project_id)
-         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?)",
+                              env, command, status, status_reason, created_at, project_id, ports, app_secret)
+         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?)",
     )
     .bind(s.id)
     .bind(s.owner_id)
@@ -174,6 +202,16 @@ pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
     .bind(s.reason)
     .bind(&now)
     .bind(s.project_id)
+    .bind(
+        serde_json::to_string(
+            &s.apps
+                .iter()
+                .map(|a| AppPort { name: a.name.clone(), protocol: a.protocol.clone(), port: a.port, host: None })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_else(|_| "[]".into()),
+    )
+    .bind(s.app_secret)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -191,6 +229,8 @@ pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
 #[derive(Debug, Default)]
 pub struct Patch {
     pub node: Option<String>,
+    /// JSON list of [`AppPort`] with their published addresses.
+    pub ports: Option<String>,
     pub container_id: Option<String>,
     pub exit_code: Option<i64>,
     pub logs: Option<String>,
@@ -219,7 +259,7 @@ pub async fn transition(
     let sql = format!(
         "UPDATE sessions SET status = ?, status_reason = ?,
             node = COALESCE(?, node), container_id = COALESCE(?, container_id),
-            exit_code = COALESCE(?, exit_code), logs = COALESCE(?, logs),
+            exit_code = COALESCE(?, exit_code), logs = COALESCE(?, logs), ports = COALESCE(?, ports),
             started_at = CASE WHEN ? THEN ? ELSE started_at END,
             terminated_at = CASE WHEN ? THEN ? ELSE terminated_at END
          WHERE id = ? AND status IN ({marks})"
@@ -232,6 +272,7 @@ pub async fn transition(
         .bind(patch.container_id)
         .bind(patch.exit_code)
         .bind(patch.logs)
+        .bind(patch.ports)
         .bind(to == SessionStatus::Running)
         .bind(&now)
         .bind(to.is_final())

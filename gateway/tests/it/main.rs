@@ -2,6 +2,7 @@
 //! process (see [`common::TestApp`]) against the local Docker engine and `berth/base`.
 
 mod accounts;
+mod apps;
 mod auth;
 mod cli;
 mod common;

@@ -1,0 +1,128 @@
+//! Apps of sessions: `POST /api/v1/sessions/{id}/apps/{app}` hands the owner a one-use link
+//! to the app's own origin, `GET /api/v1/sessions/{id}/tunnel/{app}` is a TCP app's byte
+//! stream over a websocket (for `berth app … --bind`), and [`dispatch`] sends every request
+//! for an app host (`APP--SESSIONID.BASE_DOMAIN`) to the proxy before any console route.
+
+use crate::auth::CurrentUser;
+use crate::error::{AppError, AppResult};
+use crate::sessions::store;
+use crate::AppState;
+use api::images::AppUrl;
+use api::session::SessionStatus;
+use axum::extract::{Path, Request, State, WebSocketUpgrade};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use wsproxy::{AppResolver, AppTarget};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sessions/{id}/apps/{app}", post(open_app))
+        .route("/sessions/{id}/tunnel/{app}", get(tunnel))
+}
+
+/// Answers the proxy from the database: apps of RUNNING sessions with a published port.
+pub struct DbApps(pub crate::db::Db);
+
+#[async_trait::async_trait]
+impl AppResolver for DbApps {
+    async fn resolve(&self, session_id: &str, app: &str) -> Option<AppTarget> {
+        let row = store::get(&self.0, session_id).await.ok()??;
+        if row.status() != SessionStatus::Running {
+            return None;
+        }
+        let a = row.apps().into_iter().find(|a| a.name == app)?;
+        Some(AppTarget {
+            owner_id: row.owner_id.clone(),
+            protocol: a.protocol,
+            addr: a.host?,
+            secret: row.app_secret.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// Sends requests for app hosts to the app proxy; everything else goes on to the console.
+pub async fn dispatch(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if state.apps.parse_host(host).is_some() {
+        return state.apps.handle(req).await;
+    }
+    next.run(req).await
+}
+
+/// The owner's RUNNING session and one of its apps, or the sentence why not.
+async fn owned_app(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    app: &str,
+) -> AppResult<(store::SessionRow, store::AppPort)> {
+    let row = if uuid::Uuid::parse_str(id).is_ok() {
+        store::get(&state.db, id).await?
+    } else {
+        None
+    };
+    let Some(row) = row.filter(|r| r.owner_id == user.id) else {
+        return Err(AppError::not_found("session"));
+    };
+    let Some(a) = row.apps().into_iter().find(|a| a.name == app) else {
+        return Err(AppError::new(
+            api::ProblemType::NotFound,
+            format!("The session has no app named \"{}\".", app.escape_default()),
+        ));
+    };
+    if row.status() != SessionStatus::Running || a.host.is_none() {
+        return Err(AppError::conflict(format!(
+            "The session is {}, not RUNNING; its apps open once it runs.",
+            row.status()
+        )));
+    }
+    Ok((row, a))
+}
+
+async fn open_app(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, app)): Path<(String, String)>,
+) -> AppResult<Json<AppUrl>> {
+    let (row, a) = owned_app(&state, &user, &id, &app).await?;
+    if a.protocol == "tcp" {
+        return Err(AppError::conflict(format!(
+            "{app} is a TCP app; reach it with `berth app {} {app} --bind 127.0.0.1:PORT`.",
+            row.name
+        )));
+    }
+    let token = state.apps.issue(&row.id, &app, &row.owner_id);
+    // Same scheme and port as the console, on the app's own host.
+    let public = state.public_url();
+    let (scheme, rest) = public.split_once("://").unwrap_or(("http", public));
+    let port = rest
+        .rsplit_once(':')
+        .map(|(_, p)| format!(":{p}"))
+        .unwrap_or_default();
+    let url = format!(
+        "{scheme}://{app}--{}.{}{port}/__berth/auth?token={token}&next=/",
+        row.id,
+        state.apps.base_domain()
+    );
+    Ok(Json(AppUrl { url }))
+}
+
+async fn tunnel(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, app)): Path<(String, String)>,
+    ws: WebSocketUpgrade,
+) -> AppResult<Response> {
+    let (_, a) = owned_app(&state, &user, &id, &app).await?;
+    let addr = a
+        .host
+        .ok_or_else(|| AppError::conflict("The app's port is not published."))?;
+    Ok(ws.on_upgrade(move |socket| wsproxy::apps::tunnel(socket, addr)))
+}

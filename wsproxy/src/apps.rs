@@ -1,0 +1,488 @@
+//! The app proxy: HTTP apps (JupyterLab, a preopened port) served on origins of their own,
+//! `APP--SESSIONID.BASE_DOMAIN`, never on the console's.
+//!
+//! Flow of one app visit:
+//! 1. The gateway checks the session's owner and calls [`AppProxy::issue`]: a one-use token,
+//!    valid for a minute, bound to that session and app.
+//! 2. The browser opens `http://APP--ID.BASE/__berth/auth?token=…&next=/`; the proxy takes
+//!    the token (once), sets an HttpOnly cookie for that host only, and redirects.
+//! 3. Every later request and websocket upgrade on that host needs the cookie; without it the
+//!    answer is 401 and nothing reaches the container.
+//! 4. The request is forwarded to the port published on the node's loopback, with berth's own
+//!    cookies and credentials removed and the app's secret (`Authorization: token …`) added.
+//!    Websocket upgrades are spliced byte for byte; keep-alive is pooled.
+//! 5. An app not listening yet gets a small "starting…" page that retries, never a bare 502.
+//!
+//! Timeouts: connecting to the app 5 s (then the starting page), response headers 120 s,
+//! bodies and websockets are not cut while they move.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The cookie that carries an app login, on the app's host only.
+pub const APP_COOKIE: &str = "berth_app";
+const TOKEN_TTL: Duration = Duration::from_secs(60);
+const COOKIE_TTL: Duration = Duration::from_secs(12 * 3600);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(120);
+/// Cookies and headers of berth's own that never reach an app.
+const BERTH_COOKIES: [&str; 2] = [APP_COOKIE, "berth_session"];
+
+/// Where an app of a running session is, and who may use it.
+#[derive(Debug, Clone)]
+pub struct AppTarget {
+    pub owner_id: String,
+    pub protocol: String,
+    pub addr: SocketAddr,
+    /// Sent to the app as `Authorization: token …` (JupyterLab's token).
+    pub secret: String,
+}
+
+/// Looks up apps of running sessions (the gateway answers from its database).
+#[async_trait::async_trait]
+pub trait AppResolver: Send + Sync {
+    async fn resolve(&self, session_id: &str, app: &str) -> Option<AppTarget>;
+}
+
+#[derive(Debug, Clone)]
+struct Grant {
+    session_id: String,
+    app: String,
+    owner_id: String,
+    expires: Instant,
+}
+
+pub struct AppProxy {
+    base_domain: String,
+    resolver: Arc<dyn AppResolver>,
+    /// One-use tokens by hash.
+    tokens: Mutex<HashMap<[u8; 32], Grant>>,
+    /// App logins (cookie values) by hash.
+    logins: Mutex<HashMap<[u8; 32], Grant>>,
+    client: Client<HttpConnector, Body>,
+}
+
+fn hash(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+fn secret() -> String {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn page(status: StatusCode, title: &str, body: &str, refresh: bool) -> Response<Body> {
+    let meta = if refresh {
+        "<meta http-equiv=\"refresh\" content=\"2\">"
+    } else {
+        ""
+    };
+    let html = format!(
+        "<!doctype html><meta charset=utf-8>{meta}<title>{title}</title>\
+         <body style=\"font-family:system-ui,sans-serif;margin:15vh auto;max-width:34em;color:#0f172a\">\
+         <h1 style=\"font-size:20px\">{title}</h1><p>{body}</p></body>"
+    );
+    let mut r = Response::new(Body::from(html));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if refresh {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    }
+    r
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The Cookie header without berth's own cookies.
+fn strip_berth_cookies(headers: &mut HeaderMap) {
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|kv| !kv.is_empty())
+        .filter(|kv| {
+            !BERTH_COOKIES
+                .iter()
+                .any(|c| kv.split('=').next() == Some(c))
+        })
+        .map(str::to_string)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(header::COOKIE, v);
+        }
+    }
+}
+
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    uri.query()?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| {
+            // Tokens are hex and `next` is a path: only %2F and friends need decoding.
+            let mut out = String::new();
+            let b = v.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%' && i + 2 < b.len() {
+                    if let Ok(x) = u8::from_str_radix(&v[i + 1..i + 3], 16) {
+                        out.push(x as char);
+                        i += 3;
+                        continue;
+                    }
+                }
+                out.push(b[i] as char);
+                i += 1;
+            }
+            out
+        })
+}
+
+impl AppProxy {
+    pub fn new(base_domain: &str, resolver: Arc<dyn AppResolver>) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Self {
+            base_domain: base_domain.trim_matches('.').to_ascii_lowercase(),
+            resolver,
+            tokens: Mutex::default(),
+            logins: Mutex::default(),
+            client,
+        }
+    }
+
+    pub fn base_domain(&self) -> &str {
+        &self.base_domain
+    }
+
+    /// `(app, session id)` when `host` (with or without port) is an app host.
+    pub fn parse_host(&self, host: &str) -> Option<(String, String)> {
+        let name = host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        let name = name.to_ascii_lowercase();
+        let label = name.strip_suffix(&format!(".{}", self.base_domain))?;
+        let (app, session) = label.split_once("--")?;
+        let app_ok = !app.is_empty()
+            && app.len() <= 20
+            && app
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !app_ok || uuid::Uuid::parse_str(session).is_err() {
+            return None;
+        }
+        Some((app.to_string(), session.to_string()))
+    }
+
+    /// A one-use token that logs the owner into one app of one session.
+    pub fn issue(&self, session_id: &str, app: &str, owner_id: &str) -> String {
+        let token = secret();
+        let mut tokens = self.tokens.lock().expect("token lock");
+        let now = Instant::now();
+        tokens.retain(|_, g| g.expires > now);
+        tokens.insert(
+            hash(&token),
+            Grant {
+                session_id: session_id.into(),
+                app: app.into(),
+                owner_id: owner_id.into(),
+                expires: now + TOKEN_TTL,
+            },
+        );
+        token
+    }
+
+    /// Handles a request whose host is an app host.
+    pub async fn handle(&self, mut req: Request<Body>) -> Response<Body> {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let Some((app, session_id)) = self.parse_host(&host) else {
+            return page(
+                StatusCode::NOT_FOUND,
+                "No such app",
+                "This address names no app.",
+                false,
+            );
+        };
+        if req.uri().path() == "/__berth/auth" {
+            return self.login(&req, &app, &session_id);
+        }
+        let grant = cookie(req.headers(), APP_COOKIE).and_then(|c| {
+            let mut logins = self.logins.lock().expect("login lock");
+            let now = Instant::now();
+            logins.retain(|_, g| g.expires > now);
+            logins.get(&hash(&c)).cloned()
+        });
+        let Some(grant) = grant.filter(|g| g.session_id == session_id && g.app == app) else {
+            return page(
+                StatusCode::UNAUTHORIZED,
+                "Open this app from berth",
+                "You are not logged in to this app. Open it from the session page of the berth console.",
+                false,
+            );
+        };
+        let Some(target) = self
+            .resolver
+            .resolve(&session_id, &app)
+            .await
+            .filter(|t| t.owner_id == grant.owner_id)
+        else {
+            return page(
+                StatusCode::NOT_FOUND,
+                "This app is not available",
+                "The session is not running, or it has no such app.",
+                false,
+            );
+        };
+        // Forward: berth's credentials out, the app's secret in.
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string();
+        let headers = req.headers_mut();
+        strip_berth_cookies(headers);
+        headers.remove(header::AUTHORIZATION);
+        if let Ok(v) = HeaderValue::from_str(&format!("token {}", target.secret)) {
+            headers.insert(header::AUTHORIZATION, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&host) {
+            headers.insert("x-forwarded-host", v);
+        }
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        let upgrade = headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        let uri: Uri = match format!("http://{}{path}", target.addr).parse() {
+            Ok(u) => u,
+            Err(_) => {
+                return page(
+                    StatusCode::BAD_REQUEST,
+                    "Bad address",
+                    "The request path is not valid.",
+                    false,
+                )
+            }
+        };
+        *req.uri_mut() = uri;
+        if upgrade {
+            return self.upgrade(req, target.addr).await;
+        }
+        match tokio::time::timeout(HEADER_TIMEOUT, self.client.request(req)).await {
+            Ok(Ok(resp)) => resp.map(Body::new),
+            // Refused, or accepted by Docker's port forwarder and dropped because nothing
+            // listens in the container yet: either way the app is not up yet.
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "app proxy: no answer from the app");
+                starting(&app)
+            }
+            Err(_) => page(
+                StatusCode::GATEWAY_TIMEOUT,
+                "The app is not answering",
+                "The app took longer than two minutes to answer.",
+                false,
+            ),
+        }
+    }
+
+    fn login(&self, req: &Request<Body>, app: &str, session_id: &str) -> Response<Body> {
+        let token = query_param(req.uri(), "token").unwrap_or_default();
+        let grant = self
+            .tokens
+            .lock()
+            .expect("token lock")
+            .remove(&hash(&token));
+        let Some(grant) = grant
+            .filter(|g| g.expires > Instant::now() && g.app == app && g.session_id == session_id)
+        else {
+            return page(
+                StatusCode::UNAUTHORIZED,
+                "This link has expired",
+                "App links work once and for one minute. Open the app again from the berth console.",
+                false,
+            );
+        };
+        let login = secret();
+        self.logins.lock().expect("login lock").insert(
+            hash(&login),
+            Grant {
+                expires: Instant::now() + COOKIE_TTL,
+                ..grant
+            },
+        );
+        let next = query_param(req.uri(), "next")
+            .filter(|n| {
+                n.starts_with('/') && !n.starts_with("//") && !n.contains(['\r', '\n', '\\'])
+            })
+            .unwrap_or_else(|| "/".into());
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::FOUND;
+        if let Ok(v) = HeaderValue::from_str(&next) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        let c = format!(
+            "{APP_COOKIE}={login}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+            COOKIE_TTL.as_secs()
+        );
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        r
+    }
+
+    /// A websocket (or other) upgrade: handshake with the app, then splice the two sockets.
+    async fn upgrade(&self, mut req: Request<Body>, addr: SocketAddr) -> Response<Body> {
+        let client_side = hyper::upgrade::on(&mut req);
+        let stream =
+            match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await
+            {
+                Ok(Ok(s)) => s,
+                _ => return starting("the app"),
+            };
+        let _ = stream.set_nodelay(true);
+        let Ok((mut sender, conn)) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+        else {
+            return page(
+                StatusCode::BAD_GATEWAY,
+                "The app broke the connection",
+                "The app refused the connection.",
+                false,
+            );
+        };
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        let mut resp = match sender.send_request(req).await {
+            Ok(r) => r,
+            Err(_) => {
+                return page(
+                    StatusCode::BAD_GATEWAY,
+                    "The app broke the connection",
+                    "The app closed the connection during the upgrade.",
+                    false,
+                )
+            }
+        };
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return resp.map(Body::new);
+        }
+        let upstream = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            let (Ok(c), Ok(u)) = (client_side.await, upstream.await) else {
+                return;
+            };
+            let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(c), &mut TokioIo::new(u)).await;
+        });
+        let mut out = Response::new(Body::empty());
+        *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        *out.headers_mut() = resp.headers().clone();
+        out
+    }
+}
+
+fn starting(app: &str) -> Response<Body> {
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Starting…",
+        &format!("{app} is not answering yet; this page retries by itself every two seconds."),
+        true,
+    )
+}
+
+/// Splices a websocket and a TCP connection to `addr` (a TCP app tunnel) until either ends.
+pub async fn tunnel(socket: axum::extract::ws::WebSocket, addr: SocketAddr) {
+    use axum::extract::ws::Message;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(Ok(stream)) =
+        tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await
+    else {
+        let mut socket = socket;
+        let _ = socket
+            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                code: 1011,
+                reason: "the app is not listening".into(),
+            })))
+            .await;
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let (mut tcp_rx, mut tcp_tx) = stream.into_split();
+    let (mut ws_tx, mut ws_rx) = socket.split();
+    let mut up = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match tcp_rx.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if ws_tx
+                        .send(Message::Binary(buf[..n].to_vec().into()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = ws_tx.send(Message::Close(None)).await;
+    });
+    let mut down = tokio::spawn(async move {
+        while let Some(Ok(msg)) = ws_rx.next().await {
+            match msg {
+                Message::Binary(b) if tcp_tx.write_all(&b).await.is_err() => break,
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        let _ = tcp_tx.shutdown().await;
+    });
+    tokio::select! {
+        _ = &mut up => { let _ = tokio::time::timeout(Duration::from_secs(5), &mut down).await; down.abort(); }
+        _ = &mut down => { let _ = tokio::time::timeout(Duration::from_secs(5), &mut up).await; up.abort(); }
+    }
+}
