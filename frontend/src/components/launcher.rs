@@ -63,7 +63,20 @@ pub fn Launcher() -> impl IntoView {
         }
     });
 
+    let ports = RwSignal::new(String::new());
+    // "8000, 8080" → numbers; a word that is not a number is reported by `errors` below.
+    let parsed_ports = move || -> (Vec<u32>, Option<String>) {
+        let mut out = Vec::new();
+        for w in ports.get().split([',', ' ']).filter(|w| !w.is_empty()) {
+            match w.parse::<u32>() {
+                Ok(p) => out.push(p),
+                Err(_) => return (out, Some(format!("\"{w}\" is not a port number."))),
+            }
+        }
+        (out, None)
+    };
     let request = move || CreateSession {
+        preopen_ports: Some(parsed_ports().0).filter(|p| !p.is_empty()),
         name: Some(name.get().trim().to_string()).filter(|n| !n.is_empty()),
         project: Some(project.get()).filter(|p| !p.is_empty()),
         image: image.get(),
@@ -71,7 +84,13 @@ pub fn Launcher() -> impl IntoView {
         ..Default::default()
     };
     // The same validation the gateway runs.
-    let errors = Memo::new(move |_| request().validate().err().unwrap_or_default());
+    let errors = Memo::new(move |_| {
+        let mut errs = request().validate().err().unwrap_or_default();
+        if let Some(m) = parsed_ports().1 {
+            errs.push(FieldError::new("preopen_ports", m));
+        }
+        errs
+    });
     let field_error = move |f: &'static str| {
         move || {
             let local = errors
@@ -169,6 +188,12 @@ pub fn Launcher() -> impl IntoView {
                 </select>
                 {move || projects_error.get().map(|e| view! { <span class="field-error">{e}</span> })}
                 {field_error("project")}
+            </label>
+            <label>
+                "Preopen ports (optional)"
+                <input id="launch-ports" type="text" placeholder="e.g. 8000, 8080" maxlength="120"
+                    prop:value=move || ports.get() on:input=move |ev| ports.set(event_target_value(&ev)) />
+                {field_error("preopen_ports")}
             </label>
             <label>
                 "Name (optional)"

@@ -4,6 +4,7 @@ use crate::api;
 use crate::components::status::{when, StatusBadge};
 use crate::components::terminal::Terminal;
 use crate::pages::shell::Sessions;
+use ::api::images::AppUrl;
 use ::api::session::{HistoryEntry, Session, SessionStatus};
 use leptos::prelude::*;
 
@@ -81,6 +82,42 @@ pub fn SessionPage(id: String) -> impl IntoView {
     };
 
     let term_id = sid.clone();
+    let app_error = RwSignal::new(None::<String>);
+    let open_app = {
+        let sid = sid.clone();
+        move |app: String| {
+            // Open the tab now (a click may open windows; a finished fetch may not), then
+            // send it to the one-use link.
+            let tab = window()
+                .open_with_url_and_target("about:blank", "_blank")
+                .ok()
+                .flatten();
+            let sid = sid.clone();
+            leptos::task::spawn_local(async move {
+                match api::post::<_, AppUrl>(
+                    &format!("/api/v1/sessions/{sid}/apps/{app}"),
+                    &serde_json::json!({}),
+                )
+                .await
+                {
+                    Ok(u) => match tab {
+                        Some(t) => {
+                            let _ = t.location().set_href(&u.url);
+                        }
+                        None => {
+                            let _ = window().location().set_href(&u.url);
+                        }
+                    },
+                    Err(e) => {
+                        if let Some(t) = tab {
+                            let _ = t.close();
+                        }
+                        app_error.set(Some(e.detail));
+                    }
+                }
+            });
+        }
+    };
     view! {
         <div class="session-page">
             <a class="back" href="#/">"← All sessions"</a>
@@ -127,6 +164,40 @@ pub fn SessionPage(id: String) -> impl IntoView {
                     };
                     view! { <div class="card terminal-placeholder">{msg}</div> }.into_any()
                 }
+            }}
+            {move || {
+                let s = session.get()?;
+                if s.apps.is_empty() || s.status != SessionStatus::Running {
+                    return None;
+                }
+                let name = s.name.clone();
+                Some(view! {
+                    <section class="card apps">
+                        <h2>"Apps"</h2>
+                        <div class="app-list">
+                            {s.apps.into_iter().map(|a| {
+                                let open = open_app.clone();
+                                let label = if a.name == "jupyter" { "JupyterLab".to_string() } else { a.name.clone() };
+                                if a.protocol == "tcp" {
+                                    view! {
+                                        <span class="app-tcp">
+                                            <b>{a.name.clone()}</b>" (TCP " {a.port} "): "
+                                            <code>{format!("berth app {} {} --bind 127.0.0.1:{}", name, a.name, a.port)}</code>
+                                        </span>
+                                    }.into_any()
+                                } else {
+                                    let app = a.name.clone();
+                                    view! {
+                                        <button class="app-button" data-app=a.name.clone() on:click=move |_| open(app.clone())>
+                                            {label} <span class="muted">{format!(":{}", a.port)}</span>
+                                        </button>
+                                    }.into_any()
+                                }
+                            }).collect_view()}
+                        </div>
+                        {move || app_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                    </section>
+                })
             }}
             <div class="two-col">
                 <section class="card">
