@@ -4,7 +4,8 @@
 #   log MSG...          print "==> MSG" to stderr
 #   apt_install PKG...  install the Debian packages that are missing (apt-get update once per run)
 #   ensure_docker       install docker.io if needed and make sure dockerd answers
-#   ensure_images       build berth/rootfs:bookworm and berth/base when missing or out of date
+#   ensure_images       build berth/rootfs:bookworm, berth/base and berth/jupyter when missing or
+#                       out of date
 
 # Repository root, whatever the caller's cwd.
 BERTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -106,6 +107,10 @@ ensure_docker() {
 
 BERTH_ROOTFS_IMAGE="berth/rootfs:bookworm"
 BERTH_BASE_IMAGE="berth/base:latest"
+BERTH_JUPYTER_IMAGE="berth/jupyter:latest"
+# The host's CA bundle, copied into berth/jupyter's build context for pip (TLS to PyPI may go
+# through an intercepting proxy). Used during the build only; never committed.
+_BERTH_HOST_CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt"
 # Everything that decides the content of the rootfs (the mirror does not).
 _BERTH_ROOTFS_SUITE="bookworm"
 _BERTH_ROOTFS_INCLUDE="python3,python3-venv,bash,procps,ca-certificates,coreutils"
@@ -140,6 +145,14 @@ _berth_base_current() {
     labels="$(docker image inspect -f '{{index .Config.Labels "berth.recipe-hash"}} {{index .Config.Labels "berth.rootfs-id"}}' \
         "$BERTH_BASE_IMAGE" 2>/dev/null)" || return 1
     [ "$labels" = "$(berth_dir_hash "$BERTH_ROOT/images/base") $(_berth_image_id "$BERTH_ROOTFS_IMAGE")" ]
+}
+
+# berth/jupyter: current when built from this images/jupyter/ on top of the current berth/base.
+_berth_jupyter_current() {
+    local labels
+    labels="$(docker image inspect -f '{{index .Config.Labels "berth.recipe-hash"}} {{index .Config.Labels "berth.base-id"}}' \
+        "$BERTH_JUPYTER_IMAGE" 2>/dev/null)" || return 1
+    [ "$labels" = "$(berth_dir_hash "$BERTH_ROOT/images/jupyter") $(_berth_image_id "$BERTH_BASE_IMAGE")" ]
 }
 
 _berth_build_rootfs() {
@@ -188,9 +201,35 @@ _berth_build_base() {
     }
 }
 
+_berth_build_jupyter() {
+    local dir="$BERTH_ROOT/images/jupyter" ctx start hash
+    [ -r "$_BERTH_HOST_CA_BUNDLE" ] || die "cannot read the host's CA bundle $_BERTH_HOST_CA_BUNDLE (needed to pip install JupyterLab)"
+    hash="$(berth_dir_hash "$dir")"
+    mkdir -p "$BERTH_CACHE"
+    ctx="$(mktemp -d "$BERTH_CACHE/jupyter-ctx.XXXXXX")"
+    # Subshell so that the cleanup trap neither leaks into nor replaces the caller's traps.
+    (
+        trap 'rm -rf "$ctx"' EXIT
+        # The build context: the recipe plus the host's CA bundle (not part of the recipe hash).
+        cp -R "$dir/." "$ctx/"
+        cp "$_BERTH_HOST_CA_BUNDLE" "$ctx/build-ca.crt"
+        log "docker build $BERTH_JUPYTER_IMAGE from images/jupyter (pip install JupyterLab, about a minute)"
+        start=$SECONDS
+        DOCKER_BUILDKIT=0 docker build \
+            --label "berth.recipe-hash=$hash" \
+            --label "berth.base-id=$(_berth_image_id "$BERTH_BASE_IMAGE")" \
+            -t "$BERTH_JUPYTER_IMAGE" "$ctx" >"$BERTH_CACHE/build-jupyter.log" 2>&1 || {
+            tail -n 30 "$BERTH_CACHE/build-jupyter.log" >&2
+            die "docker build of $BERTH_JUPYTER_IMAGE failed (full log: $BERTH_CACHE/build-jupyter.log)"
+        }
+        log "built $BERTH_JUPYTER_IMAGE in $((SECONDS - start)) s"
+    )
+}
+
 ensure_images() {
     # Fast path: nothing to do, no lock taken.
-    if _berth_rootfs_current && _berth_base_current; then
+    if _berth_rootfs_current && _berth_base_current && _berth_jupyter_current; then
+        log "session images are current ($BERTH_BASE_IMAGE, $BERTH_JUPYTER_IMAGE)"
         return 0
     fi
     mkdir -p "$BERTH_CACHE"
@@ -202,6 +241,10 @@ ensure_images() {
         fi
         if ! _berth_base_current; then
             _berth_build_base
+        fi
+        # After berth/base: a rebuilt base changes its id, which berth/jupyter's label records.
+        if ! _berth_jupyter_current; then
+            _berth_build_jupyter
         fi
     ) 9>"$BERTH_CACHE/images.lock"
     # Remove dangling layers left by rebuilding a tag.

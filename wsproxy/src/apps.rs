@@ -376,6 +376,12 @@ impl AppProxy {
     /// A websocket (or other) upgrade: handshake with the app, then splice the two sockets.
     async fn upgrade(&self, mut req: Request<Body>, addr: SocketAddr) -> Response<Body> {
         let client_side = hyper::upgrade::on(&mut req);
+        // A bare connection writes the target as given: use the origin form (`/path?q`).
+        if let Some(pq) = req.uri().path_and_query().cloned() {
+            if let Ok(u) = Uri::builder().path_and_query(pq).build() {
+                *req.uri_mut() = u;
+            }
+        }
         let stream =
             match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await
             {

@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod events;
 mod health;
+mod jupyter;
 mod reconcile;
 mod sessions;
 mod terminal;
