@@ -1,5 +1,5 @@
-//! The `berth` command line: one binary. `serve` runs the server; `login`, `session` and
-//! `admin` are the client side, in [`cli`].
+//! The `berth` command line: one binary. `serve` runs the server; `login`, `session`, `app`
+//! and `admin` are the client side, in [`cli`].
 
 use clap::{Parser, Subcommand};
 use gateway::config::{Config, ServeArgs};
@@ -28,6 +28,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cli::SessionCmd,
     },
+    /// Forward a local TCP port to a session's app through the proxy (SSH, databases, …)
+    App(cli::AppArgs),
     /// Users, projects and resource policies (admins)
     Admin {
         #[command(subcommand)]
@@ -83,6 +85,7 @@ async fn main() {
         }
         Cmd::Login(args) => cli::run(cli::login(args)).await,
         Cmd::Session { cmd } => cli::run(cli::session(cmd)).await,
+        Cmd::App(args) => cli::run(cli::app(args)).await,
         Cmd::Admin { cmd } => cli::run(cli::admin(cmd)).await,
     };
     std::process::exit(code);

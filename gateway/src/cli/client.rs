@@ -158,7 +158,8 @@ impl Client {
         Err(self.problem(status, &headers, &body))
     }
 
-    fn problem(
+    /// A refusal as the server's sentence (its problem+json), else the status and body.
+    pub fn problem(
         &self,
         status: reqwest::StatusCode,
         headers: &reqwest::header::HeaderMap,

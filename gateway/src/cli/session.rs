@@ -291,7 +291,7 @@ pub fn pick<'a>(list: &'a [Value], arg: &str, me: Option<&str>) -> Result<&'a Va
 }
 
 /// The id of the session `arg` names.
-async fn resolve(c: &Client, arg: &str) -> Result<String> {
+pub(super) async fn resolve(c: &Client, arg: &str) -> Result<String> {
     if uuid::Uuid::parse_str(arg).is_ok() {
         return Ok(arg.to_ascii_lowercase());
     }

@@ -12,3 +12,4 @@ mod jupyter;
 mod reconcile;
 mod sessions;
 mod terminal;
+mod tunnel;
