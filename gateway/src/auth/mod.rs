@@ -168,7 +168,10 @@ impl FromRequestParts<AppState> for CurrentUser {
 /// `Origin` must come from the console's own origin (the public URL, or the host it was
 /// sent to). Apps live on sibling origins of the same site, so SameSite alone is not enough.
 pub fn check_origin(method: &Method, headers: &HeaderMap, public_origin: &str) -> AppResult<()> {
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+    // Websocket upgrades are GETs that browsers send cross-origin with cookies and without
+    // CORS: they get the same rule as state-changing requests.
+    let upgrade = headers.contains_key(header::UPGRADE);
+    if !upgrade && matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
     // API keys are exempt: a page on another origin cannot attach one.

@@ -216,6 +216,28 @@ async fn http_apps_live_on_their_own_origin_behind_a_one_use_link() {
         "the API must not answer on an app host"
     );
 
+    // An app's page cannot open a tunnel or terminal as the user: a websocket upgrade that
+    // carries the console cookie must come from the console's origin.
+    let ws_url = format!(
+        "{}/api/v1/sessions/{id}/tunnel/port-8000",
+        app.base.replacen("http", "ws", 1)
+    );
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        ws_url.as_str(),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("cookie", alice.cookie_header().parse().unwrap());
+    req.headers_mut()
+        .insert("origin", format!("http://{}", proxy.host).parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 403),
+        other => panic!(
+            "a cross-origin upgrade with the cookie must be refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+
     // Once the session ends, the app is gone.
     crate::common::end_session(&alice, &id).await;
     assert_eq!(proxy.get("/", Some(&app_cookie)).await.status(), 404);
