@@ -107,7 +107,8 @@ fn page(status: StatusCode, title: &str, body: &str, refresh: bool) -> Response<
     r
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The value of cookie `name` in a request's `Cookie` headers (the gateway uses it too).
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

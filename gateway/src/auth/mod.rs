@@ -86,16 +86,7 @@ pub fn random_token() -> String {
     hex::encode(b)
 }
 
-pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
+pub use wsproxy::apps::cookie as cookie_value;
 
 /// Looks up the user behind a cookie token; disabled users and expired logins are nobody.
 pub async fn user_for_token(db: &db::Db, token: &str) -> AppResult<Option<CurrentUser>> {
