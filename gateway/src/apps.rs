@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sessions/{id}/apps/{app}", post(open_app))
         .route("/sessions/{id}/tunnel/{app}", get(tunnel))
+        .route("/sessions/{id}/apps/{app}/token", get(app_token))
 }
 
 /// Answers the proxy from the database: apps of RUNNING sessions with a published port.
@@ -112,6 +113,19 @@ async fn open_app(
         state.apps.base_domain()
     );
     Ok(Json(AppUrl { url }))
+}
+
+/// The app's own token (JupyterLab's), for the owner using the app through `berth app`,
+/// where no proxy adds it. Served on the console's origin only, like every API call.
+async fn app_token(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, app)): Path<(String, String)>,
+) -> AppResult<Json<serde_json::Value>> {
+    let (row, _) = owned_app(&state, &user, &id, &app).await?;
+    Ok(Json(
+        serde_json::json!({ "token": row.app_secret.unwrap_or_default() }),
+    ))
 }
 
 async fn tunnel(

@@ -123,6 +123,15 @@ pub async fn run(a: AppArgs) -> Result<()> {
         client,
     });
     println!("Forwarding {local} → {name}/{} (Ctrl-C to stop)", a.app);
+    if a.app == "jupyter" {
+        // Through a raw tunnel no proxy adds JupyterLab's token: hand it to the user once.
+        let token = tunnel
+            .client
+            .get(&api_path(&["sessions", &id, "apps", &a.app, "token"]))
+            .await?
+            .value()?;
+        println!("Open http://{local}/lab?token={}", s(&token, "token"));
+    }
 
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);

@@ -132,5 +132,42 @@ async fn jupyterlab_runs_a_kernel_through_the_proxy() {
         }
     };
     assert_eq!(out.trim(), "42");
+
+    // Through a raw TCP tunnel (what `berth app … jupyter` uses) the owner adds the token
+    // themselves: the API hands it to the owner only.
+    app.create_user("bob", USER_PASSWORD, "user").await;
+    let bob = app.login("bob", USER_PASSWORD).await;
+    let r = bob
+        .get(&format!("/api/v1/sessions/{id}/apps/jupyter/token"))
+        .await;
+    crate::common::assert_problem(&r, 404, "not-found");
+    let token = alice
+        .get(&format!("/api/v1/sessions/{id}/apps/jupyter/token"))
+        .await
+        .expect_json(200)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tunnel_url = format!(
+        "{}/api/v1/sessions/{id}/tunnel/jupyter",
+        app.base.replacen("http", "ws", 1)
+    );
+    let mut req = tunnel_url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("cookie", alice.cookie_header().parse().unwrap());
+    let (mut t, _) = tokio_tungstenite::connect_async(req).await.expect("tunnel");
+    let get = format!("GET /api/status?token={token} HTTP/1.1\r\nHost: 127.0.0.1:9999\r\nConnection: close\r\n\r\n");
+    t.send(Message::binary(get.into_bytes())).await.unwrap();
+    let mut answer = Vec::new();
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(20), t.next()).await {
+        if let Message::Binary(b) = m {
+            answer.extend_from_slice(&b);
+            if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+    }
+    let head = String::from_utf8_lossy(&answer).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     crate::common::end_session(&alice, &id).await;
 }
