@@ -440,11 +440,21 @@ fn starting(app: &str) -> Response<Body> {
     )
 }
 
-/// Splices a websocket and a TCP connection to `addr` (a TCP app tunnel) until either ends.
+/// Splices a websocket and a TCP connection to `addr` (a TCP app tunnel) until both ends
+/// are done. Binary frames carry bytes; an **empty binary frame** is the end of one
+/// direction (a half-close), so a client can shut its side and still read the reply. The
+/// proxy sends Close once both directions have ended; a Close from the client ends it all.
 pub async fn tunnel(socket: axum::extract::ws::WebSocket, addr: SocketAddr) {
     use axum::extract::ws::Message;
     use futures_util::{SinkExt, StreamExt};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// The client's side: still sending, sent its EOF, or closed the websocket.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Client {
+        Open,
+        Eof,
+        Closed,
+    }
     let Ok(Ok(stream)) =
         tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await
     else {
@@ -460,36 +470,65 @@ pub async fn tunnel(socket: axum::extract::ws::WebSocket, addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let (mut tcp_rx, mut tcp_tx) = stream.into_split();
     let (mut ws_tx, mut ws_rx) = socket.split();
-    let mut up = tokio::spawn(async move {
+    let (state_tx, mut state_rx) = tokio::sync::watch::channel(Client::Open);
+
+    // App → client. Owns the websocket's sending half, so it also sends the final Close.
+    let up = tokio::spawn(async move {
         let mut buf = vec![0u8; 64 * 1024];
+        let mut app_eof = false;
         loop {
-            match tcp_rx.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if ws_tx
-                        .send(Message::Binary(buf[..n].to_vec().into()))
-                        .await
-                        .is_err()
-                    {
+            tokio::select! {
+                r = tcp_rx.read(&mut buf), if !app_eof => match r {
+                    Ok(0) | Err(_) => {
+                        app_eof = true;
+                        if ws_tx.send(Message::Binary(Vec::new().into())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(n) => {
+                        if ws_tx.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
+                            return;
+                        }
+                    }
+                },
+                changed = state_rx.changed() => {
+                    if changed.is_err() {
                         return;
                     }
                 }
             }
+            let client = *state_rx.borrow();
+            match client {
+                // The reply to the client's Close is queued; flushing sends it.
+                Client::Closed => {
+                    let _ = ws_tx.flush().await;
+                    return;
+                }
+                Client::Eof if app_eof => {
+                    let _ = ws_tx.send(Message::Close(None)).await;
+                    return;
+                }
+                _ => {}
+            }
         }
-        let _ = ws_tx.send(Message::Close(None)).await;
     });
-    let mut down = tokio::spawn(async move {
+
+    // Client → app: bytes, the client's EOF (empty frame), or its Close.
+    let down = tokio::spawn(async move {
         while let Some(Ok(msg)) = ws_rx.next().await {
             match msg {
+                Message::Binary(b) if b.is_empty() => {
+                    let _ = tcp_tx.shutdown().await;
+                    let _ = state_tx.send(Client::Eof);
+                }
                 Message::Binary(b) if tcp_tx.write_all(&b).await.is_err() => break,
                 Message::Close(_) => break,
                 _ => {}
             }
         }
-        let _ = tcp_tx.shutdown().await;
+        let _ = state_tx.send(Client::Closed);
     });
-    tokio::select! {
-        _ = &mut up => { let _ = tokio::time::timeout(Duration::from_secs(5), &mut down).await; down.abort(); }
-        _ = &mut down => { let _ = tokio::time::timeout(Duration::from_secs(5), &mut up).await; up.abort(); }
-    }
+    let _ = up.await;
+    // The client answers our Close (or already closed); don't wait for it forever.
+    let _ = tokio::time::timeout(Duration::from_secs(10), down).await;
 }

@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 /// How long the websocket handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// After one direction has ended, how long the other may still take to finish.
-const LINGER: Duration = Duration::from_secs(10);
+const LINGER: Duration = Duration::from_secs(600);
 /// A ping on an idle tunnel, so proxies in between do not drop it.
 const KEEPALIVE: Duration = Duration::from_secs(30);
 /// The most bytes one binary frame carries.
@@ -236,8 +236,9 @@ impl Tunnel {
                     }
                 }
             }
-            // `close` sends the Close frame and flushes it.
-            match ws_tx.close().await {
+            // An empty binary frame is our EOF: the server shuts the app's input, and its
+            // answer still flows back until the server closes the websocket.
+            match ws_tx.send(Message::binary(Vec::new())).await {
                 Ok(()) => Up::Eof,
                 Err(_) => Up::Gone,
             }
@@ -250,6 +251,10 @@ impl Tunnel {
             let mut open = true;
             while let Some(msg) = ws_rx.next().await {
                 match msg {
+                    // The app's EOF: pass it on, and wait for the server's Close.
+                    Ok(Message::Binary(b)) if open && b.is_empty() => {
+                        let _ = tcp_tx.shutdown().await;
+                    }
                     Ok(Message::Binary(b)) if open => {
                         if let Err(e) = tcp_tx.write_all(&b).await {
                             outcome = Down::Failed(format!(
@@ -339,7 +344,7 @@ impl Tunnel {
 
 /// How the local → server direction ended.
 enum Up {
-    /// The local client's EOF, answered with a Close frame.
+    /// The local client's EOF, passed on as an empty frame.
     Eof,
     /// The websocket was gone already.
     Gone,

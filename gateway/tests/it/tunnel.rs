@@ -90,6 +90,8 @@ async fn ws_echo(ws: &mut Ws, data: &[u8]) -> Option<Vec<u8>> {
             .await
             .expect("echo in time")
         {
+            // An empty frame is the app's EOF (nothing listening yet behind Docker's forwarder).
+            Some(Ok(Message::Binary(b))) if b.is_empty() => return None,
             Some(Ok(Message::Binary(b))) => got.extend_from_slice(&b),
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
             Some(Ok(_)) => {}
@@ -294,6 +296,33 @@ async fn tcp_apps_tunnel_over_websockets_and_through_berth_app() {
         let msg = vec![i; 1000 * (i as usize + 1)];
         assert_eq!(ws_echo(&mut ws, &msg).await.as_deref(), Some(&msg[..]));
     }
+    // A half-close: 1 MiB, then our EOF (an empty frame); the whole echo still comes back,
+    // then the app's EOF (an empty frame), then the server's Close.
+    let mut half = dial(&url, &cookie).await.expect("the tunnel opens");
+    let mut blob = vec![0u8; 1 << 20];
+    rand::rng().fill_bytes(&mut blob);
+    half.send(Message::binary(blob.clone())).await.unwrap();
+    half.send(Message::binary(Vec::new())).await.unwrap();
+    let mut back = Vec::new();
+    let mut app_eof = false;
+    let closed = tokio::time::timeout(STEP, async {
+        while let Some(Ok(m)) = half.next().await {
+            match m {
+                Message::Binary(b) if b.is_empty() => app_eof = true,
+                Message::Binary(b) => back.extend_from_slice(&b),
+                Message::Close(_) => return true,
+                _ => {}
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(closed, "the server closes after both directions ended");
+    assert!(app_eof, "the app's EOF is passed on");
+    assert_eq!(back.len(), blob.len(), "nothing is lost after a half-close");
+    assert!(back == blob);
+
     // A close is answered with a close and the stream ends.
     ws.close(None).await.unwrap();
     let end = tokio::time::timeout(STEP, async {
