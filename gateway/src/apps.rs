@@ -99,19 +99,11 @@ async fn open_app(
             row.name
         )));
     }
-    let token = state.apps.issue(&row.id, &app, &row.owner_id);
-    // Same scheme and port as the console, on the app's own host.
-    let public = state.public_url();
-    let (scheme, rest) = public.split_once("://").unwrap_or(("http", public));
-    let port = rest
-        .rsplit_once(':')
-        .map(|(_, p)| format!(":{p}"))
-        .unwrap_or_default();
-    let url = format!(
-        "{scheme}://{app}--{}.{}{port}/__berth/auth?token={token}&next=/",
-        row.id,
-        state.apps.base_domain()
-    );
+    let url = state
+        .apps
+        .link(&row.id, &app, &row.owner_id, state.public_url())
+        .await
+        .map_err(AppError::conflict)?;
     Ok(Json(AppUrl { url }))
 }
 

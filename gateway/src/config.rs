@@ -25,6 +25,13 @@ pub struct ServeArgs {
     /// Docker endpoint of the local node, e.g. unix:///var/run/docker.sock
     #[arg(long, env = "BERTH_DOCKER_HOST")]
     pub docker_host: Option<String>,
+    /// How apps get an origin of their own: `subdomain` (APP--ID.<base domain>) or `port`
+    /// (a listener per open app, for sites without wildcard DNS) [default: subdomain]
+    #[arg(long, env = "BERTH_APP_MODE")]
+    pub app_mode: Option<String>,
+    /// Port mode's ports, `FIRST-LAST`, or `0` for any free port [default: 0]
+    #[arg(long, env = "BERTH_APP_PORTS")]
+    pub app_ports: Option<String>,
     /// Apps are served on APP--SESSIONID.<this domain> [default: localhost]
     #[arg(long, env = "BERTH_APP_BASE_DOMAIN")]
     pub app_base_domain: Option<String>,
@@ -46,6 +53,8 @@ struct FileConfig {
     terminal_grace_s: Option<u64>,
     terminal_replay_bytes: Option<usize>,
     app_base_domain: Option<String>,
+    app_mode: Option<String>,
+    app_ports: Option<String>,
 }
 
 /// The resolved configuration the server runs with.
@@ -60,6 +69,8 @@ pub struct Config {
     pub docker_socket: PathBuf,
     /// Apps live on `APP--SESSIONID.` + this domain.
     pub app_base_domain: String,
+    /// Port mode's port range (`Some(None)` = any free port); `None` = subdomain mode.
+    pub app_ports: Option<Option<(u16, u16)>>,
     /// Terminal grace period and replay buffer.
     pub terminal: wsproxy::TerminalConfig,
     /// The first superadmin's password (`BERTH_ADMIN_PASSWORD`), used only at first start.
@@ -110,6 +121,22 @@ impl Config {
                 .or(file.console_dir)
                 .unwrap_or_else(|| PathBuf::from("frontend/dist")),
             docker_socket,
+            app_ports: {
+                let mode = args
+                    .app_mode
+                    .or(file.app_mode)
+                    .unwrap_or_else(|| "subdomain".into());
+                match mode.to_ascii_lowercase().as_str() {
+                    "subdomain" => None,
+                    "port" => Some(parse_port_range(
+                        &args
+                            .app_ports
+                            .or(file.app_ports)
+                            .unwrap_or_else(|| "0".into()),
+                    )?),
+                    other => anyhow::bail!("app mode {other} is unknown: use subdomain or port"),
+                }
+            },
             app_base_domain: args
                 .app_base_domain
                 .or(file.app_base_domain)
@@ -144,6 +171,7 @@ impl Config {
             docker_socket: PathBuf::from("/var/run/docker.sock"),
             terminal: Default::default(),
             app_base_domain: "localhost".into(),
+            app_ports: None,
             admin_password: Some(admin_password.to_string()),
         }
     }
@@ -157,6 +185,8 @@ const KNOWN_ENV: &[&str] = &[
     "BERTH_DOCKER_HOST",
     "BERTH_TERMINAL_GRACE_S",
     "BERTH_APP_BASE_DOMAIN",
+    "BERTH_APP_MODE",
+    "BERTH_APP_PORTS",
     "BERTH_TERMINAL_REPLAY_BYTES",
     "BERTH_ADMIN_PASSWORD",
     "BERTH_LOG",
@@ -172,4 +202,26 @@ fn warn_unknown_env() {
             tracing::warn!("environment variable {k} is not a berth setting; it is ignored");
         }
     }
+}
+
+/// `FIRST-LAST` (inclusive, 1024–65535) or `0` for any free port.
+fn parse_port_range(s: &str) -> anyhow::Result<Option<(u16, u16)>> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(None);
+    }
+    let bad = || {
+        anyhow::anyhow!(
+            "app ports {s} must be FIRST-LAST within 1024-65535, or 0 for any free port"
+        )
+    };
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (a, b): (u16, u16) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if a < 1024 || a > b {
+        return Err(bad());
+    }
+    Ok(Some((a, b)))
 }

@@ -126,7 +126,22 @@ pub async fn serve(
     );
     let events = Arc::new(EventHub::default());
     let terminals = Arc::new(TerminalHub::new(config.terminal));
-    let lifecycle = Lifecycle::new(db.clone(), events.clone(), node, terminals.clone());
+    let port_mode = config.app_ports.map(|range| wsproxy::PortMode {
+        ip: addr.ip(),
+        range,
+    });
+    let app_proxy = Arc::new(wsproxy::AppProxy::new(
+        &config.app_base_domain,
+        port_mode,
+        Arc::new(apps::DbApps(db.clone())),
+    ));
+    let lifecycle = Lifecycle::new(
+        db.clone(),
+        events.clone(),
+        node,
+        terminals.clone(),
+        app_proxy.clone(),
+    );
     lifecycle.reconcile(true).await?;
     tokio::spawn(lifecycle.clone().run_scheduler());
     tokio::spawn(lifecycle.clone().watch_node());
@@ -136,10 +151,6 @@ pub async fn serve(
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"))
         .into();
-    let app_proxy = Arc::new(wsproxy::AppProxy::new(
-        &config.app_base_domain,
-        Arc::new(apps::DbApps(db.clone())),
-    ));
     let state = AppState {
         db,
         config: Arc::new(config),

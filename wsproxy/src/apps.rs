@@ -61,8 +61,23 @@ struct Grant {
     expires: Instant,
 }
 
+/// Port mode: each open app gets a listener of its own, for sites without wildcard DNS.
+#[derive(Debug, Clone, Copy)]
+pub struct PortMode {
+    /// The address the app listeners bind (the gateway's listen address).
+    pub ip: std::net::IpAddr,
+    /// The ports to use, inclusive; `None` lets the system pick free ones.
+    pub range: Option<(u16, u16)>,
+}
+
+/// A port-mode listener: its port and the task serving it.
+type Listener = (u16, tokio::task::JoinHandle<()>);
+
 pub struct AppProxy {
     base_domain: String,
+    port_mode: Option<PortMode>,
+    /// Port mode: the listener of each open `(session, app)`.
+    listeners: Mutex<HashMap<(String, String), Listener>>,
     resolver: Arc<dyn AppResolver>,
     /// One-use tokens by hash.
     tokens: Mutex<HashMap<[u8; 32], Grant>>,
@@ -129,9 +144,9 @@ fn strip_berth_cookies(headers: &mut HeaderMap) {
         .map(str::trim)
         .filter(|kv| !kv.is_empty())
         .filter(|kv| {
-            !BERTH_COOKIES
-                .iter()
-                .any(|c| kv.split('=').next() == Some(c))
+            let name = kv.split('=').next().unwrap_or("");
+            // `berth_app` and port mode's `berth_app_PORT` alike.
+            !(BERTH_COOKIES.contains(&name) || name.starts_with("berth_app_"))
         })
         .map(str::to_string)
         .collect();
@@ -169,7 +184,11 @@ fn query_param(uri: &Uri, name: &str) -> Option<String> {
 }
 
 impl AppProxy {
-    pub fn new(base_domain: &str, resolver: Arc<dyn AppResolver>) -> Self {
+    pub fn new(
+        base_domain: &str,
+        port_mode: Option<PortMode>,
+        resolver: Arc<dyn AppResolver>,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         connector.set_nodelay(true);
@@ -178,6 +197,8 @@ impl AppProxy {
             .build(connector);
         Self {
             base_domain: base_domain.trim_matches('.').to_ascii_lowercase(),
+            port_mode,
+            listeners: Mutex::default(),
             resolver,
             tokens: Mutex::default(),
             logins: Mutex::default(),
@@ -212,6 +233,108 @@ impl AppProxy {
         Some((app.to_string(), session.to_string()))
     }
 
+    /// Where the owner opens `app` of `session_id`: a one-use link on the app's own origin,
+    /// built from the console's `public_url` (scheme and host; subdomain mode keeps its port).
+    ///
+    /// # Errors
+    /// Port mode with no free port left: a sentence for people.
+    pub async fn link(
+        self: &Arc<Self>,
+        session_id: &str,
+        app: &str,
+        owner_id: &str,
+        public_url: &str,
+    ) -> Result<String, String> {
+        let (scheme, rest) = public_url.split_once("://").unwrap_or(("http", public_url));
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p)),
+            _ => (authority, None),
+        };
+        let origin = match self.port_mode {
+            Some(mode) => format!(
+                "{scheme}://{host}:{}",
+                self.listener(mode, session_id, app).await?
+            ),
+            None => format!(
+                "{scheme}://{app}--{session_id}.{}{}",
+                self.base_domain,
+                port.map(|p| format!(":{p}")).unwrap_or_default()
+            ),
+        };
+        let token = self.issue(session_id, app, owner_id);
+        Ok(format!("{origin}/__berth/auth?token={token}&next=/"))
+    }
+
+    /// Port mode: the port of the listener for `(session, app)`, opened on first use.
+    async fn listener(
+        self: &Arc<Self>,
+        mode: PortMode,
+        session_id: &str,
+        app: &str,
+    ) -> Result<u16, String> {
+        let key = (session_id.to_string(), app.to_string());
+        if let Some((port, _)) = self.listeners.lock().expect("listener lock").get(&key) {
+            return Ok(*port);
+        }
+        let used: Vec<u16> = self
+            .listeners
+            .lock()
+            .expect("listener lock")
+            .values()
+            .map(|(p, _)| *p)
+            .collect();
+        let candidates: Vec<u16> = match mode.range {
+            Some((a, b)) => (a..=b).filter(|p| !used.contains(p)).collect(),
+            None => vec![0],
+        };
+        let mut bound = None;
+        for p in candidates {
+            if let Ok(l) = tokio::net::TcpListener::bind((mode.ip, p)).await {
+                bound = Some(l);
+                break;
+            }
+        }
+        let listener = bound.ok_or_else(|| {
+            "No app port is free; close other apps' sessions or widen the app port range."
+                .to_string()
+        })?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let me = self.clone();
+        let cookie_name = format!("{APP_COOKIE}_{port}");
+        let (s, a) = key.clone();
+        let service = axum::Router::new().fallback(move |req: Request<Body>| {
+            let me = me.clone();
+            let (s, a, c) = (s.clone(), a.clone(), cookie_name.clone());
+            async move { me.serve(req, &a, &s, &c).await }
+        });
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, service).await;
+        });
+        let mut listeners = self.listeners.lock().expect("listener lock");
+        if let Some((existing, _)) = listeners.get(&key) {
+            // Another request opened it meanwhile; keep that one.
+            task.abort();
+            return Ok(*existing);
+        }
+        listeners.insert(key, (port, task));
+        Ok(port)
+    }
+
+    /// Closes the port-mode listeners of a session that ended.
+    pub fn forget_session(&self, session_id: &str) {
+        self.listeners
+            .lock()
+            .expect("listener lock")
+            .retain(|(s, _), (_, task)| {
+                let keep = s != session_id;
+                if !keep {
+                    task.abort();
+                }
+                keep
+            });
+    }
+
     /// A one-use token that logs the owner into one app of one session.
     pub fn issue(&self, session_id: &str, app: &str, owner_id: &str) -> String {
         let token = secret();
@@ -231,7 +354,7 @@ impl AppProxy {
     }
 
     /// Handles a request whose host is an app host.
-    pub async fn handle(&self, mut req: Request<Body>) -> Response<Body> {
+    pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
         let host = req
             .headers()
             .get(header::HOST)
@@ -246,10 +369,28 @@ impl AppProxy {
                 false,
             );
         };
+        self.serve(req, &app, &session_id, APP_COOKIE).await
+    }
+
+    /// Serves one request for `app` of `session_id`; `cookie_name` carries the app login.
+    async fn serve(
+        &self,
+        mut req: Request<Body>,
+        app: &str,
+        session_id: &str,
+        cookie_name: &str,
+    ) -> Response<Body> {
+        let (app, session_id) = (app.to_string(), session_id.to_string());
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         if req.uri().path() == "/__berth/auth" {
-            return self.login(&req, &app, &session_id);
+            return self.login(&req, &app, &session_id, cookie_name);
         }
-        let grant = cookie(req.headers(), APP_COOKIE).and_then(|c| {
+        let grant = cookie(req.headers(), cookie_name).and_then(|c| {
             let mut logins = self.logins.lock().expect("login lock");
             let now = Instant::now();
             logins.retain(|_, g| g.expires > now);
@@ -329,7 +470,13 @@ impl AppProxy {
         }
     }
 
-    fn login(&self, req: &Request<Body>, app: &str, session_id: &str) -> Response<Body> {
+    fn login(
+        &self,
+        req: &Request<Body>,
+        app: &str,
+        session_id: &str,
+        cookie_name: &str,
+    ) -> Response<Body> {
         let token = query_param(req.uri(), "token").unwrap_or_default();
         let grant = self
             .tokens
@@ -365,7 +512,7 @@ impl AppProxy {
             r.headers_mut().insert(header::LOCATION, v);
         }
         let c = format!(
-            "{APP_COOKIE}={login}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+            "{cookie_name}={login}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
             COOKIE_TTL.as_secs()
         );
         if let Ok(v) = HeaderValue::from_str(&c) {

@@ -11,6 +11,6 @@ pub mod apps;
 mod exec;
 mod terminal;
 
-pub use apps::{AppProxy, AppResolver, AppTarget};
+pub use apps::{AppProxy, AppResolver, AppTarget, PortMode};
 pub use exec::ExecEndpoint;
 pub use terminal::{HandleInfo, TerminalConfig, TerminalHub};

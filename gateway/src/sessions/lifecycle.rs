@@ -50,6 +50,8 @@ pub struct Lifecycle {
     events: Arc<EventHub>,
     node: Arc<dyn Node>,
     terminals: Arc<TerminalHub>,
+    /// The app proxy, whose port-mode listeners close with their session.
+    apps: Arc<wsproxy::AppProxy>,
     /// Wakes the scheduler when a session is queued or resources are freed.
     wake: Notify,
 }
@@ -60,12 +62,14 @@ impl Lifecycle {
         events: Arc<EventHub>,
         node: Arc<dyn Node>,
         terminals: Arc<TerminalHub>,
+        apps: Arc<wsproxy::AppProxy>,
     ) -> Arc<Self> {
         Arc::new(Self {
             db,
             events,
             node,
             terminals,
+            apps,
             wake: Notify::new(),
         })
     }
@@ -103,6 +107,7 @@ impl Lifecycle {
                 tracing::info!(session = %id, status = %to, reason, "session status");
                 if to.is_final() {
                     self.terminals.close_session(id);
+                    self.apps.forget_session(id);
                     self.wake.notify_one();
                 }
                 self.publish(id).await;

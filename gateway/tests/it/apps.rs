@@ -243,3 +243,108 @@ async fn http_apps_live_on_their_own_origin_behind_a_one_use_link() {
     assert_eq!(proxy.get("/", Some(&app_cookie)).await.status(), 404);
     crate::common::end_session(&bob, &bid).await;
 }
+
+#[tokio::test]
+async fn port_mode_gives_each_app_a_listener_of_its_own() {
+    let app = TestApp::spawn_with_config("app_mode = \"port\"\napp_ports = \"0\"\n").await;
+    app.create_user("alice", USER_PASSWORD, "user").await;
+    let alice = app.login("alice", USER_PASSWORD).await;
+    let mut body = crate::common::small_session("ported");
+    body["preopen_ports"] = json!([8000]);
+    let s = alice.create_session(body).await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let s = wait_status(&alice, &id, "RUNNING", Duration::from_secs(60)).await;
+    let container = s["container_id"].as_str().unwrap().to_string();
+    docker_ok(&[
+        "exec",
+        "-d",
+        "-u",
+        "1000:1000",
+        &container,
+        "python3",
+        "-c",
+        HEADER_ECHO,
+    ]);
+
+    let url = app_url(&alice, &id, "port-8000").await;
+    let u = reqwest::Url::parse(&url).unwrap();
+    assert_eq!(u.host_str(), Some("127.0.0.1"), "{url}");
+    assert_ne!(
+        u.port(),
+        Some(app.addr.port()),
+        "never the console's own port"
+    );
+    // The same app keeps its port.
+    let again = reqwest::Url::parse(&app_url(&alice, &id, "port-8000").await).unwrap();
+    assert_eq!(again.port(), u.port());
+    let origin = format!("http://127.0.0.1:{}", u.port().unwrap());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http.get(url.as_str()).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let cookie = r.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.starts_with(&format!("berth_app_{}=", u.port().unwrap())),
+        "{cookie}"
+    );
+    assert_eq!(
+        http.get(url.as_str()).send().await.unwrap().status(),
+        401,
+        "links work once"
+    );
+    assert_eq!(
+        http.get(format!("{origin}/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let seen = loop {
+        let r = http
+            .get(format!("{origin}/x"))
+            .header(
+                COOKIE,
+                format!("{cookie}; berth_app_1=other; berth_session=s; keep=1"),
+            )
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            break r.text().await.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the app never answered: {}",
+            r.status()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        !seen.contains("berth_"),
+        "berth's cookies are stripped: {seen}"
+    );
+    assert!(seen.contains("keep=1"), "{seen}");
+
+    // The listener closes with the session.
+    crate::common::end_session(&alice, &id).await;
+    let gone = http
+        .get(format!("{origin}/"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await;
+    assert!(
+        gone.is_err() || gone.unwrap().status() == 404,
+        "the app's port is closed or answers 404"
+    );
+}
