@@ -441,7 +441,7 @@ async fn terminal_survives_a_cut_connection_and_replays_what_it_missed() {
     assert!(replayed > 0, "output made while disconnected is replayed");
     second.expect("done-6").await;
     // Every line exactly once, in order: nothing lost, nothing shown twice.
-    let all = String::from_utf8_lossy(&[seen, second.out.clone()].concat()).into_owned();
+    let all = String::from_utf8_lossy(&[seen.clone(), second.out.clone()].concat()).into_owned();
     let lines: Vec<&str> = all
         .split("\r\n")
         .filter_map(|l| l.find("line-").map(|i| &l[i..]))
@@ -458,8 +458,50 @@ async fn terminal_survives_a_cut_connection_and_replays_what_it_missed() {
     second.send("echo still-$((40+2))\r").await;
     second.expect("still-42").await;
 
-    // After the grace period with nobody attached, the shell is hung up and the handle refused.
+    // Under a live `top`: cut the network again; what top drew meanwhile is replayed.
+    let mut offset = (seen.len() + second.out.len()) as u64;
     drop(second);
+    let relay = Relay::start(app.addr).await;
+    let via_relay = url.replace(&app.addr.to_string(), &relay.addr.to_string());
+    let mut third = Term::open(&format!("{via_relay}&offset={offset}"), None).await;
+    loop {
+        match tokio::time::timeout(EXPECT, third.frame())
+            .await
+            .expect("the replay marker")
+        {
+            Frame::Control(v) => break assert_eq!(v["type"], "replayed"),
+            Frame::Bytes => {}
+            Frame::Closed => panic!("closed"),
+        }
+    }
+    third.send("top -d 0.3\r").await;
+    third.expect("load average").await;
+    relay.cut();
+    offset += third.out.len() as u64;
+    drop(third);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut fourth = Term::open(&format!("{url}&offset={offset}"), None).await;
+    let replayed = loop {
+        match tokio::time::timeout(EXPECT, fourth.frame())
+            .await
+            .expect("a replay in time")
+        {
+            Frame::Control(v) => break v["bytes"].as_u64().unwrap(),
+            Frame::Bytes => {}
+            Frame::Closed => panic!("closed during the replay"),
+        }
+    };
+    assert!(replayed > 0, "top kept drawing while the network was down");
+    assert!(
+        String::from_utf8_lossy(&fourth.out).contains("load average"),
+        "the replay holds top's screens"
+    );
+    fourth.send("q").await;
+    fourth.send("echo after-top\r").await;
+    fourth.expect("after-top").await;
+    drop(fourth);
+
+    // After the grace period with nobody attached, the shell is hung up and the handle refused.
     tokio::time::sleep(Duration::from_secs(7)).await;
     refused_404(&format!("{url}&offset=0"), None).await;
     let container = c.session(&id).await["container_id"]
