@@ -152,20 +152,6 @@ pub fn SessionPage(id: String) -> impl IntoView {
                 }
             })}
             {move || {
-                let running = status.get() == Some(SessionStatus::Running);
-                let id = term_id.clone();
-                if running {
-                    view! { <Terminal session_id=id /> }.into_any()
-                } else {
-                    let msg = match status.get() {
-                        Some(s) if s.is_final() => "This session has ended; its terminal is closed.",
-                        Some(_) => "The terminal opens here once the session is RUNNING.",
-                        None => "",
-                    };
-                    view! { <div class="card terminal-placeholder">{msg}</div> }.into_any()
-                }
-            }}
-            {move || {
                 let s = session.get()?;
                 if s.apps.is_empty() || s.status != SessionStatus::Running {
                     return None;
@@ -198,6 +184,20 @@ pub fn SessionPage(id: String) -> impl IntoView {
                         {move || app_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                     </section>
                 })
+            }}
+            {move || {
+                let running = status.get() == Some(SessionStatus::Running);
+                let id = term_id.clone();
+                if running {
+                    view! { <Terminal session_id=id /> }.into_any()
+                } else {
+                    let msg = match status.get() {
+                        Some(s) if s.is_final() => "This session has ended; its terminal is closed.",
+                        Some(_) => "The terminal opens here once the session is RUNNING.",
+                        None => "",
+                    };
+                    view! { <div class="card terminal-placeholder">{msg}</div> }.into_any()
+                }
             }}
             <div class="two-col">
                 <section class="card">
