@@ -153,6 +153,9 @@ pub fn Launcher() -> impl IntoView {
                     }).collect_view()}
                 </select>
                 {field_error("image")}
+                {move || images.get().into_iter().filter_map(|i| i.error.map(|e| view! {
+                    <span class="image-error">{format!("{} cannot be launched: {e}", i.name)}</span>
+                })).collect_view()}
             </label>
             <div class="presets">
                 {PRESETS.into_iter().map(|(label, c, m)| view! {
