@@ -34,6 +34,8 @@ const TOKEN_TTL: Duration = Duration::from_secs(60);
 const COOKIE_TTL: Duration = Duration::from_secs(12 * 3600);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a resolved app target is reused without asking the resolver again.
+const TARGET_TTL: Duration = Duration::from_secs(2);
 /// Cookies and headers of berth's own that never reach an app.
 const BERTH_COOKIES: [&str; 2] = [APP_COOKIE, "berth_session"];
 
@@ -79,6 +81,9 @@ pub struct AppProxy {
     /// Port mode: the listener of each open `(session, app)`.
     listeners: Mutex<HashMap<(String, String), Listener>>,
     resolver: Arc<dyn AppResolver>,
+    /// Recently resolved targets, so a busy app costs no database read per request;
+    /// dropped when the session ends ([`AppProxy::forget_session`]) or after [`TARGET_TTL`].
+    targets: Mutex<HashMap<(String, String), (AppTarget, Instant)>>,
     /// One-use tokens by hash.
     tokens: Mutex<HashMap<[u8; 32], Grant>>,
     /// App logins (cookie values) by hash.
@@ -200,6 +205,7 @@ impl AppProxy {
             port_mode,
             listeners: Mutex::default(),
             resolver,
+            targets: Mutex::default(),
             tokens: Mutex::default(),
             logins: Mutex::default(),
             client,
@@ -321,8 +327,33 @@ impl AppProxy {
         Ok(port)
     }
 
-    /// Closes the port-mode listeners of a session that ended.
+    /// The target of `(session, app)`, from the cache while it is fresh.
+    async fn target(&self, session_id: &str, app: &str) -> Option<AppTarget> {
+        let key = (session_id.to_string(), app.to_string());
+        let now = Instant::now();
+        if let Some((t, at)) = self.targets.lock().expect("target lock").get(&key) {
+            if now.duration_since(*at) < TARGET_TTL {
+                return Some(t.clone());
+            }
+        }
+        let t = self.resolver.resolve(session_id, app).await;
+        let mut cache = self.targets.lock().expect("target lock");
+        if cache.len() > 10_000 {
+            cache.retain(|_, (_, at)| now.duration_since(*at) < TARGET_TTL);
+        }
+        match &t {
+            Some(t) => cache.insert(key, (t.clone(), now)),
+            None => cache.remove(&key),
+        };
+        t
+    }
+
+    /// Closes the port-mode listeners of a session that ended and forgets its targets.
     pub fn forget_session(&self, session_id: &str) {
+        self.targets
+            .lock()
+            .expect("target lock")
+            .retain(|(s, _), _| s != session_id);
         self.listeners
             .lock()
             .expect("listener lock")
@@ -405,8 +436,7 @@ impl AppProxy {
             );
         };
         let Some(target) = self
-            .resolver
-            .resolve(&session_id, &app)
+            .target(&session_id, &app)
             .await
             .filter(|t| t.owner_id == grant.owner_id)
         else {
