@@ -163,6 +163,11 @@ pub async fn serve(
     };
     tracing::info!(instance = %instance, "berth listening on {public_url}");
     println!("berth: listening on http://{addr} (console: {public_url})");
+    // No Nagle delay on small answers (API calls, proxied app requests).
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

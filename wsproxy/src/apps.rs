@@ -315,6 +315,10 @@ impl AppProxy {
             async move { me.serve(req, &a, &s, &c).await }
         });
         let task = tokio::spawn(async move {
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, service).await;
         });
         let mut listeners = self.listeners.lock().expect("listener lock");
@@ -422,10 +426,11 @@ impl AppProxy {
             return self.login(&req, &app, &session_id, cookie_name);
         }
         let grant = cookie(req.headers(), cookie_name).and_then(|c| {
-            let mut logins = self.logins.lock().expect("login lock");
-            let now = Instant::now();
-            logins.retain(|_, g| g.expires > now);
-            logins.get(&hash(&c)).cloned()
+            let logins = self.logins.lock().expect("login lock");
+            logins
+                .get(&hash(&c))
+                .filter(|g| g.expires > Instant::now())
+                .cloned()
         });
         let Some(grant) = grant.filter(|g| g.session_id == session_id && g.app == app) else {
             return page(
@@ -524,7 +529,11 @@ impl AppProxy {
             );
         };
         let login = secret();
-        self.logins.lock().expect("login lock").insert(
+        let mut logins = self.logins.lock().expect("login lock");
+        let now = Instant::now();
+        // Expired logins are dropped here, not on the hot path of every request.
+        logins.retain(|_, g| g.expires > now);
+        logins.insert(
             hash(&login),
             Grant {
                 expires: Instant::now() + COOKIE_TTL,
