@@ -136,6 +136,62 @@ pub fn parse_policy_map(map: &Map<String, Value>) -> Result<Map<String, Value>, 
 }
 
 impl Policy {
+    /// Whether a session asking for `want` may start now, given what its owner already holds
+    /// (`running` live sessions past the queue, `held` their resources). The error is the
+    /// sentence a waiting session shows.
+    pub fn admits(&self, running: u64, held: &Resources, want: &Resources) -> Result<(), String> {
+        if let Some(max) = self.max_concurrent_sessions {
+            if running >= max {
+                return Err(format!(
+                    "Waiting: your policy allows {max} concurrent session{} and {running} {} running.",
+                    if max == 1 { "" } else { "s" },
+                    if running == 1 { "is" } else { "are" }
+                ));
+            }
+        }
+        if let Some(total) = &self.max_total_resources {
+            if !held.add(want).fits_in(&Self::unlimited_where_zero(total)) {
+                return Err(format!(
+                    "Waiting: your policy allows {} in all; your running sessions hold {} and this one needs {}.",
+                    total.summary(),
+                    held.summary(),
+                    want.summary()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `want` could ever start under this policy (nothing else running).
+    pub fn could_ever_admit(&self, want: &Resources) -> Result<(), String> {
+        if self.max_concurrent_sessions == Some(0) {
+            return Err("Your policy allows no sessions; ask an administrator.".into());
+        }
+        if let Some(total) = &self.max_total_resources {
+            if !want.fits_in(&Self::unlimited_where_zero(total)) {
+                return Err(format!(
+                    "This session needs {}, more than your policy allows in all ({}).",
+                    want.summary(),
+                    total.summary()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A total where GPU slots left at zero mean "not limited" (policies name CPU and memory).
+    fn unlimited_where_zero(total: &Resources) -> Resources {
+        Resources {
+            gpu: if total.gpu == 0 { u32::MAX } else { total.gpu },
+            gpu_shares: if total.gpu_shares.0 == 0 {
+                crate::Shares(u32::MAX)
+            } else {
+                total.gpu_shares
+            },
+            ..*total
+        }
+    }
+
     /// Lays normalised `overrides` over `self`.
     pub fn with_overrides(&self, overrides: &Map<String, Value>) -> Policy {
         let mut base = serde_json::to_value(self).unwrap_or_default();
@@ -168,6 +224,31 @@ mod tests {
         assert_eq!(p.max_vfolders, None);
         assert_eq!(p.vfolder_quota_bytes, Some(10 << 30));
         assert_eq!(p.max_total_resources.unwrap().cpu.0, 4000);
+    }
+
+    #[test]
+    fn admission_follows_the_policy() {
+        use crate::{Bytes, Millicores};
+        let r = |m: u64, mb: u64| Resources {
+            cpu: Millicores(m),
+            mem: Bytes(mb << 20),
+            ..Default::default()
+        };
+        let p = Policy {
+            max_concurrent_sessions: Some(2),
+            max_total_resources: Some(r(1000, 1024)),
+            ..Default::default()
+        };
+        assert!(p.admits(1, &r(500, 512), &r(500, 512)).is_ok());
+        let e = p.admits(2, &r(200, 256), &r(100, 128)).unwrap_err();
+        assert!(e.contains("2 concurrent sessions and 2 are running"), "{e}");
+        let e = p.admits(1, &r(600, 512), &r(500, 128)).unwrap_err();
+        assert!(e.contains("1 CPU, 1 GiB in all"), "{e}");
+        assert!(p.could_ever_admit(&r(1500, 128)).is_err());
+        assert!(p.could_ever_admit(&r(1000, 1024)).is_ok());
+        assert!(Policy::default()
+            .admits(100, &r(9000, 9000), &r(9000, 9000))
+            .is_ok());
     }
 
     #[test]

@@ -155,9 +155,32 @@ impl Lifecycle {
         let mut used = holding
             .iter()
             .fold(Resources::default(), |acc, s| acc.add(&s.resources()));
+        // Per owner: live sessions past the queue and what they hold, for the policy check.
+        let mut owners: HashMap<String, (u64, Resources)> = HashMap::new();
+        for h in &holding {
+            let e = owners.entry(h.owner_id.clone()).or_default();
+            e.0 += 1;
+            e.1 = e.1.add(&h.resources());
+        }
+        let mut policies: HashMap<String, api::policy::Policy> = HashMap::new();
         let mut blocked = false;
         for s in pending {
             let want = s.resources();
+            if !policies.contains_key(&s.owner_id) {
+                let p = crate::policy::effective(&self.db, &s.owner_id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?
+                    .policy;
+                policies.insert(s.owner_id.clone(), p);
+            }
+            let (running, held) = owners.get(&s.owner_id).copied().unwrap_or_default();
+            // A policy wait holds only this owner's sessions, never the queue behind them.
+            if let Err(reason) = policies[&s.owner_id].admits(running, &held, &want) {
+                if store::set_reason(&self.db, &s.id, SessionStatus::Pending, &reason).await? {
+                    self.publish(&s.id).await;
+                }
+                continue;
+            }
             let free = capacity.saturating_sub(&used);
             if !blocked && want.fits_in(&free) {
                 let reason = format!("Placed on node {} ({}).", self.node.name(), want.summary());
@@ -170,6 +193,9 @@ impl Lifecycle {
                     .await
                 {
                     used = used.add(&want);
+                    let e = owners.entry(s.owner_id.clone()).or_default();
+                    e.0 += 1;
+                    e.1 = e.1.add(&want);
                     let me = self.clone();
                     tokio::spawn(async move { me.prepare(s).await });
                 }

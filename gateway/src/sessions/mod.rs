@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/sessions/{id}/history", get(history))
         .route("/sessions/{id}/logs", get(logs))
         .route("/sessions/{id}/terminal", post(terminal))
+        .route("/scheduler/queue", get(queue))
 }
 
 /// A session the user may see: their own, or any for an admin. Anything else — including a
@@ -148,6 +149,28 @@ async fn create(
         ),
         None => None,
     };
+    // The owner's policy: a request it could never admit, or one pending too many, is refused now.
+    let policy = crate::policy::effective(&state.db, &user.id).await?.policy;
+    if let Err(m) = policy.could_ever_admit(&valid.resources) {
+        return Err(AppError::new(ProblemType::Quota, m));
+    }
+    if let Some(max) = policy.max_pending_sessions {
+        let (pending,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM sessions WHERE owner_id = ? AND status = 'PENDING'",
+        )
+        .bind(&user.id)
+        .fetch_one(&state.db)
+        .await?;
+        if pending as u64 >= max {
+            return Err(AppError::new(
+                ProblemType::Quota,
+                format!(
+                    "Your policy allows {max} pending session{} and you have {pending} waiting; wait for one to start or end it.",
+                    if max == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+    }
     let apps = api::images::session_apps(&image.apps, &valid.preopen_ports)
         .map_err(|m| AppError::field("preopen_ports", m))?;
     let app_secret = crate::auth::random_token();
@@ -210,6 +233,20 @@ async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Jso
     };
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
+        out.push(store::to_api(&state.db, r).await?);
+    }
+    Ok(Json(out))
+}
+
+/// `GET /api/v1/scheduler/queue`: PENDING sessions in queue order, each with the reason it
+/// waits (all of them for admins, one's own otherwise).
+async fn queue(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Vec<Session>>> {
+    let rows = store::with_status(&state.db, &[api::session::SessionStatus::Pending]).await?;
+    let mut out = Vec::new();
+    for r in rows
+        .iter()
+        .filter(|r| user.is_admin() || r.owner_id == user.id)
+    {
         out.push(store::to_api(&state.db, r).await?);
     }
     Ok(Json(out))

@@ -10,6 +10,7 @@ mod events;
 mod health;
 mod jupyter;
 mod reconcile;
+mod scheduler;
 mod sessions;
 mod terminal;
 mod tunnel;
