@@ -7,6 +7,7 @@
 //! or the browser.
 
 pub mod auth;
+pub mod gpu;
 pub mod images;
 pub mod policy;
 pub mod problem;
