@@ -64,14 +64,7 @@ async fn owned_app(
     id: &str,
     app: &str,
 ) -> AppResult<(store::SessionRow, store::AppPort)> {
-    let row = if uuid::Uuid::parse_str(id).is_ok() {
-        store::get(&state.db, id).await?
-    } else {
-        None
-    };
-    let Some(row) = row.filter(|r| r.owner_id == user.id) else {
-        return Err(AppError::not_found("session"));
-    };
+    let row = crate::sessions::owned(state, user, id).await?;
     let Some(a) = row.apps().into_iter().find(|a| a.name == app) else {
         return Err(AppError::new(
             api::ProblemType::NotFound,

@@ -57,9 +57,7 @@ pub fn now() -> String {
 
 /// An RFC 3339 time `secs` from now.
 pub fn now_plus(secs: i64) -> String {
-    (time::OffsetDateTime::now_utc() + time::Duration::seconds(secs))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    format_time(time::OffsetDateTime::now_utc() + time::Duration::seconds(secs))
 }
 
 pub fn format_time(t: time::OffsetDateTime) -> String {

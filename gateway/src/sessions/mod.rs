@@ -42,7 +42,7 @@ async fn visible(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<Se
 }
 
 /// Like [`visible`] but only for the owner (terminals are personal, even for admins).
-async fn owned(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<SessionRow> {
+pub(crate) async fn owned(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<SessionRow> {
     let r = visible(state, user, id).await?;
     if r.owner_id != user.id {
         return Err(AppError::not_found("session"));

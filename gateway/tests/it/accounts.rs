@@ -294,22 +294,14 @@ async fn admins_manage_users_within_their_rank_and_disabling_is_immediate() {
 
     // An admin cannot promote to superadmin nor touch a superadmin.
     assert_problem(
-        &ada.send(
-            ada.http
-                .patch(ada.url("/api/v1/users/alice"))
-                .json(&json!({"role": "superadmin"})),
-        )
-        .await,
+        &ada.patch("/api/v1/users/alice", &json!({"role": "superadmin"}))
+            .await,
         403,
         "forbidden",
     );
     assert_problem(
-        &ada.send(
-            ada.http
-                .patch(ada.url("/api/v1/users/admin"))
-                .json(&json!({"disabled": true})),
-        )
-        .await,
+        &ada.patch("/api/v1/users/admin", &json!({"disabled": true}))
+            .await,
         403,
         "forbidden",
     );
@@ -319,51 +311,30 @@ async fn admins_manage_users_within_their_rank_and_disabling_is_immediate() {
         (json!({"password": "short"}), "password"),
         (json!({"nickname": "x"}), "nickname"),
     ] {
-        assert_field_error(
-            &ada.send(ada.http.patch(ada.url("/api/v1/users/alice")).json(&body))
-                .await,
-            field,
-        );
+        assert_field_error(&ada.patch("/api/v1/users/alice", &body).await, field);
     }
     assert_problem(
-        &ada.send(
-            ada.http
-                .patch(ada.url("/api/v1/users/alice"))
-                .json(&json!({})),
-        )
-        .await,
+        &ada.patch("/api/v1/users/alice", &json!({})).await,
         400,
         "validation",
     );
     assert_problem(
-        &ada.send(
-            ada.http
-                .patch(ada.url("/api/v1/users/nobody"))
-                .json(&json!({"disabled": true})),
-        )
-        .await,
+        &ada.patch("/api/v1/users/nobody", &json!({"disabled": true}))
+            .await,
         404,
         "not-found",
     );
     // Nobody disables themselves.
     assert_problem(
-        &ada.send(
-            ada.http
-                .patch(ada.url("/api/v1/users/ada"))
-                .json(&json!({"disabled": true})),
-        )
-        .await,
+        &ada.patch("/api/v1/users/ada", &json!({"disabled": true}))
+            .await,
         409,
         "conflict",
     );
 
     // Disabling stops the cookie and the key at once; enabling needs a new login.
     let r = ada
-        .send(
-            ada.http
-                .patch(ada.url("/api/v1/users/alice"))
-                .json(&json!({"disabled": true})),
-        )
+        .patch("/api/v1/users/alice", &json!({"disabled": true}))
         .await;
     assert_eq!(r.expect_json(200)["disabled"], true);
     assert_problem(&alice.get("/api/v1/me").await, 401, "unauthenticated");
@@ -374,13 +345,9 @@ async fn admins_manage_users_within_their_rank_and_disabling_is_immediate() {
     );
     let r = app.try_login(&app.anon(), "alice", USER_PASSWORD).await;
     assert_problem(&r, 401, "unauthenticated");
-    root.send(
-        root.http
-            .patch(root.url("/api/v1/users/alice"))
-            .json(&json!({"disabled": false})),
-    )
-    .await
-    .expect_json(200);
+    root.patch("/api/v1/users/alice", &json!({"disabled": false}))
+        .await
+        .expect_json(200);
     bearer_get(&app.anon(), &key, "/api/v1/me")
         .await
         .expect_json(200);
@@ -530,11 +497,7 @@ async fn policies_layer_defaults_and_overrides_and_refuse_bad_values() {
     app.create_user("alice", USER_PASSWORD, "user").await;
     let put = |path: &'static str, body: Value| {
         let admin = &admin;
-        async move {
-            admin
-                .send(admin.http.put(admin.url(path)).json(&body))
-                .await
-        }
+        async move { admin.put(path, &body).await }
     };
     let d = put(
         "/api/v1/policies/default",
@@ -597,21 +560,14 @@ async fn sessions_end_at_their_lifetime_and_when_idle() {
     let alice = app.login("alice", USER_PASSWORD).await;
     let bob = app.login("bob", USER_PASSWORD).await;
     admin
-        .send(
-            admin
-                .http
-                .put(admin.url("/api/v1/users/alice/policy"))
-                .json(&json!({"max_session_lifetime_s": 3})),
+        .put(
+            "/api/v1/users/alice/policy",
+            &json!({"max_session_lifetime_s": 3}),
         )
         .await
         .expect_json(200);
     admin
-        .send(
-            admin
-                .http
-                .put(admin.url("/api/v1/users/bob/policy"))
-                .json(&json!({"idle_timeout_s": 5})),
-        )
+        .put("/api/v1/users/bob/policy", &json!({"idle_timeout_s": 5}))
         .await
         .expect_json(200);
 

@@ -2,7 +2,7 @@
 //! berth's credentials stripped, the app secret added, isolation between users, and the
 //! "starting…" page while nothing listens.
 
-use crate::common::{assert_problem, docker_ok, wait_status, Client, TestApp, USER_PASSWORD};
+use crate::common::{assert_problem, wait_status, Client, TestApp, USER_PASSWORD};
 use reqwest::header::{COOKIE, HOST, LOCATION, SET_COOKIE};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -136,16 +136,7 @@ async fn http_apps_live_on_their_own_origin_behind_a_one_use_link() {
     assert!(r.headers().contains_key("retry-after"));
     assert!(r.text().await.unwrap().contains("retries by itself"));
 
-    docker_ok(&[
-        "exec",
-        "-d",
-        "-u",
-        "1000:1000",
-        &container,
-        "python3",
-        "-c",
-        HEADER_ECHO,
-    ]);
+    crate::common::run_python(&container, HEADER_ECHO);
     let deadline = Instant::now() + Duration::from_secs(20);
     let seen = loop {
         let r = proxy
@@ -249,22 +240,8 @@ async fn port_mode_gives_each_app_a_listener_of_its_own() {
     let app = TestApp::spawn_with_config("app_mode = \"port\"\napp_ports = \"0\"\n").await;
     app.create_user("alice", USER_PASSWORD, "user").await;
     let alice = app.login("alice", USER_PASSWORD).await;
-    let mut body = crate::common::small_session("ported");
-    body["preopen_ports"] = json!([8000]);
-    let s = alice.create_session(body).await;
-    let id = s["id"].as_str().unwrap().to_string();
-    let s = wait_status(&alice, &id, "RUNNING", Duration::from_secs(60)).await;
-    let container = s["container_id"].as_str().unwrap().to_string();
-    docker_ok(&[
-        "exec",
-        "-d",
-        "-u",
-        "1000:1000",
-        &container,
-        "python3",
-        "-c",
-        HEADER_ECHO,
-    ]);
+    let (id, container) = crate::common::running_with_ports(&alice, "ported", &[8000]).await;
+    crate::common::run_python(&container, HEADER_ECHO);
 
     let url = app_url(&alice, &id, "port-8000").await;
     let u = reqwest::Url::parse(&url).unwrap();

@@ -340,6 +340,14 @@ impl Client {
         self.send(self.http.post(self.url(path)).json(body)).await
     }
 
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.http.patch(self.url(path)).json(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.http.put(self.url(path)).json(body)).await
+    }
+
     /// POST with a raw body and content type.
     pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
         self.send(
@@ -400,6 +408,35 @@ impl Client {
             .expect_json(200);
         v["url"].as_str().expect("url is a string").to_string()
     }
+}
+
+/// Launches the smallest session with `ports` preopened and waits until it runs; returns its
+/// id and container id.
+pub async fn running_with_ports(client: &Client, name: &str, ports: &[u16]) -> (String, String) {
+    let mut body = small_session(name);
+    body["preopen_ports"] = json!(ports);
+    let s = client.create_session(body).await;
+    let id = s["id"].as_str().expect("session id").to_string();
+    let s = wait_status(client, &id, "RUNNING", Duration::from_secs(60)).await;
+    let container = s["container_id"]
+        .as_str()
+        .expect("container id")
+        .to_string();
+    (id, container)
+}
+
+/// Starts a Python program in the background inside `container`, as the `work` user.
+pub fn run_python(container: &str, program: &str) {
+    docker_ok(&[
+        "exec",
+        "-d",
+        "-u",
+        "1000:1000",
+        container,
+        "python3",
+        "-c",
+        program,
+    ]);
 }
 
 /// The smallest session the suite launches.

@@ -17,15 +17,13 @@ async fn policies_admit_sessions_and_say_why_others_wait() {
     let alice = app.login("alice", USER_PASSWORD).await;
     let bob = app.login("bob", USER_PASSWORD).await;
     admin
-        .send(
-            admin
-                .http
-                .put(admin.url("/api/v1/users/alice/policy"))
-                .json(&json!({
-                    "max_concurrent_sessions": 1,
-                    "max_pending_sessions": 1,
-                    "max_total_resources": {"cpu": "0.5", "mem": "1g"}
-                })),
+        .put(
+            "/api/v1/users/alice/policy",
+            &json!({
+                "max_concurrent_sessions": 1,
+                "max_pending_sessions": 1,
+                "max_total_resources": {"cpu": "0.5", "mem": "1g"}
+            }),
         )
         .await
         .expect_json(200);

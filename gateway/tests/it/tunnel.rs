@@ -4,10 +4,10 @@
 //! connections at once, a failing connection that leaves the listener up, and Ctrl-C. Other
 //! users and unknown apps get 404 with a sentence.
 
-use crate::common::{docker_ok, end_session, small_session, wait_status, TestApp, ADMIN_PASSWORD};
+use crate::common::{end_session, TestApp, ADMIN_PASSWORD};
 use futures_util::{SinkExt, StreamExt};
 use rand::RngCore;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -251,32 +251,9 @@ async fn tcp_apps_tunnel_over_websockets_and_through_berth_app() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let cookie = admin.cookie_header();
-    let mut body = small_session("tun");
-    body["preopen_ports"] = json!([8000, 8001]);
-    let s = admin.create_session(body).await;
-    let id = s["id"].as_str().unwrap().to_string();
-    let s = wait_status(&admin, &id, "RUNNING", Duration::from_secs(60)).await;
-    let container = s["container_id"].as_str().unwrap().to_string();
-    docker_ok(&[
-        "exec",
-        "-d",
-        "-u",
-        "1000:1000",
-        &container,
-        "python3",
-        "-c",
-        ECHO,
-    ]);
-    docker_ok(&[
-        "exec",
-        "-d",
-        "-u",
-        "1000:1000",
-        &container,
-        "python3",
-        "-c",
-        BYE,
-    ]);
+    let (id, container) = crate::common::running_with_ports(&admin, "tun", &[8000, 8001]).await;
+    crate::common::run_python(&container, ECHO);
+    crate::common::run_python(&container, BYE);
     let url = format!("ws://{}/api/v1/sessions/{id}/tunnel/port-8000", app.addr);
 
     // (a) The raw tunnel with the console cookie, once the echo server listens.
