@@ -93,11 +93,14 @@ pub fn Launcher() -> impl IntoView {
     });
     let field_error = move |f: &'static str| {
         move || {
-            let local = errors
+            // Every complaint about the field, not just the first (e.g. two bad ports).
+            let local: Vec<String> = errors
                 .get()
                 .into_iter()
-                .find(|e: &FieldError| e.field == f)
-                .map(|e| e.message);
+                .filter(|e: &FieldError| e.field == f)
+                .map(|e| e.message)
+                .collect();
+            let local = (!local.is_empty()).then(|| local.join(" "));
             let remote = server_error.get().and_then(|e| e.field(f));
             local
                 .or(remote)
