@@ -15,6 +15,7 @@ pub mod projects;
 pub mod resources;
 pub mod session;
 pub mod terminal;
+pub mod vfolders;
 
 pub use problem::{FieldError, Problem, ProblemType};
 pub use resources::{Bytes, Millicores, Resources, ResourcesRequest, Shares};

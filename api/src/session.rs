@@ -156,6 +156,19 @@ pub struct ValidSession {
     pub env: BTreeMap<String, String>,
     pub command: Option<String>,
     pub preopen_ports: Vec<u16>,
+    pub mounts: Vec<ValidMount>,
+}
+
+/// The most folders one session may mount.
+pub const MAX_MOUNTS: usize = 32;
+
+/// A mount request that passed the rules needing no database: the folder (name or id), the
+/// alias if any, and the asked mode (`None`: as the permission allows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidMount {
+    pub vfolder: String,
+    pub alias: Option<String>,
+    pub read_only: Option<bool>,
 }
 
 /// Session names: 1–64 of `[a-z0-9-]`, starting with a letter.
@@ -301,15 +314,40 @@ impl CreateSession {
                 "A batch session needs a command to run.",
             ));
         }
-        if let Some(m) = &self.mounts {
-            if !m.is_empty() {
+        let mut mounts = Vec::new();
+        let requested = self.mounts.as_deref().unwrap_or(&[]);
+        if requested.len() > MAX_MOUNTS {
+            errs.push(FieldError::new(
+                "mounts",
+                format!(
+                    "A session mounts at most {MAX_MOUNTS} folders; this asks for {}.",
+                    requested.len()
+                ),
+            ));
+        }
+        for (i, m) in requested.iter().enumerate().take(MAX_MOUNTS) {
+            let field = format!("mounts[{i}]");
+            let folder = m.vfolder.trim();
+            if folder.is_empty() || folder.len() > 64 {
                 errs.push(FieldError::new(
-                    "mounts",
-                    format!(
-                        "There is no vfolder named \"{}\".",
-                        m[0].vfolder.escape_default()
-                    ),
+                    format!("{field}.vfolder"),
+                    "Name the folder to mount by its name or id.",
                 ));
+                continue;
+            }
+            if let Some(alias) = &m.path {
+                if let Err(e) = crate::vfolders::mount_point(Some(alias), folder) {
+                    errs.push(FieldError::new(format!("{field}.path"), e));
+                    continue;
+                }
+            }
+            match crate::vfolders::parse_mount_mode(m.mode.as_deref()) {
+                Ok(read_only) => mounts.push(ValidMount {
+                    vfolder: folder.to_string(),
+                    alias: m.path.clone(),
+                    read_only,
+                }),
+                Err(e) => errs.push(FieldError::new(format!("{field}.mode"), e)),
             }
         }
         let preopen_ports = match crate::images::validate_preopen_ports(
@@ -339,6 +377,7 @@ impl CreateSession {
                 env,
                 command: self.command.clone(),
                 preopen_ports,
+                mounts,
             }),
             _ => Err(errs),
         }
@@ -375,6 +414,9 @@ pub struct Session {
     /// The apps this session offers (image apps and preopened ports).
     #[serde(default)]
     pub apps: Vec<crate::images::ServicePort>,
+    /// The folders mounted into the session.
+    #[serde(default)]
+    pub mounts: Vec<crate::vfolders::Mount>,
     pub created_at: String,
     pub started_at: Option<String>,
     pub terminated_at: Option<String>,

@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// Bytes of recent terminal output replayed after a reconnect [default: 262144]
     #[arg(long, env = "BERTH_TERMINAL_REPLAY_BYTES")]
     pub terminal_replay_bytes: Option<usize>,
+    /// Seconds an unfinished upload is kept after its last byte [default: 86400]
+    #[arg(long, env = "BERTH_UPLOAD_EXPIRY_S")]
+    pub upload_expiry_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +58,7 @@ struct FileConfig {
     app_base_domain: Option<String>,
     app_mode: Option<String>,
     app_ports: Option<String>,
+    upload_expiry_s: Option<u64>,
 }
 
 /// The resolved configuration the server runs with.
@@ -75,6 +79,8 @@ pub struct Config {
     pub terminal: wsproxy::TerminalConfig,
     /// The first superadmin's password (`BERTH_ADMIN_PASSWORD`), used only at first start.
     pub admin_password: Option<String>,
+    /// Seconds an unfinished upload is kept after its last byte.
+    pub upload_expiry_s: u64,
 }
 
 impl Config {
@@ -158,6 +164,11 @@ impl Config {
             admin_password: std::env::var("BERTH_ADMIN_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty()),
+            upload_expiry_s: match args.upload_expiry_s.or(file.upload_expiry_s) {
+                Some(0) => anyhow::bail!("the upload expiry must be at least 1 second"),
+                Some(s) => s,
+                None => 24 * 3600,
+            },
         })
     }
 
@@ -173,6 +184,7 @@ impl Config {
             app_base_domain: "localhost".into(),
             app_ports: None,
             admin_password: Some(admin_password.to_string()),
+            upload_expiry_s: 24 * 3600,
         }
     }
 }
@@ -188,6 +200,7 @@ const KNOWN_ENV: &[&str] = &[
     "BERTH_APP_MODE",
     "BERTH_APP_PORTS",
     "BERTH_TERMINAL_REPLAY_BYTES",
+    "BERTH_UPLOAD_EXPIRY_S",
     "BERTH_ADMIN_PASSWORD",
     "BERTH_LOG",
     "BERTH_URL",

@@ -18,6 +18,7 @@ pub mod policy;
 mod projects;
 pub mod sessions;
 mod terminal;
+pub mod vfolders;
 
 use crate::error::{AppError, AppResult};
 use axum::extract::{Request, State};
@@ -43,6 +44,10 @@ pub struct AppState {
     pub lifecycle: Arc<Lifecycle>,
     pub throttle: Arc<auth::LoginThrottle>,
     pub apps: Arc<wsproxy::AppProxy>,
+    /// Where vfolders live on disk.
+    pub storage: Arc<vfolders::fs::Storage>,
+    /// tus uploads with a PATCH in progress.
+    pub upload_writers: Arc<vfolders::uploads::Writers>,
     /// The URL people reach this server at, without a trailing slash.
     public_url: Arc<str>,
 }
@@ -92,6 +97,7 @@ pub fn app(state: AppState) -> Router {
         .merge(events::router())
         .merge(terminal::router())
         .merge(apps::router())
+        .merge(vfolders::router())
         .route("/openapi.json", axum::routing::get(openapi))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -121,6 +127,7 @@ pub async fn serve(
         println!("berth: this password is shown only once; keep it.");
     }
     let instance = db::instance_id(&db).await?;
+    let storage = Arc::new(vfolders::fs::Storage::open(&config.data_dir)?);
     let node: Arc<dyn Node> = Arc::new(
         node::docker::DockerNode::connect("local", config.docker_socket.clone(), &instance).await?,
     );
@@ -137,6 +144,7 @@ pub async fn serve(
     ));
     let lifecycle = Lifecycle::new(
         db.clone(),
+        storage.clone(),
         events.clone(),
         node,
         terminals.clone(),
@@ -159,8 +167,14 @@ pub async fn serve(
         lifecycle,
         throttle: Arc::default(),
         apps: app_proxy,
+        storage,
+        upload_writers: Arc::default(),
         public_url: public_url.clone(),
     };
+    vfolders::sharing::fail_interrupted_jobs(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot check interrupted jobs: {e:?}"))?;
+    tokio::spawn(vfolders::uploads::run_expiry(state.clone()));
     tracing::info!(instance = %instance, "berth listening on {public_url}");
     println!("berth: listening on http://{addr} (console: {public_url})");
     // No Nagle delay on small answers (API calls, proxied app requests).

@@ -5,7 +5,7 @@ use api::images::{parse_service_ports, ImageInfo, MIN_RESOURCES_LABEL, SERVICE_P
 use api::session::SessionType;
 use api::{Bytes, Millicores, Resources};
 use bollard::errors::Error as DockerError;
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
     ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -214,6 +214,18 @@ impl Node for DockerNode {
                 security_opt: Some(vec!["no-new-privileges".into()]),
                 init: Some(true),
                 port_bindings: Some(bindings),
+                mounts: Some(
+                    spec.mounts
+                        .iter()
+                        .map(|m| Mount {
+                            typ: Some(MountType::BIND),
+                            source: Some(m.host.to_string_lossy().into_owned()),
+                            target: Some(m.target.clone()),
+                            read_only: Some(m.read_only),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
                 ..Default::default()
             }),
             ..Default::default()

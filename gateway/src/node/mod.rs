@@ -23,6 +23,15 @@ pub struct ContainerSpec {
     pub ports: Vec<u16>,
     /// The secret the session's apps start with (`BERTH_JUPYTER_TOKEN`); the proxy sends it.
     pub app_secret: String,
+    /// Folders to bind-mount: host directory, mount point, read-only.
+    pub mounts: Vec<BindMount>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BindMount {
+    pub host: std::path::PathBuf,
+    pub target: String,
+    pub read_only: bool,
 }
 
 /// A container of this berth instance as the node sees it.

@@ -47,6 +47,8 @@ const REAP_EVERY: Duration = Duration::from_secs(2);
 
 pub struct Lifecycle {
     db: Db,
+    /// Where vfolders live, for mounts.
+    storage: Arc<crate::vfolders::fs::Storage>,
     events: Arc<EventHub>,
     node: Arc<dyn Node>,
     terminals: Arc<TerminalHub>,
@@ -59,6 +61,7 @@ pub struct Lifecycle {
 impl Lifecycle {
     pub fn new(
         db: Db,
+        storage: Arc<crate::vfolders::fs::Storage>,
         events: Arc<EventHub>,
         node: Arc<dyn Node>,
         terminals: Arc<TerminalHub>,
@@ -66,6 +69,7 @@ impl Lifecycle {
     ) -> Arc<Self> {
         Arc::new(Self {
             db,
+            storage,
             events,
             node,
             terminals,
@@ -238,6 +242,15 @@ impl Lifecycle {
             command: s.command.clone(),
             ports: s.apps().iter().map(|a| a.port).collect(),
             app_secret: s.app_secret.clone().unwrap_or_default(),
+            mounts: s
+                .mounts()
+                .into_iter()
+                .map(|m| crate::node::BindMount {
+                    host: self.storage.folder_dir(&m.vfolder),
+                    read_only: m.mode == "ro",
+                    target: m.path,
+                })
+                .collect(),
         };
         match self.node.start_session(&spec).await {
             Ok(cid) => {

@@ -173,6 +173,7 @@ async fn create(
     }
     let apps = api::images::session_apps(&image.apps, &valid.preopen_ports)
         .map_err(|m| AppError::field("preopen_ports", m))?;
+    let mounts = crate::vfolders::mounts::resolve(&state.db, &user, &valid.mounts).await?;
     let app_secret = crate::auth::random_token();
     let id = uuid::Uuid::new_v4().to_string();
     let name = valid.name.clone().unwrap_or_else(generated_name);
@@ -191,6 +192,7 @@ async fn create(
             reason: "Queued for scheduling.",
             apps: &apps,
             app_secret: &app_secret,
+            mounts: &mounts,
         },
     )
     .await;

@@ -36,6 +36,8 @@ pub struct SessionRow {
     pub ports: String,
     pub app_secret: Option<String>,
     pub preopen_ports: String,
+    /// JSON list of [`api::vfolders::Mount`].
+    pub mounts: String,
 }
 
 /// An app of a session and, once the container runs, where its port is published.
@@ -68,6 +70,10 @@ impl SessionRow {
         serde_json::from_str(&self.ports).unwrap_or_default()
     }
 
+    pub fn mounts(&self) -> Vec<api::vfolders::Mount> {
+        serde_json::from_str(&self.mounts).unwrap_or_default()
+    }
+
     pub fn env(&self) -> BTreeMap<String, String> {
         serde_json::from_str(&self.env).unwrap_or_default()
     }
@@ -96,6 +102,7 @@ impl SessionRow {
                     port: a.port,
                 })
                 .collect(),
+            mounts: self.mounts(),
             created_at: self.created_at.clone(),
             started_at: self.started_at.clone(),
             terminated_at: self.terminated_at.clone(),
@@ -178,6 +185,7 @@ pub struct NewSession<'a> {
     pub reason: &'a str,
     pub apps: &'a [api::images::ServicePort],
     pub app_secret: &'a str,
+    pub mounts: &'a [api::vfolders::Mount],
 }
 
 pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
@@ -185,8 +193,8 @@ pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO sessions(id, seq, owner_id, name, kind, image, cpu_milli, mem_bytes, gpu, gpu_shares,
-                              env, command, status, status_reason, created_at, project_id, ports, app_secret)
-         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?)",
+                              env, command, status, status_reason, created_at, project_id, ports, app_secret, mounts)
+         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?)",
     )
     .bind(s.id)
     .bind(s.owner_id)
@@ -212,6 +220,7 @@ pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
         .unwrap_or_else(|_| "[]".into()),
     )
     .bind(s.app_secret)
+    .bind(serde_json::to_string(s.mounts).unwrap_or_else(|_| "[]".into()))
     .execute(&mut *tx)
     .await?;
     sqlx::query(

@@ -14,3 +14,4 @@ mod scheduler;
 mod sessions;
 mod terminal;
 mod tunnel;
+mod vfolders;

@@ -1,0 +1,388 @@
+//! Files inside a folder: listing, mkdir, move, delete, and downloads (a file with range
+//! requests, a directory as a streamed zip).
+
+use super::{blocking, fs, store};
+use crate::auth::CurrentUser;
+use crate::error::{ApiJson, AppError, AppResult};
+use crate::AppState;
+use api::vfolders::{
+    normalize_entry_path, normalize_path, DeleteFilesRequest, FileEntry, FileList, MkdirRequest,
+    MoveRequest, Permission, MAX_DELETE_PATHS,
+};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/vfolders/{id}/files", get(list))
+        .route("/vfolders/{id}/mkdir", post(mkdir))
+        .route("/vfolders/{id}/move", post(move_entry))
+        .route("/vfolders/{id}/delete-files", post(delete_files))
+        .route("/vfolders/{id}/download", get(download))
+}
+
+fn path_field(field: &str, r: Result<String, String>) -> AppResult<String> {
+    r.map_err(|m| AppError::field(field, m))
+}
+
+fn to_entry(dir: &str, e: fs::Entry) -> FileEntry {
+    FileEntry {
+        path: if dir.is_empty() {
+            e.name.clone()
+        } else {
+            format!("{dir}/{}", e.name)
+        },
+        name: e.name,
+        kind: e.kind.to_string(),
+        size: e.size,
+        modified: time::OffsetDateTime::from_unix_timestamp(e.mtime)
+            .map(crate::db::format_time)
+            .unwrap_or_default(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default)]
+    path: String,
+    offset: Option<String>,
+    limit: Option<String>,
+}
+
+fn number(field: &str, v: Option<&str>, default: u64, max: u64) -> AppResult<u64> {
+    match v {
+        None => Ok(default),
+        Some(s) => match s.parse::<u64>() {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(AppError::field(
+                field,
+                format!("The {field} must be a whole number from 0 to {max}."),
+            )),
+        },
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<Json<FileList>> {
+    let Query(q) = query.map_err(|e| AppError::field("query", e.body_text()))?;
+    let row = store::require(&state.db, &user, &id, Permission::Ro).await?;
+    let rel = path_field("path", normalize_path(&q.path))?;
+    let offset = number("offset", q.offset.as_deref(), 0, u64::MAX / 2)?;
+    let limit = number("limit", q.limit.as_deref(), 200, 1000)?.max(1);
+    let storage = state.storage.clone();
+    let r = rel.clone();
+    let entries = blocking(move || {
+        let dir = storage.resolve(&row.id, &r)?;
+        fs::list_dir(&dir)
+    })
+    .await?;
+    let total = entries.len() as u64;
+    Ok(Json(FileList {
+        entries: entries
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .map(|e| to_entry(&rel, e))
+            .collect(),
+        path: rel,
+        total,
+        offset,
+    }))
+}
+
+async fn mkdir(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<MkdirRequest>,
+) -> AppResult<(StatusCode, Json<FileEntry>)> {
+    let rel = path_field("path", normalize_entry_path(&req.path))?;
+    let row = store::require(&state.db, &user, &id, Permission::Rw).await?;
+    let storage = state.storage.clone();
+    let r = rel.clone();
+    let e = blocking(move || {
+        let base = std::fs::canonicalize(storage.folder_dir(&row.id))?;
+        let dir = storage.resolve(&row.id, &r)?;
+        if std::fs::symlink_metadata(&dir).is_ok() {
+            return Err(fs::FsError::Exists(format!(
+                "Something is already at \"{r}\"."
+            )));
+        }
+        fs::mkdir_all(&base, &dir)?;
+        Ok(fs::entry(
+            &dir,
+            dir.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+        )?)
+    })
+    .await?;
+    let parent = rel.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+    Ok((StatusCode::CREATED, Json(to_entry(parent, e))))
+}
+
+async fn move_entry(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<MoveRequest>,
+) -> AppResult<Json<FileEntry>> {
+    let from = path_field("from", normalize_entry_path(&req.from))?;
+    let to = path_field("to", normalize_entry_path(&req.to))?;
+    let row = store::require(&state.db, &user, &id, Permission::Rw).await?;
+    let storage = state.storage.clone();
+    let t = to.clone();
+    let e = blocking(move || {
+        let src = storage.resolve_entry(&row.id, &from)?;
+        let dst = storage.resolve_entry(&row.id, &t)?;
+        let base = std::fs::canonicalize(storage.folder_dir(&row.id))?;
+        if let Some(parent) = dst.parent() {
+            fs::mkdir_all(&base, parent)?;
+        }
+        fs::move_entry(&src, &dst)?;
+        Ok(fs::entry(
+            &dst,
+            dst.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+        )?)
+    })
+    .await?;
+    let parent = to.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+    Ok(Json(to_entry(parent, e)))
+}
+
+async fn delete_files(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<DeleteFilesRequest>,
+) -> AppResult<Json<serde_json::Value>> {
+    if req.paths.is_empty() {
+        return Err(AppError::field(
+            "paths",
+            "Name at least one path to delete.",
+        ));
+    }
+    if req.paths.len() > MAX_DELETE_PATHS {
+        return Err(AppError::field(
+            "paths",
+            format!("Delete at most {MAX_DELETE_PATHS} paths at once."),
+        ));
+    }
+    let mut rels = Vec::new();
+    for (i, p) in req.paths.iter().enumerate() {
+        rels.push(path_field(&format!("paths[{i}]"), normalize_entry_path(p))?);
+    }
+    let row = store::require(&state.db, &user, &id, Permission::Wd).await?;
+    let storage = state.storage.clone();
+    let n = blocking(move || {
+        // Every path is checked before anything is removed.
+        let targets = rels
+            .iter()
+            .map(|r| storage.resolve_entry(&row.id, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (t, r) in targets.iter().zip(&rels) {
+            if std::fs::symlink_metadata(t).is_err() {
+                return Err(fs::FsError::Missing(format!(
+                    "There is nothing at \"{r}\"."
+                )));
+            }
+        }
+        let mut n = 0;
+        for t in &targets {
+            match fs::remove(t) {
+                Ok(()) => n += 1,
+                // Inside a directory removed just before.
+                Err(fs::FsError::Missing(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "deleted": n })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DownloadQuery {
+    #[serde(default)]
+    path: String,
+}
+
+/// `attachment` with an ASCII fallback name and the UTF-8 name.
+fn disposition(name: &str) -> HeaderValue {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut enc = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            enc.push(b as char);
+        } else {
+            enc.push_str(&format!("%{b:02X}"));
+        }
+    }
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{enc}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+/// One `bytes=` range of a file of `len` bytes: `Ok(None)` for no (or an ignored multi-)
+/// range, `Err` when it cannot be satisfied.
+fn parse_range(h: Option<&HeaderValue>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(v) = h.and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let Some(spec) = v.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = (a.trim(), b.trim());
+    let (start, end) = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| ())?;
+        if n == 0 {
+            return Err(());
+        }
+        (len.saturating_sub(n), len.saturating_sub(1))
+    } else {
+        let s: u64 = a.parse().map_err(|_| ())?;
+        let e: u64 = if b.is_empty() {
+            len.saturating_sub(1)
+        } else {
+            b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))
+        };
+        (s, e)
+    };
+    if len == 0 || start >= len || start > end {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+async fn download(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    query: Result<Query<DownloadQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let Query(q) = query.map_err(|e| AppError::field("query", e.body_text()))?;
+    let rel = path_field("path", normalize_path(&q.path))?;
+    let row = store::require(&state.db, &user, &id, Permission::Ro).await?;
+    let storage = state.storage.clone();
+    let fid = row.id.clone();
+    let r = rel.clone();
+    let (path, meta) = blocking(move || {
+        let p = storage.resolve(&fid, &r)?;
+        match std::fs::metadata(&p) {
+            Ok(m) => Ok((p, m)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fs::FsError::Missing(
+                format!("There is nothing at \"{r}\" in the folder."),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?;
+    let name = if rel.is_empty() {
+        row.name.clone()
+    } else {
+        rel.rsplit('/').next().unwrap_or(&rel).to_string()
+    };
+    if meta.is_dir() {
+        let root = path.clone();
+        let entries = blocking(move || Ok(fs::walk(&root)?)).await?;
+        let body = Body::from_stream(super::zip::stream(path, entries));
+        return Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/zip"),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    disposition(&format!("{name}.zip")),
+                ),
+            ],
+            body,
+        )
+            .into_response());
+    }
+    let len = meta.len();
+    let range = match parse_range(headers.get(header::RANGE), len) {
+        Ok(r) => r,
+        Err(()) => {
+            return Ok((
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(header::CONTENT_RANGE, format!("bytes */{len}"))],
+                "",
+            )
+                .into_response())
+        }
+    };
+    let mut file = tokio::fs::File::open(&path).await?;
+    let (status, start, count) = match range {
+        Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
+        None => (StatusCode::OK, 0, len),
+    };
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start)).await?;
+    }
+    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(count), 256 * 1024);
+    let mut resp = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, count)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_DISPOSITION, disposition(&name));
+    if range.is_some() {
+        resp = resp.header(
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{len}", start + count - 1),
+        );
+    }
+    Ok(resp.body(Body::from_stream(stream))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let h = |s: &str| HeaderValue::from_str(s).unwrap();
+        assert_eq!(parse_range(None, 10), Ok(None));
+        assert_eq!(parse_range(Some(&h("bytes=0-4")), 10), Ok(Some((0, 4))));
+        assert_eq!(parse_range(Some(&h("bytes=5-")), 10), Ok(Some((5, 9))));
+        assert_eq!(parse_range(Some(&h("bytes=-3")), 10), Ok(Some((7, 9))));
+        assert_eq!(parse_range(Some(&h("bytes=8-100")), 10), Ok(Some((8, 9))));
+        assert_eq!(parse_range(Some(&h("bytes=10-")), 10), Err(()));
+        assert_eq!(parse_range(Some(&h("bytes=a-b")), 10), Err(()));
+        assert_eq!(parse_range(Some(&h("bytes=0-1,3-4")), 10), Ok(None));
+    }
+}

@@ -1,0 +1,312 @@
+//! `/api/v1/vfolders`: persistent data folders — the folders themselves (here), their files
+//! ([`files`]), resumable uploads ([`uploads`]), sharing and clones ([`sharing`]), and mounts
+//! into sessions ([`mounts`]). Storage is a directory per folder on the gateway host
+//! ([`fs::Storage`]); metadata, membership and invitations are in the database.
+
+pub mod files;
+pub mod fs;
+pub mod mounts;
+pub mod sharing;
+pub mod store;
+pub mod uploads;
+mod zip;
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiJson, AppError, AppResult};
+use crate::{db, AppState};
+use api::vfolders::{CreateVFolder, FolderKind, Permission, UpdateVFolder, VFolder};
+use api::ProblemType;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fs::FsError;
+use serde::Deserialize;
+use store::FolderRow;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/vfolders", get(list).post(create))
+        .route("/vfolders/{id}", get(get_one).patch(rename).delete(trash))
+        .route("/vfolders/{id}/restore", post(restore))
+        .route("/vfolders/{id}/purge", post(purge))
+        .merge(files::router())
+        .merge(uploads::router())
+        .merge(sharing::router())
+}
+
+/// Runs blocking file-system work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, FsError> + Send + 'static,
+) -> AppResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(fs_error),
+        Err(e) => Err(AppError::Internal(e.into())),
+    }
+}
+
+/// A storage error as the API answers it; `path` problems name the field `path`.
+pub(crate) fn fs_error(e: FsError) -> AppError {
+    match e {
+        FsError::Bad(m) => AppError::field("path", m),
+        FsError::Missing(m) => AppError::new(ProblemType::NotFound, m),
+        FsError::Exists(m) => AppError::conflict(m),
+        FsError::Io(e) => AppError::Internal(e.into()),
+    }
+}
+
+/// The API view of a folder with its usage and quota.
+pub(crate) async fn to_api(state: &AppState, row: &FolderRow) -> AppResult<VFolder> {
+    let dir = state.storage.folder_dir(&row.id);
+    let bytes = tokio::task::spawn_blocking(move || fs::usage(&dir))
+        .await
+        .unwrap_or(0);
+    let quota = store::quota(&state.db, row).await?;
+    Ok(row.to_api(bytes, quota))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    trash: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Json<Vec<VFolder>>> {
+    let rows = match q.trash.as_deref() {
+        Some("true" | "1") => store::trashed(&state.db, &user).await?,
+        None | Some("false" | "0") => store::usable(&state.db, &user).await?,
+        Some(_) => return Err(AppError::field("trash", "Use trash=true or leave it out.")),
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(to_api(&state, r).await?);
+    }
+    Ok(Json(out))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<VFolder>> {
+    let row = store::visible(&state.db, &user, &id).await?;
+    Ok(Json(to_api(&state, &row).await?))
+}
+
+/// Answers a unique-name violation with a sentence.
+fn name_taken(e: sqlx::Error, name: &str) -> AppError {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => AppError::conflict(format!(
+            "There is already a folder named \"{name}\"; choose another name."
+        )),
+        e => e.into(),
+    }
+}
+
+/// Refuses a new personal folder past the owner's `max_vfolders`.
+pub(crate) async fn check_folder_count(state: &AppState, user_id: &str) -> AppResult<()> {
+    let policy = crate::policy::effective(&state.db, user_id).await?.policy;
+    if let Some(max) = policy.max_vfolders {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM vfolders WHERE kind = 'user' AND owner_id = ? AND deleted_at IS NULL",
+        )
+        .bind(user_id)
+        .fetch_one(&state.db)
+        .await?;
+        if n as u64 >= max {
+            return Err(AppError::new(
+                ProblemType::Quota,
+                format!(
+                    "Your policy allows {max} folder{} and you have {n}; delete one first.",
+                    if max == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a folder row and creates its directory; the row goes away if the directory cannot
+/// be made. `state` is `READY` or `CLONING`.
+pub(crate) async fn insert_folder(
+    state: &AppState,
+    name: &str,
+    kind: FolderKind,
+    owner_id: Option<&str>,
+    project_id: Option<&str>,
+    folder_state: &str,
+) -> AppResult<String> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let scope = owner_id.or(project_id).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO vfolders(id, name, kind, owner_id, project_id, scope_id, state, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(name)
+    .bind(kind.as_str())
+    .bind(owner_id)
+    .bind(project_id)
+    .bind(scope)
+    .bind(folder_state)
+    .bind(db::now())
+    .execute(&state.db)
+    .await
+    .map_err(|e| name_taken(e, name))?;
+    let storage = state.storage.clone();
+    let fid = id.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || storage.create_folder(&fid)).await? {
+        sqlx::query("DELETE FROM vfolders WHERE id = ?")
+            .bind(&id)
+            .execute(&state.db)
+            .await?;
+        return Err(AppError::Internal(e.into()));
+    }
+    Ok(id)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(req): ApiJson<CreateVFolder>,
+) -> AppResult<(StatusCode, Json<VFolder>)> {
+    let kind = req.validate().map_err(AppError::validation)?;
+    let id = match kind {
+        FolderKind::User => {
+            check_folder_count(&state, &user.id).await?;
+            insert_folder(&state, &req.name, kind, Some(&user.id), None, "READY").await?
+        }
+        FolderKind::Project => {
+            if !user.is_admin() {
+                return Err(AppError::forbidden(
+                    "Only administrators create project folders.",
+                ));
+            }
+            let p = req.project.as_deref().unwrap_or_default();
+            let project: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM projects WHERE id = ? OR name = ?")
+                    .bind(p)
+                    .bind(p)
+                    .fetch_optional(&state.db)
+                    .await?;
+            let Some((pid,)) = project else {
+                return Err(AppError::field(
+                    "project",
+                    format!("There is no project named \"{}\".", p.escape_default()),
+                ));
+            };
+            insert_folder(&state, &req.name, kind, None, Some(&pid), "READY").await?
+        }
+    };
+    let row = store::visible(&state.db, &user, &id).await?;
+    Ok((StatusCode::CREATED, Json(to_api(&state, &row).await?)))
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateVFolder>,
+) -> AppResult<Json<VFolder>> {
+    api::vfolders::validate_name(&req.name).map_err(|m| AppError::field("name", m))?;
+    let row = store::require(&state.db, &user, &id, Permission::Owner).await?;
+    sqlx::query("UPDATE vfolders SET name = ? WHERE id = ?")
+        .bind(&req.name)
+        .bind(&row.id)
+        .execute(&state.db)
+        .await
+        .map_err(|e| name_taken(e, &req.name))?;
+    let row = store::visible(&state.db, &user, &id).await?;
+    Ok(Json(to_api(&state, &row).await?))
+}
+
+async fn trash(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<VFolder>> {
+    let row = store::require(&state.db, &user, &id, Permission::Owner).await?;
+    sqlx::query("UPDATE vfolders SET deleted_at = ? WHERE id = ?")
+        .bind(db::now())
+        .bind(&row.id)
+        .execute(&state.db)
+        .await?;
+    let row = store::visible(&state.db, &user, &id).await?;
+    Ok(Json(to_api(&state, &row).await?))
+}
+
+async fn restore(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<VFolder>> {
+    let row = store::visible(&state.db, &user, &id).await?;
+    if row.permission() != Permission::Owner {
+        return Err(AppError::forbidden(
+            "Only the folder's owner may restore it.",
+        ));
+    }
+    if row.deleted_at.is_none() {
+        return Err(AppError::conflict(format!(
+            "Folder {} is not in the trash.",
+            row.name
+        )));
+    }
+    if row.kind == "user" {
+        check_folder_count(&state, row.owner_id.as_deref().unwrap_or_default()).await?;
+    }
+    sqlx::query("UPDATE vfolders SET deleted_at = NULL WHERE id = ?")
+        .bind(&row.id)
+        .execute(&state.db)
+        .await
+        .map_err(|e| name_taken(e, &row.name))?;
+    let row = store::visible(&state.db, &user, &id).await?;
+    Ok(Json(to_api(&state, &row).await?))
+}
+
+async fn purge(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    let row = store::visible(&state.db, &user, &id).await?;
+    if row.permission() != Permission::Owner {
+        return Err(AppError::forbidden(
+            "Only the folder's owner may delete it.",
+        ));
+    }
+    if row.deleted_at.is_none() {
+        return Err(AppError::conflict(format!(
+            "Folder {} is not in the trash; move it there first (DELETE), then purge it.",
+            row.name
+        )));
+    }
+    let users = store::mounted_by(&state.db, &row.id).await?;
+    if !users.is_empty() {
+        return Err(AppError::conflict(format!(
+            "Folder {} is mounted by running session{} {}; end {} first.",
+            row.name,
+            if users.len() == 1 { "" } else { "s" },
+            users.join(", "),
+            if users.len() == 1 { "it" } else { "them" }
+        )));
+    }
+    uploads::drop_folder_uploads(&state, &row.id).await?;
+    let mut tx = state.db.begin().await?;
+    for q in [
+        "DELETE FROM vfolder_members WHERE vfolder_id = ?",
+        "DELETE FROM vfolder_invitations WHERE vfolder_id = ?",
+        "DELETE FROM vfolders WHERE id = ?",
+    ] {
+        sqlx::query(q).bind(&row.id).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    let storage = state.storage.clone();
+    let fid = row.id.clone();
+    tokio::task::spawn_blocking(move || storage.purge_folder(&fid)).await??;
+    Ok(StatusCode::NO_CONTENT)
+}

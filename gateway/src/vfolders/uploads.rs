@@ -1,0 +1,585 @@
+//! Resumable uploads by the tus 1.0.0 protocol (core, creation, expiration, termination).
+//!
+//! An upload's bytes go to `DATA_DIR/uploads/ID`, appended as they arrive (never held in
+//! memory beyond one body chunk); its length is reserved against the folder's quota at
+//! creation. When the last byte arrives the file is hard-linked into the folder — which
+//! refuses an existing file atomically, so an upload never overwrites — and the partial file
+//! is removed. The offset is the partial file's length: whatever arrived before a connection
+//! broke is kept, and `HEAD` tells the client where to resume. Abandoned uploads expire.
+
+use super::{fs, store};
+use crate::auth::CurrentUser;
+use crate::error::{AppError, AppResult};
+use crate::{db, AppState};
+use api::vfolders::{normalize_entry_path, Permission};
+use api::{Problem, ProblemType};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use futures_util::StreamExt;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncWriteExt;
+
+pub const TUS_VERSION: &str = "1.0.0";
+/// The largest upload accepted (1 TiB).
+pub const MAX_SIZE: u64 = 1 << 40;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/vfolders/{id}/uploads", post(create).options(options))
+        .route(
+            "/vfolders/{id}/uploads/{upload}",
+            axum::routing::head(head).patch(patch).delete(terminate),
+        )
+}
+
+/// Uploads with a PATCH in progress: a second PATCH of the same upload is refused.
+#[derive(Default)]
+pub struct Writers(Mutex<HashSet<String>>);
+
+struct WriterGuard(Arc<Writers>, String);
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.0 .0.lock() {
+            set.remove(&self.1);
+        }
+    }
+}
+
+impl Writers {
+    fn claim(self: &Arc<Self>, id: &str) -> Option<WriterGuard> {
+        let mut set = self.0.lock().ok()?;
+        set.insert(id.to_string())
+            .then(|| WriterGuard(self.clone(), id.to_string()))
+    }
+}
+
+fn tus_headers(resp: &mut Response) {
+    let h = resp.headers_mut();
+    h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+fn with_tus(mut resp: Response) -> Response {
+    tus_headers(&mut resp);
+    resp
+}
+
+/// A tus request must name the protocol version (412 otherwise, with the version we speak).
+fn check_version(headers: &HeaderMap) -> AppResult<()> {
+    match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
+        Some(TUS_VERSION) => Ok(()),
+        _ => {
+            let p = Problem {
+                kind: "/problems/precondition-failed".into(),
+                title: "Unsupported tus version".into(),
+                status: 412,
+                detail: format!(
+                    "Send Tus-Resumable: {TUS_VERSION}; berth speaks tus {TUS_VERSION}."
+                ),
+                errors: vec![],
+            };
+            Err(AppError::Problem(p))
+        }
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> AppResult<Option<u64>> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                AppError::field(
+                    name,
+                    format!("The {name} header must be a whole number of bytes."),
+                )
+            }),
+    }
+}
+
+/// The `path` from `Upload-Metadata` (comma-separated `key base64value` pairs).
+fn metadata_path(headers: &HeaderMap) -> AppResult<String> {
+    let meta = headers
+        .get("upload-metadata")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    for pair in meta.split(',') {
+        let mut it = pair.trim().splitn(2, ' ');
+        let (Some(k), v) = (it.next(), it.next()) else {
+            continue;
+        };
+        if k == "path" {
+            let bytes = base64_decode(v.unwrap_or("").trim()).ok_or_else(|| {
+                AppError::field(
+                    "Upload-Metadata",
+                    "The path in Upload-Metadata is not valid base64.",
+                )
+            })?;
+            let s = String::from_utf8(bytes).map_err(|_| {
+                AppError::field(
+                    "Upload-Metadata",
+                    "The path in Upload-Metadata is not UTF-8 text.",
+                )
+            })?;
+            return normalize_entry_path(&s).map_err(|m| AppError::field("path", m));
+        }
+    }
+    Err(AppError::field(
+        "Upload-Metadata",
+        "Name the file's path in the folder: Upload-Metadata: path BASE64.",
+    ))
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let s = s.trim_end_matches('=').as_bytes();
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for chunk in s.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= val(c)? << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+/// An HTTP date (`Upload-Expires`).
+fn http_date(t: time::OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
+}
+
+async fn options() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert("tus-version", HeaderValue::from_static(TUS_VERSION));
+    h.insert(
+        "tus-extension",
+        HeaderValue::from_static("creation,expiration,termination"),
+    );
+    h.insert("tus-max-size", HeaderValue::from(MAX_SIZE));
+    with_tus(r)
+}
+
+#[derive(sqlx::FromRow)]
+struct UploadRow {
+    id: String,
+    vfolder_id: String,
+    path: String,
+    length: i64,
+    touched_at: String,
+}
+
+/// Bytes reserved by uploads in flight into a folder.
+async fn reserved(state: &AppState, folder: &str) -> AppResult<u64> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COALESCE(SUM(length), 0) FROM uploads WHERE vfolder_id = ?")
+            .bind(folder)
+            .fetch_one(&state.db)
+            .await?;
+    Ok(n as u64)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    check_version(&headers)?;
+    if headers.contains_key("upload-defer-length") {
+        return Err(AppError::field(
+            "Upload-Defer-Length",
+            "The upload's length must be known up front: send Upload-Length instead of Upload-Defer-Length.",
+        ));
+    }
+    let Some(length) = header_u64(&headers, "upload-length")? else {
+        return Err(AppError::field(
+            "Upload-Length",
+            "Send the file's size in bytes as Upload-Length.",
+        ));
+    };
+    if length > MAX_SIZE {
+        return Err(AppError::new(
+            ProblemType::TooLarge,
+            format!(
+                "This upload is {}; berth takes files up to {}.",
+                api::Bytes(length).human(),
+                api::Bytes(MAX_SIZE).human()
+            ),
+        ));
+    }
+    let rel = metadata_path(&headers)?;
+    let row = store::require(&state.db, &user, &id, Permission::Rw).await?;
+    // The file must not exist yet, and the path must stay inside the folder.
+    let storage = state.storage.clone();
+    let (fid, r) = (row.id.clone(), rel.clone());
+    let dest = super::blocking(move || {
+        let dest = storage.resolve(&fid, &r)?;
+        if std::fs::symlink_metadata(&dest).is_ok() {
+            return Err(fs::FsError::Exists(format!(
+                "A file already exists at \"{r}\"; uploads never overwrite. Delete or rename it first."
+            )));
+        }
+        Ok(dest)
+    })
+    .await?;
+    drop(dest);
+    // The quota: what is in the folder, what other uploads reserved, and this one.
+    if let Some(quota) = store::quota(&state.db, &row).await? {
+        let dir = state.storage.folder_dir(&row.id);
+        let used = tokio::task::spawn_blocking(move || fs::usage(&dir)).await?;
+        let held = reserved(&state, &row.id).await?;
+        if used + held + length > quota {
+            return Err(AppError::new(
+                ProblemType::Quota,
+                format!(
+                    "This upload of {} would pass folder {}'s quota of {}: {} is used{}.",
+                    api::Bytes(length).human(),
+                    row.name,
+                    api::Bytes(quota).human(),
+                    api::Bytes(used).human(),
+                    if held > 0 {
+                        format!(
+                            " and {} is reserved by uploads in progress",
+                            api::Bytes(held).human()
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            ));
+        }
+    }
+    let upload = uuid::Uuid::new_v4().to_string();
+    let now = db::now();
+    tokio::fs::File::create(state.storage.upload_file(&upload)).await?;
+    sqlx::query(
+        "INSERT INTO uploads(id, vfolder_id, user_id, path, length, created_at, touched_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&upload)
+    .bind(&row.id)
+    .bind(&user.id)
+    .bind(&rel)
+    .bind(length as i64)
+    .bind(&now)
+    .bind(&now)
+    .execute(&state.db)
+    .await?;
+    let location = format!("/api/v1/vfolders/{}/uploads/{upload}", row.id);
+    if length == 0 {
+        // Nothing to send: the (empty) file is placed now.
+        let u = load(&state, &user, &row.id, &upload).await?;
+        finish(&state, &u).await?;
+    }
+    let expires = time::OffsetDateTime::now_utc()
+        + time::Duration::seconds(state.config.upload_expiry_s as i64);
+    let mut r = StatusCode::CREATED.into_response();
+    let h = r.headers_mut();
+    h.insert(header::LOCATION, HeaderValue::from_str(&location)?);
+    h.insert("upload-offset", HeaderValue::from(0u64));
+    h.insert(
+        "upload-expires",
+        HeaderValue::from_str(&http_date(expires))?,
+    );
+    Ok(with_tus(r))
+}
+
+/// The upload `upload` of folder `folder` created by `user`; anything else is missing.
+async fn load(
+    state: &AppState,
+    user: &CurrentUser,
+    folder: &str,
+    upload: &str,
+) -> AppResult<UploadRow> {
+    let row: Option<UploadRow> = sqlx::query_as(
+        "SELECT id, vfolder_id, path, length, touched_at FROM uploads
+         WHERE id = ? AND vfolder_id = ? AND user_id = ?",
+    )
+    .bind(upload)
+    .bind(folder)
+    .bind(&user.id)
+    .fetch_optional(&state.db)
+    .await?;
+    row.ok_or_else(|| {
+        AppError::new(
+            ProblemType::NotFound,
+            "There is no such upload; it may have finished, expired or been cancelled. Start it again.",
+        )
+    })
+}
+
+/// Bytes received so far: the partial file's length.
+async fn offset_of(state: &AppState, u: &UploadRow) -> AppResult<u64> {
+    match tokio::fs::metadata(state.storage.upload_file(&u.id)).await {
+        Ok(m) => Ok(m.len().min(u.length as u64)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn head(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, upload)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let u = load(&state, &user, &id, &upload).await?;
+    let off = offset_of(&state, &u).await?;
+    let mut r = StatusCode::OK.into_response();
+    let h = r.headers_mut();
+    h.insert("upload-offset", HeaderValue::from(off));
+    h.insert("upload-length", HeaderValue::from(u.length as u64));
+    if let Some(t) = db::parse_time(&u.touched_at) {
+        let exp = t + time::Duration::seconds(state.config.upload_expiry_s as i64);
+        h.insert("upload-expires", HeaderValue::from_str(&http_date(exp))?);
+    }
+    Ok(with_tus(r))
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, upload)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> AppResult<Response> {
+    check_version(&headers)?;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.split(';').next().map(str::trim) != Some("application/offset+octet-stream") {
+        return Err(AppError::new(
+            ProblemType::UnsupportedMediaType,
+            "Send upload data with Content-Type: application/offset+octet-stream.",
+        ));
+    }
+    let Some(claimed) = header_u64(&headers, "upload-offset")? else {
+        return Err(AppError::field(
+            "Upload-Offset",
+            "Send Upload-Offset: the byte the data starts at.",
+        ));
+    };
+    let u = load(&state, &user, &id, &upload).await?;
+    // Writing needs the permission still (it may have been lowered since creation).
+    store::require(&state.db, &user, &u.vfolder_id, Permission::Rw).await?;
+    let Some(_guard) = state.upload_writers.claim(&u.id) else {
+        return Err(AppError::conflict(
+            "Another request is sending data to this upload; wait for it or check the offset with HEAD.",
+        ));
+    };
+    let mut offset = offset_of(&state, &u).await?;
+    if claimed != offset {
+        return Err(AppError::conflict(format!(
+            "Upload-Offset is {claimed} but berth has {offset} bytes of this upload; resume from {offset}."
+        )));
+    }
+    let length = u.length as u64;
+    let mut file = tokio::fs::OpenOptions::new()
+        .append(true)
+        .open(state.storage.upload_file(&u.id))
+        .await?;
+    let mut stream = body.into_data_stream();
+    let mut overflow = false;
+    let mut broken = false;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            broken = true;
+            break;
+        };
+        let room = (length - offset) as usize;
+        let take = chunk.len().min(room);
+        file.write_all(&chunk[..take]).await?;
+        offset += take as u64;
+        if take < chunk.len() {
+            overflow = true;
+            break;
+        }
+    }
+    file.flush().await?;
+    drop(file);
+    sqlx::query("UPDATE uploads SET offset = ?, touched_at = ? WHERE id = ?")
+        .bind(offset as i64)
+        .bind(db::now())
+        .bind(&u.id)
+        .execute(&state.db)
+        .await?;
+    if overflow {
+        return Err(AppError::field(
+            "Upload-Length",
+            format!("The data passes the upload's length of {length} bytes; the extra bytes were not kept."),
+        ));
+    }
+    if broken {
+        return Err(AppError::field(
+            "body",
+            format!("The data stopped arriving at byte {offset}; resume from there."),
+        ));
+    }
+    if offset == length {
+        finish(&state, &u).await?;
+    }
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        HeaderName::from_static("upload-offset"),
+        HeaderValue::from(offset),
+    );
+    Ok(with_tus(r))
+}
+
+/// Moves a complete upload into its folder (never over an existing file) and forgets it.
+async fn finish(state: &AppState, u: &UploadRow) -> AppResult<()> {
+    let storage = state.storage.clone();
+    let (fid, rel, uid) = (u.vfolder_id.clone(), u.path.clone(), u.id.clone());
+    let placed = super::blocking(move || {
+        let base = std::fs::canonicalize(storage.folder_dir(&fid))?;
+        let dest = storage.resolve(&fid, &rel)?;
+        if let Some(parent) = dest.parent() {
+            fs::mkdir_all(&base, parent)?;
+        }
+        let tmp = storage.upload_file(&uid);
+        let r = match std::fs::hard_link(&tmp, &dest) {
+            Ok(()) => {
+                fs::give_to_work(&dest, false);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(fs::FsError::Exists(
+                format!("A file appeared at \"{rel}\" while uploading; uploads never overwrite, so this one was dropped."),
+            )),
+            Err(e) => Err(e.into()),
+        };
+        let _ = std::fs::remove_file(&tmp);
+        r
+    })
+    .await;
+    sqlx::query("DELETE FROM uploads WHERE id = ?")
+        .bind(&u.id)
+        .execute(&state.db)
+        .await?;
+    placed
+}
+
+async fn terminate(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, upload)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    check_version(&headers)?;
+    let u = load(&state, &user, &id, &upload).await?;
+    forget(&state, &u.id).await?;
+    Ok(with_tus(StatusCode::NO_CONTENT.into_response()))
+}
+
+async fn forget(state: &AppState, upload: &str) -> AppResult<()> {
+    let _ = tokio::fs::remove_file(state.storage.upload_file(upload)).await;
+    sqlx::query("DELETE FROM uploads WHERE id = ?")
+        .bind(upload)
+        .execute(&state.db)
+        .await?;
+    Ok(())
+}
+
+/// Drops every upload into a folder (it is being purged).
+pub async fn drop_folder_uploads(state: &AppState, folder: &str) -> AppResult<()> {
+    let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM uploads WHERE vfolder_id = ?")
+        .bind(folder)
+        .fetch_all(&state.db)
+        .await?;
+    for (id,) in ids {
+        forget(state, &id).await?;
+    }
+    Ok(())
+}
+
+/// Removes uploads untouched for longer than the expiry, and partial files no upload owns
+/// (left by a crash). Runs at start and then every minute (or sooner for short expiries).
+pub async fn run_expiry(state: AppState) {
+    let every = std::time::Duration::from_secs(state.config.upload_expiry_s.clamp(1, 60));
+    loop {
+        if let Err(e) = sweep(&state).await {
+            tracing::warn!(error = %format!("{e:?}"), "upload expiry sweep failed");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+async fn sweep(state: &AppState) -> AppResult<()> {
+    let cutoff = db::now_plus(-(state.config.upload_expiry_s as i64));
+    let old: Vec<(String,)> = sqlx::query_as("SELECT id FROM uploads WHERE touched_at < ?")
+        .bind(&cutoff)
+        .fetch_all(&state.db)
+        .await?;
+    for (id,) in old {
+        if state.upload_writers.claim(&id).is_some() {
+            tracing::info!(upload = %id, "an abandoned upload expired");
+            forget(state, &id).await?;
+        }
+    }
+    let known: HashSet<String> = sqlx::query_as::<_, (String,)>("SELECT id FROM uploads")
+        .fetch_all(&state.db)
+        .await?
+        .into_iter()
+        .map(|(id,)| id)
+        .collect();
+    let dir = state.storage.uploads_dir().to_path_buf();
+    let mut rd = tokio::fs::read_dir(&dir).await?;
+    while let Some(e) = rd.next_entry().await? {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !known.contains(&name) && state.upload_writers.claim(&name).is_some() {
+            // Created files get their row right after; give a fresh one a moment.
+            let young = e
+                .metadata()
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|d| d.as_secs() < 60);
+            if !young {
+                let _ = tokio::fs::remove_file(e.path()).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64() {
+        assert_eq!(base64_decode("ZGF0YS9hLnR4dA==").unwrap(), b"data/a.txt");
+        assert_eq!(base64_decode("YQ").unwrap(), b"a");
+        assert!(base64_decode("a").is_none());
+        assert!(base64_decode("!!!!").is_none());
+    }
+}
