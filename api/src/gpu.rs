@@ -55,6 +55,27 @@ pub fn place_shares(free: &[Shares], want: Shares) -> Option<Vec<Part>> {
     None
 }
 
+/// The largest request [`place_shares`] can place on devices with `free[i]` shares free each.
+///
+/// Every request up to this amount fits and none above it does, so a scheduler can test a
+/// node in O(1) once this is known. With the free amounts sorted largest first
+/// (`f1 ≥ f2 ≥ …`), an even split over the top `k` devices holds at most `k × fk` plus one
+/// extra quantum for each of those devices with strictly more than `fk` free.
+pub fn max_shares(free: &[Shares]) -> Shares {
+    let mut sorted: Vec<u32> = free.iter().map(|s| s.0).collect();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    let mut best = 0u32;
+    let mut larger = 0u32; // devices among the top k with more than the k-th one free
+    for (j, &fk) in sorted.iter().enumerate() {
+        if j > 0 && sorted[j - 1] > fk {
+            larger = j as u32;
+        }
+        let k = j as u32 + 1;
+        best = best.max(k.saturating_mul(fk).saturating_add(larger));
+    }
+    Shares(best)
+}
+
 /// Whole-device requests: `n` devices that are entirely free (100 shares), lowest index first.
 pub fn place_whole(free: &[Shares], n: u32) -> Option<Vec<usize>> {
     let devices: Vec<usize> = free
@@ -119,5 +140,33 @@ mod tests {
         assert_eq!(Shares(third.0 * 3).to_string(), "0.9");
         assert_eq!(place_whole(&s(&[100, 50, 100, 100]), 2), Some(vec![0, 2]));
         assert_eq!(place_whole(&s(&[100, 50]), 2), None);
+    }
+
+    #[test]
+    fn max_shares_is_the_exact_limit_of_place_shares() {
+        assert_eq!(max_shares(&s(&[])), Shares(0));
+        assert_eq!(max_shares(&s(&[20, 20])), Shares(40));
+        assert_eq!(max_shares(&s(&[50, 5])), Shares(50));
+        assert_eq!(max_shares(&s(&[21, 20])), Shares(41));
+        // Exhaustive over small device sets: every amount up to the limit places, none above.
+        let vals = [0u32, 1, 2, 3, 7, 20, 33, 50, 99, 100];
+        for &a in &vals {
+            for &b in &vals {
+                for &c in &vals {
+                    let free = s(&[a, b, c]);
+                    let max = max_shares(&free).0;
+                    for want in 1..=max {
+                        assert!(
+                            place_shares(&free, Shares(want)).is_some(),
+                            "{free:?} {want}"
+                        );
+                    }
+                    assert!(
+                        place_shares(&free, Shares(max + 1)).is_none(),
+                        "{free:?} {max}"
+                    );
+                }
+            }
+        }
     }
 }
