@@ -190,3 +190,53 @@ pub async fn serve(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every `/api/v1` route in the source has an entry in the hand-kept OpenAPI document, and
+    /// the document names no route that does not exist.
+    #[test]
+    fn openapi_document_matches_the_routes() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    let src = std::fs::read_to_string(&p).unwrap();
+                    // `.route(` then the path literal, possibly on the next line.
+                    for part in src.split(".route(").skip(1) {
+                        let lit = part.trim_start();
+                        if let Some(rest) = lit.strip_prefix('"') {
+                            out.push(rest.split('"').next().unwrap_or_default().to_string());
+                        }
+                    }
+                }
+            }
+        }
+        let mut routes = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut routes,
+        );
+        let doc: serde_json::Value = serde_json::from_str(include_str!("openapi.json")).unwrap();
+        let documented: std::collections::BTreeSet<String> =
+            doc["paths"].as_object().unwrap().keys().cloned().collect();
+        // Routes outside /api/v1, the document itself, and stand-in servers of unit tests
+        // (which use full paths).
+        let outside = ["/healthz", "/readyz", "/openapi.json"];
+        let routes: std::collections::BTreeSet<String> = routes
+            .into_iter()
+            .filter(|r| {
+                r.starts_with('/') && !r.starts_with("/api/") && !r.contains(char::is_whitespace)
+            })
+            .filter(|r| !outside.contains(&r.as_str()))
+            .collect();
+        let undocumented: Vec<_> = routes.difference(&documented).collect();
+        let stale: Vec<_> = documented.difference(&routes).collect();
+        assert!(
+            undocumented.is_empty() && stale.is_empty(),
+            "routes missing from openapi.json: {undocumented:?}; documented but not routed: {stale:?}"
+        );
+    }
+}

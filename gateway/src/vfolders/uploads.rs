@@ -22,7 +22,6 @@ use axum::Router;
 use futures_util::StreamExt;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use tokio::io::AsyncWriteExt;
 
 pub const TUS_VERSION: &str = "1.0.0";
 /// The largest upload accepted (1 TiB).
@@ -403,10 +402,10 @@ async fn patch(
         )));
     }
     let length = u.length as u64;
-    let mut file = tokio::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .append(true)
-        .open(state.storage.upload_file(&u.id))
-        .await?;
+        .open(state.storage.upload_file(&u.id))?;
+    let mut sink = BlockWriter::new(file);
     let mut stream = body.into_data_stream();
     let mut overflow = false;
     let mut broken = false;
@@ -417,15 +416,14 @@ async fn patch(
         };
         let room = (length - offset) as usize;
         let take = chunk.len().min(room);
-        file.write_all(&chunk[..take]).await?;
+        sink.write(&chunk[..take]).await?;
         offset += take as u64;
         if take < chunk.len() {
             overflow = true;
             break;
         }
     }
-    file.flush().await?;
-    drop(file);
+    sink.finish().await?;
     sqlx::query("UPDATE uploads SET offset = ?, touched_at = ? WHERE id = ?")
         .bind(offset as i64)
         .bind(db::now())
@@ -453,6 +451,74 @@ async fn patch(
         HeaderValue::from(offset),
     );
     Ok(with_tus(r))
+}
+
+/// Appends to a file in large blocks on the blocking pool: body chunks (tens of KiB) are
+/// gathered into a buffer of [`BlockWriter::BLOCK`] bytes, and while one block is written the
+/// next one fills (two buffers), so receiving and writing overlap and memory stays bounded.
+struct BlockWriter {
+    file: Option<std::fs::File>,
+    buf: Vec<u8>,
+    spare: Vec<u8>,
+    writing: Option<tokio::task::JoinHandle<(std::fs::File, Vec<u8>, std::io::Result<()>)>>,
+}
+
+impl BlockWriter {
+    const BLOCK: usize = 4 << 20;
+
+    fn new(file: std::fs::File) -> Self {
+        Self {
+            file: Some(file),
+            buf: Vec::with_capacity(Self::BLOCK),
+            spare: Vec::with_capacity(Self::BLOCK),
+            writing: None,
+        }
+    }
+
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if self.buf.len() + data.len() > Self::BLOCK {
+            self.flush().await?;
+        }
+        self.buf.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Waits for the block being written, if any.
+    async fn settle(&mut self) -> std::io::Result<()> {
+        if let Some(h) = self.writing.take() {
+            let (file, mut buf, r) = h.await.map_err(std::io::Error::other)?;
+            buf.clear();
+            self.file = Some(file);
+            self.spare = buf;
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Starts writing the filled buffer and goes on with the spare one.
+    async fn flush(&mut self) -> std::io::Result<()> {
+        self.settle().await?;
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| std::io::Error::other("writer closed"))?;
+        let buf = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let r = file.write_all(&buf);
+            (file, buf, r)
+        }));
+        Ok(())
+    }
+
+    /// Writes what is buffered; whatever arrived is kept even when the body broke off.
+    async fn finish(mut self) -> std::io::Result<()> {
+        self.flush().await?;
+        self.settle().await
+    }
 }
 
 /// Moves a complete upload into its folder (never over an existing file) and forgets it.
