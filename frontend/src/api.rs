@@ -1,10 +1,15 @@
 //! The console's one API client: every call goes through [`decode`], which turns a 2xx into
 //! `T` and anything else into the server's problem sentence.
 
+use api::vfolders::{
+    CloneRequest, CreateVFolder, DeleteFilesRequest, FileEntry, FileList, Invitation,
+    InviteRequest, Job, Member, MkdirRequest, MoveRequest, UpdateVFolder, VFolder,
+};
 use api::{FieldError, Problem};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use wasm_bindgen::JsCast;
 
 /// A failed call, as people should read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,4 +124,345 @@ pub async fn delete<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
 /// A DELETE answered with `204 No Content`.
 pub async fn delete_empty(path: &str) -> Result<(), ApiError> {
     decode_empty(send(Request::delete(path)).await?).await
+}
+
+// ---------------------------------------------------------------------------------------
+// VFolders (docs/vfolders-api.md): folders, files, tus uploads, sharing, jobs.
+// ---------------------------------------------------------------------------------------
+
+/// `s` as one URL component (a query value or a path segment).
+pub fn enc(s: &str) -> String {
+    String::from(js_sys::encode_uri_component(s))
+}
+
+fn vf(id: &str) -> String {
+    format!("/api/v1/vfolders/{}", enc(id))
+}
+
+/// Every folder I can use (mine, shared with me, my projects'), by name.
+pub async fn list_vfolders() -> Result<Vec<VFolder>, ApiError> {
+    get("/api/v1/vfolders").await
+}
+
+/// My folders in the trash.
+pub async fn list_trash() -> Result<Vec<VFolder>, ApiError> {
+    get("/api/v1/vfolders?trash=true").await
+}
+
+pub async fn get_vfolder(id: &str) -> Result<VFolder, ApiError> {
+    get(&vf(id)).await
+}
+
+pub async fn create_vfolder(req: &CreateVFolder) -> Result<VFolder, ApiError> {
+    post("/api/v1/vfolders", req).await
+}
+
+pub async fn rename_vfolder(id: &str, name: &str) -> Result<VFolder, ApiError> {
+    let body = UpdateVFolder {
+        name: name.to_string(),
+    };
+    patch(&vf(id), &body).await
+}
+
+/// Moves a folder to the trash.
+pub async fn trash_vfolder(id: &str) -> Result<VFolder, ApiError> {
+    delete(&vf(id)).await
+}
+
+pub async fn restore_vfolder(id: &str) -> Result<VFolder, ApiError> {
+    decode(send(Request::post(&format!("{}/restore", vf(id)))).await?).await
+}
+
+/// Deletes a folder in the trash for good.
+pub async fn purge_vfolder(id: &str) -> Result<(), ApiError> {
+    post_empty(&format!("{}/purge", vf(id))).await
+}
+
+/// One page of a directory listing; `path` empty for the folder itself.
+pub async fn list_files(
+    id: &str,
+    path: &str,
+    offset: u64,
+    limit: u64,
+) -> Result<FileList, ApiError> {
+    get(&format!(
+        "{}/files?path={}&offset={offset}&limit={limit}",
+        vf(id),
+        enc(path)
+    ))
+    .await
+}
+
+pub async fn mkdir(id: &str, path: &str) -> Result<FileEntry, ApiError> {
+    let body = MkdirRequest {
+        path: path.to_string(),
+    };
+    post(&format!("{}/mkdir", vf(id)), &body).await
+}
+
+/// Renames or moves a file or directory; never overwrites.
+pub async fn move_file(id: &str, from: &str, to: &str) -> Result<FileEntry, ApiError> {
+    let body = MoveRequest {
+        from: from.to_string(),
+        to: to.to_string(),
+    };
+    post(&format!("{}/move", vf(id)), &body).await
+}
+
+#[derive(serde::Deserialize)]
+struct Deleted {
+    deleted: u64,
+}
+
+/// Deletes files and directories (recursively); answers how many were deleted.
+pub async fn delete_files(id: &str, paths: Vec<String>) -> Result<u64, ApiError> {
+    let body = DeleteFilesRequest { paths };
+    let d: Deleted = post(&format!("{}/delete-files", vf(id)), &body).await?;
+    Ok(d.deleted)
+}
+
+/// Where the browser downloads a file, or a directory as a zip (`path` empty: the folder).
+pub fn download_url(id: &str, path: &str) -> String {
+    format!("{}/download?path={}", vf(id), enc(path))
+}
+
+pub async fn invite(id: &str, user: &str, permission: &str) -> Result<Invitation, ApiError> {
+    let body = InviteRequest {
+        user: user.to_string(),
+        permission: permission.to_string(),
+    };
+    post(&format!("{}/invitations", vf(id)), &body).await
+}
+
+/// Invitations sent for a folder (its owner).
+pub async fn folder_invitations(id: &str) -> Result<Vec<Invitation>, ApiError> {
+    get(&format!("{}/invitations", vf(id))).await
+}
+
+/// My inbox: pending invitations to me.
+pub async fn inbox() -> Result<Vec<Invitation>, ApiError> {
+    get("/api/v1/invitations").await
+}
+
+pub async fn accept_invitation(id: &str) -> Result<VFolder, ApiError> {
+    let path = format!("/api/v1/invitations/{}/accept", enc(id));
+    decode(send(Request::post(&path)).await?).await
+}
+
+pub async fn decline_invitation(id: &str) -> Result<(), ApiError> {
+    post_empty(&format!("/api/v1/invitations/{}/decline", enc(id))).await
+}
+
+/// The people a folder is shared with (its owner).
+pub async fn members(id: &str) -> Result<Vec<Member>, ApiError> {
+    get(&format!("{}/members", vf(id))).await
+}
+
+/// Stops sharing a folder with `user` (an id or username).
+pub async fn unshare(id: &str, user: &str) -> Result<(), ApiError> {
+    delete_empty(&format!("{}/members/{}", vf(id), enc(user))).await
+}
+
+/// Stops using a folder shared with me.
+pub async fn leave(id: &str) -> Result<(), ApiError> {
+    post_empty(&format!("{}/leave", vf(id))).await
+}
+
+/// Starts cloning a folder into a new one of mine named `name`.
+pub async fn clone_vfolder(id: &str, name: &str) -> Result<Job, ApiError> {
+    let body = CloneRequest {
+        name: name.to_string(),
+    };
+    post(&format!("{}/clone", vf(id)), &body).await
+}
+
+pub async fn job(id: &str) -> Result<Job, ApiError> {
+    get(&format!("/api/v1/jobs/{}", enc(id))).await
+}
+
+/// Waits `ms` milliseconds without blocking the page.
+pub async fn sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = window_set_timeout(&resolve, ms);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+fn window_set_timeout(f: &js_sys::Function, ms: i32) -> Result<i32, wasm_bindgen::JsValue> {
+    web_sys::window()
+        .ok_or_else(|| wasm_bindgen::JsValue::from_str("no window"))?
+        .set_timeout_with_callback_and_timeout_and_arguments_0(f, ms)
+}
+
+// tus 1.0: creation, HEAD for the offset, PATCH chunks, DELETE to give up.
+
+const TUS: &str = "1.0.0";
+
+/// Standard base64 of `bytes` (tus metadata values).
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        out.push(A[(n >> 18) as usize & 63] as char);
+        out.push(A[(n >> 12) as usize & 63] as char);
+        out.push(if c.len() > 1 {
+            A[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            A[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+/// Creates an upload of `length` bytes to `path` in folder `id`; answers its URL.
+pub async fn tus_create(id: &str, path: &str, length: u64) -> Result<String, ApiError> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let metadata = format!(
+        "path {},filename {}",
+        base64(path.as_bytes()),
+        base64(name.as_bytes())
+    );
+    let req = Request::post(&format!("{}/uploads", vf(id)))
+        .header("Tus-Resumable", TUS)
+        .header("Upload-Length", &length.to_string())
+        .header("Upload-Metadata", &metadata);
+    let resp = send(req).await?;
+    if !resp.ok() {
+        return Err(decode::<()>(resp).await.unwrap_err());
+    }
+    resp.headers().get("Location").ok_or_else(|| ApiError {
+        status: resp.status(),
+        detail: "berth accepted the upload but did not say where to send it; try again.".into(),
+        errors: vec![],
+    })
+}
+
+/// Where an upload stands: bytes received and the length it was created with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TusOffset {
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// Asks how much of an upload arrived (`HEAD`).
+pub async fn tus_offset(url: &str) -> Result<TusOffset, ApiError> {
+    let req = RequestBuilder::new(url)
+        .method(gloo_net::http::Method::HEAD)
+        .header("Tus-Resumable", TUS)
+        .cache(web_sys::RequestCache::NoStore);
+    let resp = send(req).await?;
+    let status = resp.status();
+    let header = |h: &str| {
+        resp.headers()
+            .get(h)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    match (resp.ok(), header("Upload-Offset"), header("Upload-Length")) {
+        (true, Some(offset), Some(length)) => Ok(TusOffset { offset, length }),
+        (true, _, _) => Err(ApiError {
+            status,
+            detail: "berth did not say how much of the upload arrived; start it again.".into(),
+            errors: vec![],
+        }),
+        // A HEAD answer has no body to read a sentence from.
+        (false, _, _) => Err(ApiError {
+            status,
+            detail: match status {
+                404 | 410 => "This upload is gone (expired or cancelled); it starts again.".into(),
+                _ => format!("berth answered with HTTP {status} about the upload."),
+            },
+            errors: vec![],
+        }),
+    }
+}
+
+/// Gives an upload up; its partial data is removed.
+pub async fn tus_delete(url: &str) -> Result<(), ApiError> {
+    decode_empty(send(Request::delete(url).header("Tus-Resumable", TUS)).await?).await
+}
+
+/// How a PATCH ended when it did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatchError {
+    /// `xhr.abort()` was called (the user cancelled).
+    Aborted,
+    /// The connection failed; `HEAD` tells where to resume.
+    Network,
+    /// The server refused, with its sentence.
+    Refused(ApiError),
+}
+
+/// Sends `chunk` at `offset` with `PATCH` on `xhr` (which the caller may `abort()`), calling
+/// `on_progress` with the bytes of the chunk sent so far. Answers the new offset.
+///
+/// XMLHttpRequest rather than fetch: only it reports upload progress as the bytes leave.
+pub async fn tus_patch(
+    xhr: &web_sys::XmlHttpRequest,
+    url: &str,
+    chunk: &web_sys::Blob,
+    offset: u64,
+    on_progress: &js_sys::Function,
+) -> Result<u64, PatchError> {
+    let setup = || -> Result<js_sys::Promise, wasm_bindgen::JsValue> {
+        xhr.open_with_async("PATCH", url, true)?;
+        xhr.set_request_header("Tus-Resumable", TUS)?;
+        xhr.set_request_header("Upload-Offset", &offset.to_string())?;
+        xhr.set_request_header("Content-Type", "application/offset+octet-stream")?;
+        xhr.upload()?.set_onprogress(Some(on_progress));
+        let promise = js_sys::Promise::new(&mut |resolve, reject| {
+            xhr.set_onload(Some(&resolve));
+            xhr.set_onerror(Some(&reject));
+            xhr.set_onabort(Some(&reject));
+            xhr.set_ontimeout(Some(&reject));
+        });
+        xhr.send_with_opt_blob(Some(chunk))?;
+        Ok(promise)
+    };
+    let promise = setup().map_err(|_| PatchError::Network)?;
+    if let Err(ev) = wasm_bindgen_futures::JsFuture::from(promise).await {
+        let kind = ev
+            .dyn_into::<web_sys::Event>()
+            .map(|e| e.type_())
+            .unwrap_or_default();
+        return Err(if kind == "abort" {
+            PatchError::Aborted
+        } else {
+            PatchError::Network
+        });
+    }
+    let status = xhr.status().unwrap_or(0);
+    if (200..300).contains(&status) {
+        let new = xhr
+            .get_response_header("Upload-Offset")
+            .ok()
+            .flatten()
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        return new.ok_or(PatchError::Network);
+    }
+    let body = xhr.response_text().ok().flatten().unwrap_or_default();
+    Err(PatchError::Refused(problem_text(status, &body)))
+}
+
+/// A problem+json body read from text (XMLHttpRequest answers).
+fn problem_text(status: u16, body: &str) -> ApiError {
+    match serde_json::from_str::<Problem>(body) {
+        Ok(p) => ApiError {
+            status,
+            detail: p.detail,
+            errors: p.errors,
+        },
+        Err(_) => ApiError {
+            status,
+            detail: format!("berth answered with HTTP {status}; try again in a moment."),
+            errors: vec![],
+        },
+    }
 }

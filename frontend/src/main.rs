@@ -9,14 +9,30 @@ mod pages;
 use ::api::auth::User;
 use leptos::prelude::*;
 
-/// Where the user is, from the URL's hash (`#/`, `#/sessions/ID`, `#/settings`,
-/// `#/admin/users`).
+/// Where the user is, from the URL's hash (`#/`, `#/sessions/ID`, `#/folders`,
+/// `#/folders/ID/dir/sub`, `#/settings`, `#/admin/users`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Sessions,
     Session(String),
+    Folders,
+    /// A folder's file manager at `path` inside it (empty: the folder itself).
+    Folder {
+        id: String,
+        path: String,
+    },
     Settings,
     Admin(AdminTab),
+}
+
+/// The hash of a folder's file manager at `path`: each path component URL-encoded.
+pub fn folder_href(id: &str, path: &str) -> String {
+    let mut h = format!("#/folders/{}", api::enc(id));
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        h.push('/');
+        h.push_str(&api::enc(part));
+    }
+    h
 }
 
 /// The admin pages' tabs.
@@ -57,6 +73,21 @@ fn parse_route(path: &str) -> Route {
     if path == "/settings" {
         return Route::Settings;
     }
+    if path == "/folders" {
+        return Route::Folders;
+    }
+    if let Some(rest) = path.strip_prefix("/folders/") {
+        let mut parts = rest.split('/');
+        let id = decode(parts.next().unwrap_or_default());
+        let path: Vec<String> = parts.filter(|p| !p.is_empty()).map(decode).collect();
+        if id.is_empty() {
+            return Route::Folders;
+        }
+        return Route::Folder {
+            id,
+            path: path.join("/"),
+        };
+    }
     if path == "/admin" {
         return Route::Admin(AdminTab::Users);
     }
@@ -70,6 +101,13 @@ fn parse_route(path: &str) -> Route {
         Some(id) if !id.is_empty() => Route::Session(id.to_string()),
         _ => Route::Sessions,
     }
+}
+
+/// A URL component decoded; kept as it is when it is not valid percent-encoding.
+fn decode(s: &str) -> String {
+    js_sys::decode_uri_component(s)
+        .map(String::from)
+        .unwrap_or_else(|_| s.to_string())
 }
 
 pub fn navigate(path: &str) {

@@ -72,3 +72,33 @@ pub fn select_input(id: &str) {
         el.select();
     }
 }
+
+/// A question before something that cannot be undone: the sentence, Cancel, and a button
+/// that says what happens. The caller runs the action, keeps `busy` and `error`, and closes
+/// the dialog when it is done.
+#[component]
+pub fn ConfirmDialog(
+    title: String,
+    id: &'static str,
+    /// What will happen, as a sentence.
+    message: String,
+    /// The confirming button's words, e.g. "Delete for good".
+    confirm: String,
+    on_confirm: Callback<()>,
+    on_close: Callback<()>,
+    #[prop(into)] busy: Signal<bool>,
+    #[prop(into)] error: Signal<Option<String>>,
+) -> impl IntoView {
+    let confirm_id = format!("{id}-confirm");
+    view! {
+        <Dialog title=title id=id on_close=on_close>
+            <p>{message}</p>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <div class="actions end">
+                <button type="button" class="cancel" on:click=move |_| on_close.run(())>"Cancel"</button>
+                <button type="button" class="danger" id=confirm_id disabled=move || busy.get()
+                    on:click=move |_| on_confirm.run(())>{confirm}</button>
+            </div>
+        </Dialog>
+    }
+}

@@ -1,13 +1,15 @@
-//! The session launcher: image, presets, CPU and memory, an optional project and name. Every
-//! rule is the `api` crate's, checked as the user types; the server's answer is shown as a
-//! sentence.
+//! The session launcher: image, presets, CPU and memory, an optional project, folders to
+//! mount, ports and a name. Every rule is the `api` crate's, checked as the user types; the
+//! server's answer is shown as a sentence.
 
 use crate::api::{self, ApiError};
+use crate::components::vfolder::PermissionBadge;
 use crate::pages::shell::Sessions;
 use ::api::auth::User;
 use ::api::images::ImageInfo;
 use ::api::projects::Project;
-use ::api::session::{CreateSession, Session};
+use ::api::session::{CreateSession, MountRequest, Session};
+use ::api::vfolders::{check_mount_points, mount_point, Permission, VFolder};
 use ::api::{FieldError, ResourcesRequest};
 use leptos::prelude::*;
 
@@ -63,6 +65,34 @@ pub fn Launcher() -> impl IntoView {
         }
     });
 
+    // Folders to mount: every usable one is offered; `chosen` keeps the picked ones in order.
+    let folders = RwSignal::new(Vec::<VFolder>::new());
+    let folders_loaded = RwSignal::new(false);
+    let folders_error = RwSignal::new(None::<String>);
+    let chosen = RwSignal::new(Vec::<MountChoice>::new());
+    leptos::task::spawn_local(async move {
+        match api::list_vfolders().await {
+            Ok(list) => folders.set(list),
+            Err(e) => folders_error.set(Some(e.detail)),
+        }
+        folders_loaded.set(true);
+    });
+    // Each chosen folder's mount point (or why its alias is refused), then the clashes.
+    let mount_check = Memo::new(move |_| {
+        let list = chosen.get();
+        let mut points = Vec::new();
+        let mut each = Vec::new();
+        for m in &list {
+            let alias = m.alias.trim();
+            let r = mount_point((!alias.is_empty()).then_some(alias), &m.name);
+            if let Ok(p) = &r {
+                points.push((m.label.clone(), p.clone()));
+            }
+            each.push((m.id.clone(), r));
+        }
+        (each, check_mount_points(&points))
+    });
+
     let ports = RwSignal::new(String::new());
     // "8000, 8080" → numbers; a word that is not a number is reported by `errors` below.
     let parsed_ports = move || -> (Vec<u32>, Option<String>) {
@@ -76,6 +106,8 @@ pub fn Launcher() -> impl IntoView {
         (out, None)
     };
     let request = move || CreateSession {
+        mounts: Some(chosen.with(|c| c.iter().map(MountChoice::request).collect::<Vec<_>>()))
+            .filter(|m| !m.is_empty()),
         preopen_ports: Some(parsed_ports().0).filter(|p| !p.is_empty()),
         name: Some(name.get().trim().to_string()).filter(|n| !n.is_empty()),
         project: Some(project.get()).filter(|p| !p.is_empty()),
@@ -89,6 +121,13 @@ pub fn Launcher() -> impl IntoView {
         if let Some(m) = parsed_ports().1 {
             errs.push(FieldError::new("preopen_ports", m));
         }
+        let (each, clashes) = mount_check.get();
+        for (_, r) in each {
+            if let Err(m) = r {
+                errs.push(FieldError::new("mounts.alias", m));
+            }
+        }
+        errs.extend(clashes.into_iter().map(|m| FieldError::new("mounts", m)));
         errs
     });
     let field_error = move |f: &'static str| {
@@ -195,6 +234,33 @@ pub fn Launcher() -> impl IntoView {
                 {move || projects_error.get().map(|e| view! { <span class="field-error">{e}</span> })}
                 {field_error("project")}
             </label>
+            <div class="mounts" id="launch-mounts">
+                <div class="mounts-head">
+                    <span class="field-title">"Mounts"</span>
+                    <a class="small-print" href="#/folders">"Manage folders"</a>
+                </div>
+                {move || folders_error.get().map(|e| view! { <span class="field-error">{e}</span> })}
+                {move || {
+                    let list = folders.get();
+                    if !folders_loaded.get() {
+                        view! { <p class="muted small-print">"Loading folders…"</p> }.into_any()
+                    } else if list.is_empty() && folders_error.get().is_none() {
+                        view! { <p class="muted small-print">"No folders yet. Create one in Folders to keep data between sessions."</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="mount-list">
+                                {list.into_iter().map(|f| view! { <MountRow folder=f chosen=chosen check=mount_check /> }).collect_view()}
+                            </div>
+                        }.into_any()
+                    }
+                }}
+                {move || {
+                    let local: Vec<String> = errors.get().into_iter().filter(|e| e.field == "mounts").map(|e| e.message).collect();
+                    let remote: Vec<String> = server_error.get().map(|e| e.errors.into_iter()
+                        .filter(|f| f.field.starts_with("mounts")).map(|f| f.message).collect()).unwrap_or_default();
+                    local.into_iter().chain(remote).map(|m| view! { <span class="field-error mount-error">{m}</span> }).collect_view()
+                }}
+            </div>
             <label>
                 "Preopen ports (optional)"
                 <input id="launch-ports" type="text" placeholder="e.g. 8000, 8080" maxlength="120"
@@ -216,5 +282,148 @@ pub fn Launcher() -> impl IntoView {
                 </button>
             </div>
         </form>
+    }
+}
+
+/// Each chosen folder's id with its mount point (or why its alias is refused), and the
+/// sentences about mount points that clash.
+type MountCheck = (Vec<(String, Result<String, String>)>, Vec<String>);
+
+/// A folder picked for mounting, with its alias and mode.
+#[derive(Debug, Clone, PartialEq)]
+struct MountChoice {
+    id: String,
+    name: String,
+    /// How errors name it: the name, with the owner when it is not mine.
+    label: String,
+    permission: Permission,
+    alias: String,
+    read_only: bool,
+}
+
+impl MountChoice {
+    fn new(f: &VFolder) -> Self {
+        let label = if f.kind == "project" {
+            format!("{} (project {})", f.name, f.owner)
+        } else if f.permission == Permission::Owner {
+            f.name.clone()
+        } else {
+            format!("{} ({})", f.name, f.owner)
+        };
+        Self {
+            id: f.id.clone(),
+            name: f.name.clone(),
+            label,
+            permission: f.permission,
+            alias: String::new(),
+            read_only: !f.permission.can_write(),
+        }
+    }
+
+    /// By id: a name could mean one of mine and one shared with me at once.
+    fn request(&self) -> MountRequest {
+        let alias = self.alias.trim();
+        MountRequest {
+            vfolder: self.id.clone(),
+            path: (!alias.is_empty()).then(|| alias.to_string()),
+            mode: Some(if self.read_only { "ro" } else { "rw" }.to_string()),
+        }
+    }
+}
+
+/// One folder in the launcher's Mounts list: a checkbox, then its alias and mode when picked.
+#[component]
+fn MountRow(
+    folder: VFolder,
+    chosen: RwSignal<Vec<MountChoice>>,
+    check: Memo<MountCheck>,
+) -> impl IntoView {
+    let id = folder.id.clone();
+    let writable = folder.permission.can_write();
+    let usable = folder.state == "READY";
+    let choice = {
+        let id = id.clone();
+        Memo::new(move |_| chosen.with(|c| c.iter().find(|m| m.id == id).cloned()))
+    };
+    let toggle = {
+        let f = folder.clone();
+        move |ev: leptos::ev::Event| {
+            let on = event_target_checked(&ev);
+            chosen.update(|c| {
+                c.retain(|m| m.id != f.id);
+                if on {
+                    c.push(MountChoice::new(&f));
+                }
+            });
+        }
+    };
+    let picked = Memo::new(move |_| choice.get().is_some());
+    let set_alias = {
+        let id = id.clone();
+        move |v: String| {
+            chosen.update(|c| {
+                if let Some(m) = c.iter_mut().find(|m| m.id == id) {
+                    m.alias = v;
+                }
+            })
+        }
+    };
+    let set_mode = {
+        let id = id.clone();
+        move |ro: bool| {
+            chosen.update(|c| {
+                if let Some(m) = c.iter_mut().find(|m| m.id == id) {
+                    m.read_only = ro;
+                }
+            })
+        }
+    };
+    let point = {
+        let id = id.clone();
+        move || check.with(|(each, _)| each.iter().find(|(i, _)| *i == id).map(|(_, r)| r.clone()))
+    };
+    let default_point = format!("{}/{}", ::api::vfolders::HOME, folder.name);
+    let name = folder.name.clone();
+    let title = if usable {
+        folder.permission.describe().to_string()
+    } else {
+        "A clone is still filling this folder; it can be mounted when it is done.".to_string()
+    };
+    view! {
+        <div class="mount-choice" data-name=folder.name.clone() class:picked=move || choice.get().is_some()>
+            <label class="check" title=title>
+                <input type="checkbox" class="mount-pick" disabled=!usable
+                    prop:checked=move || choice.get().is_some() on:change=toggle />
+                <span class="mount-name">{folder.name.clone()}</span>
+                {(folder.permission != Permission::Owner || folder.kind == "project").then(|| view! {
+                    <span class="muted small-print">{if folder.kind == "project" { format!("project {}", folder.owner) } else { folder.owner.clone() }}</span>
+                })}
+                <span class="spacer"></span>
+                <PermissionBadge permission=folder.permission />
+            </label>
+            {move || picked.get().then(|| {
+                let (set_alias, set_mode) = (set_alias.clone(), set_mode.clone());
+                view! {
+                    <div class="mount-opts">
+                        <input type="text" class="mount-alias" placeholder=default_point.clone()
+                            aria-label=format!("Mount path for {name}") maxlength="255"
+                            prop:value=move || choice.get().map(|c| c.alias).unwrap_or_default()
+                            on:input=move |ev| set_alias(event_target_value(&ev)) />
+                        <select class="mount-mode" aria-label=format!("Mode for {name}") disabled=!writable
+                            title=if writable { "Mount read-write or read-only" } else { "Read-only: you may only read this folder." }
+                            prop:value=move || if choice.get().is_some_and(|c| c.read_only) { "ro" } else { "rw" }
+                            on:change=move |ev| set_mode(event_target_value(&ev) == "ro")>
+                            <option value="rw" disabled=!writable>"rw"</option>
+                            <option value="ro">"ro"</option>
+                        </select>
+                    </div>
+                }
+            })}
+            {move || match point() {
+                Some(Ok(p)) => Some(view! { <span class="mount-point mono">{format!("→ {p}")}</span> }.into_any()),
+                Some(Err(e)) => Some(view! { <span class="field-error">{e}</span> }.into_any()),
+                None => None,
+            }}
+        </div>
     }
 }

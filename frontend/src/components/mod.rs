@@ -1,7 +1,11 @@
 //! Pieces shared by pages.
 
+pub mod clone;
 pub mod dialog;
 pub mod launcher;
 pub mod policy_form;
+pub mod share;
 pub mod status;
 pub mod terminal;
+pub mod upload;
+pub mod vfolder;

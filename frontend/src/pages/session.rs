@@ -1,4 +1,5 @@
-//! One session: status with its reason, details, the terminal, the history, and logs.
+//! One session: status with its reason, details and mounts, the terminal, the history, and
+//! logs.
 
 use crate::api;
 use crate::components::status::{when, StatusBadge};
@@ -148,6 +149,20 @@ pub fn SessionPage(id: String) -> impl IntoView {
                             <dt>"Ended"</dt><dd>{s.terminated_at.as_deref().map(when).unwrap_or_else(|| "—".into())}</dd>
                             {s.exit_code.map(|c| view! { <dt>"Exit code"</dt><dd>{c}</dd> })}
                         </dl>
+                        {(!s.mounts.is_empty()).then(|| view! {
+                            <div class="session-mounts" id="session-mounts">
+                                <span class="field-title">"Mounts"</span>
+                                <ul class="plain">
+                                    {s.mounts.iter().map(|m| view! {
+                                        <li class="session-mount" data-name=m.name.clone()>
+                                            <a class="strong" href=crate::folder_href(&m.vfolder, "")>{m.name.clone()}</a>
+                                            " → " <code>{m.path.clone()}</code> " "
+                                            <span class=format!("tag mode-{}", m.mode.to_lowercase())>{m.mode.to_lowercase()}</span>
+                                        </li>
+                                    }).collect_view()}
+                                </ul>
+                            </div>
+                        })}
                     </section>
                 }
             })}
