@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod gpu;
 pub mod images;
+pub mod nodes;
 pub mod policy;
 pub mod problem;
 pub mod projects;

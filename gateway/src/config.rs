@@ -44,6 +44,24 @@ pub struct ServeArgs {
     /// Seconds an unfinished upload is kept after its last byte [default: 86400]
     #[arg(long, env = "BERTH_UPLOAD_EXPIRY_S")]
     pub upload_expiry_s: Option<u64>,
+    /// Queue order of the scheduler: fifo, lifo or drf [default: fifo]
+    #[arg(long, env = "BERTH_SCHEDULER_ORDER")]
+    pub scheduler_order: Option<String>,
+    /// Node choice: concentrated (fill nodes) or dispersed (spread) [default: concentrated]
+    #[arg(long, env = "BERTH_SCHEDULER_PLACEMENT")]
+    pub scheduler_placement: Option<String>,
+    /// Seconds a session may wait before it reserves a node for itself [default: 600]
+    #[arg(long, env = "BERTH_STARVATION_AFTER_S")]
+    pub starvation_after_s: Option<u64>,
+    /// Seconds between node health checks; a node is DOWN after 3 failed ones [default: 5]
+    #[arg(long, env = "BERTH_NODE_CHECK_S")]
+    pub node_check_s: Option<u64>,
+    /// CPU kept back on every node for the system, e.g. 0.5 [default: 0]
+    #[arg(long, env = "BERTH_NODE_RESERVE_CPU")]
+    pub node_reserve_cpu: Option<String>,
+    /// Memory kept back on every node for the system, e.g. 1g [default: 0]
+    #[arg(long, env = "BERTH_NODE_RESERVE_MEM")]
+    pub node_reserve_mem: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +77,12 @@ struct FileConfig {
     app_mode: Option<String>,
     app_ports: Option<String>,
     upload_expiry_s: Option<u64>,
+    scheduler_order: Option<String>,
+    scheduler_placement: Option<String>,
+    starvation_after_s: Option<u64>,
+    node_check_s: Option<u64>,
+    node_reserve_cpu: Option<String>,
+    node_reserve_mem: Option<String>,
 }
 
 /// The resolved configuration the server runs with.
@@ -81,6 +105,12 @@ pub struct Config {
     pub admin_password: Option<String>,
     /// Seconds an unfinished upload is kept after its last byte.
     pub upload_expiry_s: u64,
+    /// The scheduling pass's queue order, node choice and starvation rule.
+    pub scheduler: scheduler::Config,
+    /// Seconds between node health checks.
+    pub node_check_s: u64,
+    /// Kept back on every node (subtracted from its capacity).
+    pub node_reserve: api::Resources,
 }
 
 impl Config {
@@ -164,6 +194,38 @@ impl Config {
             admin_password: std::env::var("BERTH_ADMIN_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty()),
+            scheduler: scheduler::Config {
+                order: match args.scheduler_order.or(file.scheduler_order) {
+                    Some(o) => scheduler::Order::parse(&o).map_err(anyhow::Error::msg)?,
+                    None => scheduler::Order::Fifo,
+                },
+                placement: match args.scheduler_placement.or(file.scheduler_placement) {
+                    Some(p) => scheduler::NodeChoice::parse(&p).map_err(anyhow::Error::msg)?,
+                    None => scheduler::NodeChoice::Concentrated,
+                },
+                starvation_after_s: args
+                    .starvation_after_s
+                    .or(file.starvation_after_s)
+                    .unwrap_or(scheduler::DEFAULT_STARVATION_AFTER_S),
+            },
+            node_check_s: match args.node_check_s.or(file.node_check_s) {
+                Some(0) => anyhow::bail!("the node check interval must be at least 1 second"),
+                Some(s) => s,
+                None => 5,
+            },
+            node_reserve: api::Resources {
+                cpu: match args.node_reserve_cpu.or(file.node_reserve_cpu) {
+                    Some(c) => api::Millicores::parse(&c)
+                        .map_err(|e| anyhow::anyhow!("node reserve CPU: {e}"))?,
+                    None => api::Millicores(0),
+                },
+                mem: match args.node_reserve_mem.or(file.node_reserve_mem) {
+                    Some(m) => api::Bytes::parse(&m)
+                        .map_err(|e| anyhow::anyhow!("node reserve memory: {e}"))?,
+                    None => api::Bytes(0),
+                },
+                ..Default::default()
+            },
             upload_expiry_s: match args.upload_expiry_s.or(file.upload_expiry_s) {
                 Some(0) => anyhow::bail!("the upload expiry must be at least 1 second"),
                 Some(s) => s,
@@ -185,6 +247,9 @@ impl Config {
             app_ports: None,
             admin_password: Some(admin_password.to_string()),
             upload_expiry_s: 24 * 3600,
+            scheduler: scheduler::Config::default(),
+            node_check_s: 5,
+            node_reserve: api::Resources::default(),
         }
     }
 }
@@ -201,6 +266,12 @@ const KNOWN_ENV: &[&str] = &[
     "BERTH_APP_PORTS",
     "BERTH_TERMINAL_REPLAY_BYTES",
     "BERTH_UPLOAD_EXPIRY_S",
+    "BERTH_SCHEDULER_ORDER",
+    "BERTH_SCHEDULER_PLACEMENT",
+    "BERTH_STARVATION_AFTER_S",
+    "BERTH_NODE_CHECK_S",
+    "BERTH_NODE_RESERVE_CPU",
+    "BERTH_NODE_RESERVE_MEM",
     "BERTH_ADMIN_PASSWORD",
     "BERTH_LOG",
     "BERTH_URL",

@@ -27,7 +27,14 @@ async fn ready(State(state): State<AppState>) -> Result<&'static str, AppError> 
         })?;
     state
         .lifecycle
-        .node()
+        .nodes()
+        .get(crate::nodes::LOCAL)
+        .ok_or_else(|| {
+            AppError::new(
+                api::ProblemType::Unavailable,
+                "No Docker engine is connected; check that the local engine runs.",
+            )
+        })?
         .ping()
         .await
         .map_err(|e| AppError::new(api::ProblemType::Unavailable, e.0))?;

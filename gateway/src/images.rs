@@ -18,7 +18,13 @@ async fn list(
 ) -> AppResult<Json<Vec<ImageInfo>>> {
     let images = state
         .lifecycle
-        .node()
+        .image_node()
+        .ok_or_else(|| {
+            AppError::new(
+                api::ProblemType::Unavailable,
+                "No Docker engine is connected; check that the local engine runs.",
+            )
+        })?
         .list_images()
         .await
         .map_err(|e| AppError::new(api::ProblemType::Unavailable, e.0))?;

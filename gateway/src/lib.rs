@@ -14,6 +14,7 @@ pub mod events;
 mod health;
 mod images;
 pub mod node;
+pub mod nodes;
 pub mod policy;
 mod projects;
 pub mod sessions;
@@ -27,7 +28,6 @@ use axum::response::Response;
 use axum::Router;
 use config::Config;
 use events::EventHub;
-use node::Node;
 use sessions::lifecycle::Lifecycle;
 use std::future::Future;
 use std::sync::Arc;
@@ -98,6 +98,7 @@ pub fn app(state: AppState) -> Router {
         .merge(terminal::router())
         .merge(apps::router())
         .merge(vfolders::router())
+        .merge(nodes::router())
         .route("/openapi.json", axum::routing::get(openapi))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -128,9 +129,7 @@ pub async fn serve(
     }
     let instance = db::instance_id(&db).await?;
     let storage = Arc::new(vfolders::fs::Storage::open(&config.data_dir)?);
-    let node: Arc<dyn Node> = Arc::new(
-        node::docker::DockerNode::connect("local", config.docker_socket.clone(), &instance).await?,
-    );
+    let nodes = nodes::bootstrap(&db, &config, &instance).await?;
     let events = Arc::new(EventHub::default());
     let terminals = Arc::new(TerminalHub::new(config.terminal));
     let port_mode = config.app_ports.map(|range| wsproxy::PortMode {
@@ -146,13 +145,16 @@ pub async fn serve(
         db.clone(),
         storage.clone(),
         events.clone(),
-        node,
+        nodes.clone(),
+        config.scheduler,
         terminals.clone(),
         app_proxy.clone(),
     );
     lifecycle.reconcile(true).await?;
     tokio::spawn(lifecycle.clone().run_scheduler());
-    tokio::spawn(lifecycle.clone().watch_node());
+    for n in nodes.all() {
+        tokio::spawn(lifecycle.clone().watch_node(n));
+    }
     tokio::spawn(lifecycle.clone().run_reaper());
     let public_url: Arc<str> = config
         .public_url
@@ -175,6 +177,7 @@ pub async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("cannot check interrupted jobs: {e:?}"))?;
     tokio::spawn(vfolders::uploads::run_expiry(state.clone()));
+    tokio::spawn(nodes::run_health(state.clone(), instance.clone()));
     tracing::info!(instance = %instance, "berth listening on {public_url}");
     println!("berth: listening on http://{addr} (console: {public_url})");
     // No Nagle delay on small answers (API calls, proxied app requests).

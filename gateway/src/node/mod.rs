@@ -2,6 +2,7 @@
 //! ([`docker::DockerNode`]); the scheduler issue adds more behind the same trait.
 
 pub mod docker;
+pub mod registry;
 
 use api::images::ImageInfo;
 use api::session::SessionType;

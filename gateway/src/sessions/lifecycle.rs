@@ -5,6 +5,7 @@
 use super::store::{self, Patch, SessionRow};
 use crate::db::Db;
 use crate::events::EventHub;
+use crate::node::registry::Nodes;
 use crate::node::{ContainerSpec, Node, NodeEvent};
 use api::session::{SessionStatus, SessionType};
 use api::Resources;
@@ -42,6 +43,14 @@ impl EndCause {
     }
 }
 
+/// Statuses that hold a node's resources.
+const HOLDING: [SessionStatus; 4] = [
+    SessionStatus::Scheduled,
+    SessionStatus::Preparing,
+    SessionStatus::Running,
+    SessionStatus::Terminating,
+];
+
 /// How often lifetime and idle limits are checked.
 const REAP_EVERY: Duration = Duration::from_secs(2);
 
@@ -50,7 +59,9 @@ pub struct Lifecycle {
     /// Where vfolders live, for mounts.
     storage: Arc<crate::vfolders::fs::Storage>,
     events: Arc<EventHub>,
-    node: Arc<dyn Node>,
+    nodes: Arc<Nodes>,
+    /// Queue order, node choice and the starvation rule of the scheduling pass.
+    sched: scheduler::Config,
     terminals: Arc<TerminalHub>,
     /// The app proxy, whose port-mode listeners close with their session.
     apps: Arc<wsproxy::AppProxy>,
@@ -63,7 +74,8 @@ impl Lifecycle {
         db: Db,
         storage: Arc<crate::vfolders::fs::Storage>,
         events: Arc<EventHub>,
-        node: Arc<dyn Node>,
+        nodes: Arc<Nodes>,
+        sched: scheduler::Config,
         terminals: Arc<TerminalHub>,
         apps: Arc<wsproxy::AppProxy>,
     ) -> Arc<Self> {
@@ -71,15 +83,32 @@ impl Lifecycle {
             db,
             storage,
             events,
-            node,
+            nodes,
+            sched,
             terminals,
             apps,
             wake: Notify::new(),
         })
     }
 
-    pub fn node(&self) -> &Arc<dyn Node> {
-        &self.node
+    pub fn nodes(&self) -> &Arc<Nodes> {
+        &self.nodes
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The node a session was placed on, while it is connected.
+    pub fn node_of(&self, row: &SessionRow) -> Option<Arc<dyn Node>> {
+        row.node.as_deref().and_then(|n| self.nodes.get(n))
+    }
+
+    /// The node whose images the launcher offers: the local engine, else any connected one.
+    pub fn image_node(&self) -> Option<Arc<dyn Node>> {
+        self.nodes
+            .get(crate::nodes::LOCAL)
+            .or_else(|| self.nodes.all().into_iter().next())
     }
 
     /// Publishes the current JSON of a session to browsers.
@@ -145,79 +174,103 @@ impl Lifecycle {
         if pending.is_empty() {
             return Ok(());
         }
-        let holding = store::with_status(
-            &self.db,
-            &[
-                SessionStatus::Scheduled,
-                SessionStatus::Preparing,
-                SessionStatus::Running,
-                SessionStatus::Terminating,
-            ],
-        )
-        .await?;
-        let capacity = self.node.capacity();
-        let mut used = holding
+        let holding = store::with_status(&self.db, &HOLDING).await?;
+        let rows = crate::nodes::rows(&self.db).await?;
+        let views: Vec<scheduler::NodeView> = rows
             .iter()
-            .fold(Resources::default(), |acc, s| acc.add(&s.resources()));
+            .map(|r| {
+                let on: Vec<&SessionRow> = holding
+                    .iter()
+                    .filter(|s| s.node.as_deref() == Some(r.name.as_str()))
+                    .collect();
+                scheduler::NodeView {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    group: r.grp.clone(),
+                    schedulable: r.schedulable() && self.nodes.get(&r.name).is_some(),
+                    capacity: r.capacity(),
+                    allocated: on
+                        .iter()
+                        .fold(Resources::default(), |acc, s| acc.add(&s.resources())),
+                    gpus: Vec::new(),
+                    accepts_mounts: r.reaches_storage(),
+                }
+            })
+            .collect();
         // Per owner: live sessions past the queue and what they hold, for the policy check.
-        let mut owners: HashMap<String, (u64, Resources)> = HashMap::new();
-        for h in &holding {
-            let e = owners.entry(h.owner_id.clone()).or_default();
-            e.0 += 1;
-            e.1 = e.1.add(&h.resources());
-        }
-        let mut policies: HashMap<String, api::policy::Policy> = HashMap::new();
-        let mut blocked = false;
-        for s in pending {
-            let want = s.resources();
-            if !policies.contains_key(&s.owner_id) {
-                let p = crate::policy::effective(&self.db, &s.owner_id)
+        let mut owners: HashMap<String, scheduler::OwnerState> = HashMap::new();
+        for s in pending.iter().chain(&holding) {
+            if !owners.contains_key(&s.owner_id) {
+                let policy = crate::policy::effective(&self.db, &s.owner_id)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e:?}"))?
                     .policy;
-                policies.insert(s.owner_id.clone(), p);
+                owners.insert(
+                    s.owner_id.clone(),
+                    scheduler::OwnerState {
+                        policy,
+                        running: 0,
+                        held: Resources::default(),
+                    },
+                );
             }
-            let (running, held) = owners.get(&s.owner_id).copied().unwrap_or_default();
-            // A policy wait holds only this owner's sessions, never the queue behind them.
-            if let Err(reason) = policies[&s.owner_id].admits(running, &held, &want) {
-                if store::set_reason(&self.db, &s.id, SessionStatus::Pending, &reason).await? {
-                    self.publish(&s.id).await;
-                }
+        }
+        for h in &holding {
+            if let Some(o) = owners.get_mut(&h.owner_id) {
+                o.running += 1;
+                o.held = o.held.add(&h.resources());
+            }
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let queue: Vec<scheduler::Request> = pending
+            .iter()
+            .map(|s| scheduler::Request {
+                session_id: s.id.clone(),
+                owner: s.owner_id.clone(),
+                seq: s.seq as u64,
+                resources: s.resources(),
+                needs_local_storage: !s.mounts().is_empty(),
+                allowed_groups: owners
+                    .get(&s.owner_id)
+                    .and_then(|o| o.policy.allowed_node_groups.clone()),
+                waited_s: crate::db::parse_time(&s.created_at)
+                    .map_or(0, |t| (now - t).whole_seconds().max(0) as u64),
+            })
+            .collect();
+        let out = scheduler::pass(&views, &queue, &owners, &self.sched);
+        let by_id: HashMap<&str, &SessionRow> =
+            pending.iter().map(|s| (s.id.as_str(), s)).collect();
+        for p in &out.placed {
+            let Some(s) = by_id.get(p.session_id.as_str()) else {
                 continue;
+            };
+            let name = views
+                .iter()
+                .find(|n| n.id == p.node_id)
+                .map(|n| n.name.clone())
+                .unwrap_or_default();
+            let reason = format!("Placed on node {name} ({}).", p.resources.summary());
+            let patch = Patch {
+                node: Some(name.clone()),
+                ..Default::default()
+            };
+            if self
+                .transition(&s.id, SessionStatus::Scheduled, &reason, patch)
+                .await
+            {
+                let me = self.clone();
+                let mut row = (*s).clone();
+                row.node = Some(name);
+                tokio::spawn(async move { me.prepare(row).await });
             }
-            let free = capacity.saturating_sub(&used);
-            if !blocked && want.fits_in(&free) {
-                let reason = format!("Placed on node {} ({}).", self.node.name(), want.summary());
-                let patch = Patch {
-                    node: Some(self.node.name().to_string()),
-                    ..Default::default()
-                };
-                if self
-                    .transition(&s.id, SessionStatus::Scheduled, &reason, patch)
-                    .await
-                {
-                    used = used.add(&want);
-                    let e = owners.entry(s.owner_id.clone()).or_default();
-                    e.0 += 1;
-                    e.1 = e.1.add(&want);
-                    let me = self.clone();
-                    tokio::spawn(async move { me.prepare(s).await });
-                }
-            } else {
-                let reason = if blocked {
-                    "Waiting in the queue behind earlier sessions.".to_string()
-                } else {
-                    format!(
-                        "Waiting for resources: it needs {}, and node {} has {} free.",
-                        want.summary(),
-                        self.node.name(),
-                        free.summary()
-                    )
-                };
-                blocked = true;
-                if store::set_reason(&self.db, &s.id, SessionStatus::Pending, &reason).await? {
-                    self.publish(&s.id).await;
-                }
+        }
+        for w in &out.waiting {
+            let changed = store::set_queue_pos(&self.db, &w.session_id, w.position as i64).await?;
+            let reason =
+                store::set_reason(&self.db, &w.session_id, SessionStatus::Pending, &w.reason)
+                    .await?;
+            if changed || reason {
+                self.publish(&w.session_id).await;
             }
         }
         Ok(())
@@ -252,7 +305,16 @@ impl Lifecycle {
                 })
                 .collect(),
         };
-        match self.node.start_session(&spec).await {
+        let Some(node) = self.node_of(&s) else {
+            let reason = format!(
+                "Node {} is not connected, so the container could not be created.",
+                s.node.as_deref().unwrap_or("(none)")
+            );
+            self.transition(&s.id, SessionStatus::Error, &reason, Patch::default())
+                .await;
+            return;
+        };
+        match node.start_session(&spec).await {
             Ok(cid) => {
                 let patch = Patch {
                     ports: self.published(&s, &cid).await,
@@ -269,11 +331,11 @@ impl Lifecycle {
                     .await
                 {
                     // Terminated while we were creating it: the container must not outlive it.
-                    let _ = self.node.remove_session(&s.id).await;
+                    let _ = node.remove_session(&s.id).await;
                 }
             }
             Err(e) => {
-                let _ = self.node.remove_session(&s.id).await;
+                let _ = node.remove_session(&s.id).await;
                 // A termination requested meanwhile removes the container being started,
                 // which is why starting it failed: that is no error, and finish_terminate
                 // records the end (TERMINATING was committed before that removal began).
@@ -291,7 +353,7 @@ impl Lifecycle {
 
     /// The session's apps with the addresses their ports were published at.
     async fn published(&self, s: &SessionRow, container_id: &str) -> Option<String> {
-        let published = self.node.published_ports(container_id).await.ok()?;
+        let published = self.node_of(s)?.published_ports(container_id).await.ok()?;
         let apps: Vec<store::AppPort> = s
             .apps()
             .into_iter()
@@ -339,14 +401,18 @@ impl Lifecycle {
     }
 
     async fn keep_logs(&self, row: &SessionRow) -> Option<String> {
-        self.node.logs(&row.id, KEPT_LOG_BYTES).await.ok()
+        self.node_of(row)?.logs(&row.id, KEPT_LOG_BYTES).await.ok()
     }
 
     /// TERMINATING → TERMINATED once every container of the session is gone.
     async fn finish_terminate(&self, id: &str) {
-        let (logs, why) = match store::get(&self.db, id).await {
-            Ok(Some(row)) => (self.keep_logs(&row).await, row.status_reason.clone()),
-            _ => (None, String::new()),
+        let (logs, why, node) = match store::get(&self.db, id).await {
+            Ok(Some(row)) => (
+                self.keep_logs(&row).await,
+                row.status_reason.clone(),
+                self.node_of(&row),
+            ),
+            _ => (None, String::new(), None),
         };
         // The final reason keeps the cause (who or which policy ended it).
         let done = format!("{why} The container was removed.")
@@ -354,7 +420,12 @@ impl Lifecycle {
             .to_string();
         let mut last_err = None;
         for attempt in 0..5u64 {
-            match self.node.remove_session(id).await {
+            let removed = match &node {
+                Some(n) => n.remove_session(id).await,
+                // Never placed, or its node is gone: there is no container to remove.
+                None => Ok(()),
+            };
+            match removed {
                 Ok(()) => {
                     let patch = Patch {
                         logs,
@@ -483,14 +554,19 @@ impl Lifecycle {
             ..Default::default()
         };
         if self.transition(&row.id, to, &reason, patch).await {
-            let _ = self.node.remove_session(&row.id).await;
+            if let Some(n) = self.node_of(row) {
+                let _ = n.remove_session(&row.id).await;
+            }
         }
     }
 
-    /// Follows the node's container events for as long as the process lives.
-    pub async fn watch_node(self: Arc<Self>) {
-        let mut events = self.node.events();
+    /// Follows a node's container events for as long as the node is connected.
+    pub async fn watch_node(self: Arc<Self>, node: Arc<dyn Node>) {
+        let mut events = node.events();
         while let Some(ev) = events.next().await {
+            if self.nodes.get(node.name()).is_none() {
+                return; // removed
+            }
             match ev {
                 NodeEvent::Died {
                     session_id,
@@ -502,29 +578,90 @@ impl Lifecycle {
                     }
                 }
                 NodeEvent::Resync => {
-                    if let Err(e) = self.reconcile(false).await {
-                        tracing::warn!(error = %e, "reconcile after an event gap failed");
+                    if let Err(e) = self.reconcile_node(&node, false).await {
+                        tracing::debug!(node = %node.name(), error = %e, "reconcile after an event gap failed");
                     }
                 }
             }
         }
     }
 
-    /// Brings the database and Docker into agreement. At start (`startup`), sessions caught
-    /// mid-preparation are settled too; later passes leave in-flight work alone.
+    /// A node's engine stopped answering: every session placed there ends in ERROR with the
+    /// reason (their containers are out of reach), which frees their allocation.
+    pub async fn node_down(&self, name: &str, why: &str) -> anyhow::Result<()> {
+        let on: Vec<SessionRow> = store::with_status(&self.db, &HOLDING)
+            .await?
+            .into_iter()
+            .filter(|s| s.node.as_deref() == Some(name))
+            .collect();
+        for s in on {
+            let reason = format!("Node {name} went down: {why}");
+            self.transition(&s.id, SessionStatus::Error, &reason, Patch::default())
+                .await;
+        }
+        self.wake();
+        Ok(())
+    }
+
+    /// Brings the database and every connected node into agreement.
     pub async fn reconcile(self: &Arc<Self>, startup: bool) -> anyhow::Result<()> {
-        let containers = self
-            .node
+        for node in self.nodes.all() {
+            if let Err(e) = self.reconcile_node(&node, startup).await {
+                tracing::warn!(node = %node.name(), error = %e, "cannot reconcile with the node");
+            }
+        }
+        if startup {
+            // Sessions ending or waiting to start whose node is not connected.
+            for s in store::live(&self.db).await? {
+                if self.node_of(&s).is_some() {
+                    continue;
+                }
+                match s.status() {
+                    SessionStatus::Terminating => {
+                        let me = self.clone();
+                        let id = s.id.clone();
+                        tokio::spawn(async move { me.finish_terminate(&id).await });
+                    }
+                    SessionStatus::Scheduled
+                    | SessionStatus::Preparing
+                    | SessionStatus::Running => {
+                        let reason = format!(
+                            "Node {} was not reachable when berth started.",
+                            s.node.as_deref().unwrap_or("(none)")
+                        );
+                        self.transition(&s.id, SessionStatus::Error, &reason, Patch::default())
+                            .await;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.wake();
+        Ok(())
+    }
+
+    /// Brings the database and one node into agreement. At start (`startup`), sessions caught
+    /// mid-preparation are settled too; later passes leave in-flight work alone.
+    pub async fn reconcile_node(
+        self: &Arc<Self>,
+        node: &Arc<dyn Node>,
+        startup: bool,
+    ) -> anyhow::Result<()> {
+        let containers = node
             .list_containers()
             .await
             .map_err(|e| anyhow::anyhow!(e.0))?;
-        let live = store::live(&self.db).await?;
+        let live: Vec<SessionRow> = store::live(&self.db)
+            .await?
+            .into_iter()
+            .filter(|s| s.node.as_deref() == Some(node.name()))
+            .collect();
         let live_ids: std::collections::HashSet<&str> =
             live.iter().map(|s| s.id.as_str()).collect();
         for c in &containers {
             if !live_ids.contains(c.session_id.as_str()) {
                 tracing::info!(container = %c.id, session = %c.session_id, "removing a container without a live session");
-                let _ = self.node.remove_session(&c.session_id).await;
+                let _ = node.remove_session(&c.session_id).await;
             }
         }
         let by_session: HashMap<&str, &crate::node::ContainerState> = containers

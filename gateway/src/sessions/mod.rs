@@ -93,7 +93,12 @@ async fn create(
     ApiJson(req): ApiJson<CreateSession>,
 ) -> AppResult<(StatusCode, Json<Session>)> {
     let valid = req.validate().map_err(AppError::validation)?;
-    let node = state.lifecycle.node();
+    let node = state.lifecycle.image_node().ok_or_else(|| {
+        AppError::new(
+            ProblemType::Unavailable,
+            "No Docker engine is connected; check that the local engine runs.",
+        )
+    })?;
     let images = node
         .list_images()
         .await
@@ -121,15 +126,18 @@ async fn create(
             return Err(AppError::validation(errs));
         }
     }
-    let cap = node.capacity();
-    if !valid.resources.fits_in(&cap) {
+    let nodes = crate::nodes::largest(&state.db).await?;
+    if !nodes.iter().any(|(_, cap)| valid.resources.fits_in(cap)) {
+        let biggest = nodes
+            .iter()
+            .max_by_key(|(_, c)| (c.cpu, c.mem))
+            .map(|(n, c)| format!("the largest node, {n}, has {} in all", c.summary()))
+            .unwrap_or_else(|| "there are no nodes".into());
         return Err(AppError::new(
             ProblemType::Unschedulable,
             format!(
-                "No node could ever hold {}: the largest node, {}, has {} in all.",
-                valid.resources.summary(),
-                node.name(),
-                cap.summary()
+                "No node could ever hold {}: {biggest}.",
+                valid.resources.summary()
             ),
         ));
     }
@@ -294,16 +302,13 @@ async fn logs(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let row = visible(&state, &user, &id).await?;
-    let text = if row.status().is_live() && row.container_id.is_some() {
-        state
-            .lifecycle
-            .node()
-            .logs(&row.id, 1 << 20)
-            .await
-            .unwrap_or_default()
-    } else {
-        row.logs.clone().unwrap_or_default()
-    };
+    let node = state.lifecycle.node_of(&row);
+    let text =
+        if let (true, Some(_), Some(node)) = (row.status().is_live(), &row.container_id, node) {
+            node.logs(&row.id, 1 << 20).await.unwrap_or_default()
+        } else {
+            row.logs.clone().unwrap_or_default()
+        };
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
@@ -326,7 +331,16 @@ async fn terminal(
             owner_id: row.owner_id.clone(),
             container_id: cid,
         },
-        state.lifecycle.node().exec_endpoint(),
+        state
+            .lifecycle
+            .node_of(&row)
+            .ok_or_else(|| {
+                AppError::conflict(format!(
+                    "Node {} of this session is not connected; try again when it is up.",
+                    row.node.as_deref().unwrap_or("(none)")
+                ))
+            })?
+            .exec_endpoint(),
     );
     let base = state.public_url();
     let ws = base.replacen("http", "ws", 1);

@@ -38,6 +38,8 @@ pub struct SessionRow {
     pub preopen_ports: String,
     /// JSON list of [`api::vfolders::Mount`].
     pub mounts: String,
+    /// Place in the queue as the last pass ordered it (PENDING only).
+    pub queue_pos: Option<i64>,
 }
 
 /// An app of a session and, once the container runs, where its port is published.
@@ -139,6 +141,9 @@ pub async fn live(db: &Db) -> sqlx::Result<Vec<SessionRow>> {
 pub async fn queue_position(db: &Db, row: &SessionRow) -> sqlx::Result<Option<u32>> {
     if row.status() != SessionStatus::Pending {
         return Ok(None);
+    }
+    if let Some(p) = row.queue_pos.filter(|p| *p > 0) {
+        return Ok(Some(p as u32));
     }
     // Counts the ones ahead of it, not itself: the scheduler may have moved this row on
     // since it was read, and a PENDING row must never show position 0.
@@ -307,6 +312,19 @@ pub async fn transition(
 }
 
 /// Updates the reason of a session without moving it (e.g. why it still waits).
+/// Records a PENDING session's queue position; true when it changed.
+pub async fn set_queue_pos(db: &Db, id: &str, pos: i64) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE sessions SET queue_pos = ? WHERE id = ? AND status = 'PENDING' AND queue_pos IS NOT ?",
+    )
+    .bind(pos)
+    .bind(id)
+    .bind(pos)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
 pub async fn set_reason(
     db: &Db,
     id: &str,

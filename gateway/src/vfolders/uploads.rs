@@ -456,11 +456,14 @@ async fn patch(
 /// Appends to a file in large blocks on the blocking pool: body chunks (tens of KiB) are
 /// gathered into a buffer of [`BlockWriter::BLOCK`] bytes, and while one block is written the
 /// next one fills (two buffers), so receiving and writing overlap and memory stays bounded.
+/// A block write's result, with the file and buffer handed back.
+type BlockDone = (std::fs::File, Vec<u8>, std::io::Result<()>);
+
 struct BlockWriter {
     file: Option<std::fs::File>,
     buf: Vec<u8>,
     spare: Vec<u8>,
-    writing: Option<tokio::task::JoinHandle<(std::fs::File, Vec<u8>, std::io::Result<()>)>>,
+    writing: Option<tokio::task::JoinHandle<BlockDone>>,
 }
 
 impl BlockWriter {

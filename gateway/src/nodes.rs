@@ -1,0 +1,478 @@
+//! `/api/v1/nodes`: the Docker engines sessions run on (admins), their health checks, and
+//! connecting them at start. The local engine is the built-in node [`LOCAL`].
+//!
+//! A node's state is derived from two facts: whether its engine answers (`DOWN` after
+//! [`FAILURES_FOR_DOWN`] failed checks in a row, with the reason) and whether an admin drains
+//! it. Allocation is never stored: it is the sum of the live sessions placed on the node.
+
+use crate::auth::CurrentUser;
+use crate::error::{ApiJson, AppError, AppResult};
+use crate::node::docker::DockerNode;
+use crate::node::Node;
+use crate::{db, AppState};
+use api::nodes::{CreateNode, Endpoint, Node as ApiNode, NodeState, UpdateNode};
+use api::{Bytes, Millicores, Resources};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The built-in node of the local engine.
+pub const LOCAL: &str = "local";
+/// Failed health checks in a row before a node is `DOWN`.
+pub const FAILURES_FOR_DOWN: u32 = 3;
+/// How long connecting to or pinging an engine may take.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(4);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/nodes", get(list).post(create))
+        .route("/nodes/{id}", get(get_one).patch(update).delete(remove))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NodeRow {
+    pub id: String,
+    pub name: String,
+    pub docker: String,
+    pub grp: Option<String>,
+    pub local: bool,
+    pub draining: bool,
+    pub healthy: bool,
+    pub state_reason: String,
+    pub cpu_milli: i64,
+    pub mem_bytes: i64,
+    pub tls_dir: Option<String>,
+    pub created_at: String,
+    pub checked_at: Option<String>,
+}
+
+impl NodeRow {
+    pub fn state(&self) -> NodeState {
+        if !self.healthy {
+            NodeState::Down
+        } else if self.draining {
+            NodeState::Draining
+        } else {
+            NodeState::Up
+        }
+    }
+
+    pub fn schedulable(&self) -> bool {
+        self.state() == NodeState::Up
+    }
+
+    /// What sessions may use here (the engine's size minus the reserve, as stored).
+    pub fn capacity(&self) -> Resources {
+        Resources {
+            cpu: Millicores(self.cpu_milli.max(0) as u64),
+            mem: Bytes(self.mem_bytes.max(0) as u64),
+            gpu: 0,
+            gpu_shares: Default::default(),
+        }
+    }
+
+    /// Whether the node runs on the gateway's host (a unix socket), where vfolders live.
+    pub fn reaches_storage(&self) -> bool {
+        self.docker.starts_with("unix://")
+    }
+}
+
+pub async fn rows(db: &db::Db) -> sqlx::Result<Vec<NodeRow>> {
+    sqlx::query_as("SELECT * FROM nodes ORDER BY local DESC, name")
+        .fetch_all(db)
+        .await
+}
+
+async fn row(db: &db::Db, id: &str) -> AppResult<NodeRow> {
+    let r: Option<NodeRow> = sqlx::query_as("SELECT * FROM nodes WHERE id = ? OR name = ?")
+        .bind(id)
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    r.ok_or_else(|| AppError::not_found("node"))
+}
+
+/// The node with the most room, for "no node could ever hold it" (any state).
+pub async fn largest(db: &db::Db) -> AppResult<Vec<(String, Resources)>> {
+    Ok(rows(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.name.clone(), r.capacity()))
+        .collect())
+}
+
+/// Connects to an engine, within [`ANSWER_TIMEOUT`].
+async fn connect(row: &NodeRow, instance: &str) -> Result<Arc<dyn Node>, String> {
+    match api::nodes::parse_endpoint(&row.docker, row.tls_dir.is_some())? {
+        Endpoint::Unix(path) => {
+            let fut = DockerNode::connect(&row.name, PathBuf::from(&path), instance);
+            match tokio::time::timeout(ANSWER_TIMEOUT, fut).await {
+                Ok(Ok(n)) => Ok(Arc::new(n)),
+                Ok(Err(e)) => Err(format!("{e:#}.")),
+                Err(_) => Err(format!(
+                    "The Docker engine at {} did not answer within {} s.",
+                    row.docker,
+                    ANSWER_TIMEOUT.as_secs()
+                )),
+            }
+        }
+        Endpoint::Tcp(_) => Err(
+            "This berth build reaches Docker engines over unix sockets only; TCP with TLS is not supported yet."
+                .into(),
+        ),
+    }
+}
+
+/// Records a successful connection: capacity (minus the reserve) and health.
+async fn mark_up(
+    state_db: &db::Db,
+    name: &str,
+    node: &dyn Node,
+    reserve: &Resources,
+    reason: &str,
+) -> sqlx::Result<()> {
+    let cap = node.capacity().saturating_sub(reserve);
+    sqlx::query(
+        "UPDATE nodes SET healthy = 1, state_reason = ?, cpu_milli = ?, mem_bytes = ?, checked_at = ? WHERE name = ?",
+    )
+    .bind(reason)
+    .bind(cap.cpu.0 as i64)
+    .bind(cap.mem.0 as i64)
+    .bind(db::now())
+    .bind(name)
+    .execute(state_db)
+    .await?;
+    Ok(())
+}
+
+async fn mark_down(db: &db::Db, name: &str, reason: &str) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE nodes SET healthy = 0, state_reason = ? WHERE name = ? AND healthy = 1",
+    )
+    .bind(reason)
+    .bind(name)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// At start: makes sure the local node exists (pointing at the configured socket) and
+/// connects every node. The local engine must answer (berth cannot work without it); other
+/// nodes that do not answer start `DOWN`.
+pub async fn bootstrap(
+    db: &db::Db,
+    config: &crate::config::Config,
+    instance: &str,
+) -> anyhow::Result<Arc<crate::node::registry::Nodes>> {
+    let local_url = format!("unix://{}", config.docker_socket.display());
+    sqlx::query(
+        "INSERT INTO nodes(id, name, docker, local, created_at) VALUES (?, ?, ?, 1, ?)
+         ON CONFLICT(name) DO UPDATE SET docker = excluded.docker",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(LOCAL)
+    .bind(&local_url)
+    .bind(db::now())
+    .execute(db)
+    .await?;
+    let nodes = Arc::new(crate::node::registry::Nodes::default());
+    for r in rows(db).await? {
+        match connect(&r, instance).await {
+            Ok(n) => {
+                mark_up(
+                    db,
+                    &r.name,
+                    n.as_ref(),
+                    &config.node_reserve,
+                    "The Docker engine answers.",
+                )
+                .await?;
+                nodes.insert(n);
+            }
+            Err(e) if r.local => anyhow::bail!("{e}"),
+            Err(e) => {
+                tracing::warn!(node = %r.name, "node is down: {e}");
+                mark_down(db, &r.name, &e).await?;
+            }
+        }
+    }
+    Ok(nodes)
+}
+
+/// Health checks for as long as the process lives: every node is pinged every
+/// `config.node_check_s`; after [`FAILURES_FOR_DOWN`] failures it goes `DOWN` and its sessions
+/// end in `ERROR`; when it answers again it comes back `UP` (containers left behind are
+/// removed by reconciling).
+pub async fn run_health(state: AppState, instance: String) {
+    let every = Duration::from_secs(state.config.node_check_s.max(1));
+    let mut failures: HashMap<String, u32> = HashMap::new();
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(all) = rows(&state.db).await else {
+            continue;
+        };
+        for r in all {
+            if let Err(e) = check(&state, &instance, &r, &mut failures).await {
+                tracing::warn!(node = %r.name, error = %format!("{e:?}"), "health check failed to record");
+            }
+        }
+    }
+}
+
+async fn check(
+    state: &AppState,
+    instance: &str,
+    r: &NodeRow,
+    failures: &mut HashMap<String, u32>,
+) -> anyhow::Result<()> {
+    let lifecycle = &state.lifecycle;
+    let answer = match lifecycle.nodes().get(&r.name) {
+        Some(n) => match tokio::time::timeout(ANSWER_TIMEOUT, n.ping()).await {
+            Ok(Ok(())) => Ok(n),
+            Ok(Err(e)) => Err(e.0),
+            Err(_) => Err(format!(
+                "it did not answer within {} s",
+                ANSWER_TIMEOUT.as_secs()
+            )),
+        },
+        None => connect(r, instance).await,
+    };
+    match answer {
+        Ok(n) => {
+            failures.remove(&r.name);
+            let new = lifecycle.nodes().get(&r.name).is_none();
+            if new {
+                lifecycle.nodes().insert(n.clone());
+                tokio::spawn(lifecycle.clone().watch_node(n.clone()));
+            }
+            if !r.healthy || new {
+                mark_up(
+                    &state.db,
+                    &r.name,
+                    n.as_ref(),
+                    &state.config.node_reserve,
+                    "The Docker engine answers again.",
+                )
+                .await?;
+                tracing::info!(node = %r.name, "node is up again");
+                lifecycle.reconcile_node(&n, false).await?;
+                lifecycle.wake();
+            } else {
+                sqlx::query("UPDATE nodes SET checked_at = ? WHERE id = ?")
+                    .bind(db::now())
+                    .bind(&r.id)
+                    .execute(&state.db)
+                    .await?;
+            }
+        }
+        Err(e) => {
+            let n = failures.entry(r.name.clone()).or_default();
+            *n += 1;
+            if *n >= FAILURES_FOR_DOWN && r.healthy {
+                let e = e.trim_end_matches('.');
+                let reason = format!(
+                    "The Docker engine at {} did not answer {FAILURES_FOR_DOWN} health checks in a row ({e}).",
+                    r.docker
+                );
+                if mark_down(&state.db, &r.name, &reason).await? {
+                    tracing::warn!(node = %r.name, "node is down: {reason}");
+                    lifecycle.node_down(&r.name, &reason).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The API view of every node, with what live sessions hold on each.
+async fn views(state: &AppState) -> AppResult<Vec<ApiNode>> {
+    let holding: Vec<(Option<String>, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT node, cpu_milli, mem_bytes, gpu, gpu_shares FROM sessions
+         WHERE status IN ('SCHEDULED', 'PREPARING', 'RUNNING', 'TERMINATING')",
+    )
+    .fetch_all(&state.db)
+    .await?;
+    Ok(rows(&state.db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let mut allocated = Resources::default();
+            let mut sessions = 0;
+            for (node, cpu, mem, gpu, shares) in &holding {
+                if node.as_deref() == Some(r.name.as_str()) {
+                    sessions += 1;
+                    allocated = allocated.add(&Resources {
+                        cpu: Millicores(*cpu as u64),
+                        mem: Bytes(*mem as u64),
+                        gpu: *gpu as u32,
+                        gpu_shares: api::Shares(*shares as u32),
+                    });
+                }
+            }
+            ApiNode {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                docker: r.docker.clone(),
+                group: r.grp.clone(),
+                state: r.state(),
+                state_reason: r.state_reason.clone(),
+                capacity: r.capacity(),
+                allocated,
+                sessions,
+                local: r.local,
+                created_at: r.created_at.clone(),
+                checked_at: r.checked_at.clone(),
+            }
+        })
+        .collect())
+}
+
+async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Vec<ApiNode>>> {
+    user.require_admin()?;
+    Ok(Json(views(&state).await?))
+}
+
+async fn view(state: &AppState, id: &str) -> AppResult<ApiNode> {
+    views(state)
+        .await?
+        .into_iter()
+        .find(|n| n.id == id)
+        .ok_or_else(|| AppError::not_found("node"))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<ApiNode>> {
+    user.require_admin()?;
+    let r = row(&state.db, &id).await?;
+    Ok(Json(view(&state, &r.id).await?))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(req): ApiJson<CreateNode>,
+) -> AppResult<(StatusCode, Json<ApiNode>)> {
+    user.require_admin()?;
+    req.validate().map_err(AppError::validation)?;
+    let taken: Option<(String, String)> =
+        sqlx::query_as("SELECT name, docker FROM nodes WHERE name = ? OR docker = ?")
+            .bind(&req.name)
+            .bind(req.docker.trim())
+            .fetch_optional(&state.db)
+            .await?;
+    if let Some((name, docker)) = taken {
+        return Err(AppError::conflict(if name == req.name {
+            format!("There is already a node named {name}; choose another name.")
+        } else {
+            format!("Node {name} already uses the engine at {docker}.")
+        }));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let candidate = NodeRow {
+        id: id.clone(),
+        name: req.name.clone(),
+        docker: req.docker.trim().to_string(),
+        grp: req.group.clone(),
+        local: false,
+        draining: false,
+        healthy: true,
+        state_reason: String::new(),
+        cpu_milli: 0,
+        mem_bytes: 0,
+        tls_dir: None,
+        created_at: db::now(),
+        checked_at: None,
+    };
+    let instance = db::instance_id(&state.db).await?;
+    let node = connect(&candidate, &instance)
+        .await
+        .map_err(|m| AppError::field("docker", m))?;
+    sqlx::query("INSERT INTO nodes(id, name, docker, grp, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&id)
+        .bind(&candidate.name)
+        .bind(&candidate.docker)
+        .bind(&candidate.grp)
+        .bind(&candidate.created_at)
+        .execute(&state.db)
+        .await?;
+    mark_up(
+        &state.db,
+        &candidate.name,
+        node.as_ref(),
+        &state.config.node_reserve,
+        "The Docker engine answers.",
+    )
+    .await?;
+    let lifecycle = &state.lifecycle;
+    lifecycle.nodes().insert(node.clone());
+    tokio::spawn(lifecycle.clone().watch_node(node.clone()));
+    lifecycle.reconcile_node(&node, false).await?;
+    lifecycle.wake();
+    Ok((StatusCode::CREATED, Json(view(&state, &id).await?)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateNode>,
+) -> AppResult<Json<ApiNode>> {
+    user.require_admin()?;
+    let want = req.validate().map_err(|e| AppError::validation(vec![e]))?;
+    let r = row(&state.db, &id).await?;
+    sqlx::query("UPDATE nodes SET draining = ? WHERE id = ?")
+        .bind(want == NodeState::Draining)
+        .bind(&r.id)
+        .execute(&state.db)
+        .await?;
+    state.lifecycle.wake();
+    Ok(Json(view(&state, &r.id).await?))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    user.require_admin()?;
+    let r = row(&state.db, &id).await?;
+    if r.local {
+        return Err(AppError::conflict(format!(
+            "Node {} is the built-in local engine and cannot be removed; drain it instead.",
+            r.name
+        )));
+    }
+    let live: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sessions WHERE node = ? AND status IN ('SCHEDULED', 'PREPARING', 'RUNNING', 'TERMINATING')",
+    )
+    .bind(&r.name)
+    .fetch_all(&state.db)
+    .await?;
+    if !live.is_empty() {
+        return Err(AppError::conflict(format!(
+            "Node {} still runs {} session{} ({}); drain it and wait for {} to end first.",
+            r.name,
+            live.len(),
+            if live.len() == 1 { "" } else { "s" },
+            live.iter()
+                .map(|(n,)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if live.len() == 1 { "it" } else { "them" },
+        )));
+    }
+    sqlx::query("DELETE FROM nodes WHERE id = ?")
+        .bind(&r.id)
+        .execute(&state.db)
+        .await?;
+    state.lifecycle.nodes().remove(&r.name);
+    Ok(StatusCode::NO_CONTENT)
+}
