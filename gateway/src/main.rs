@@ -1,5 +1,5 @@
-//! The `berth` command line: one binary. `serve` runs the server; `login`, `session`, `app`
-//! and `admin` are the client side, in [`cli`].
+//! The `berth` command line: one binary. `serve` runs the server; `login`, `session`, `app`,
+//! `vfolder` and `admin` are the client side, in [`cli`].
 
 use clap::{Parser, Subcommand};
 use gateway::config::{Config, ServeArgs};
@@ -20,13 +20,31 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the gateway, the proxy and the web console on one port
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Log in to a berth server and keep an API key for the other commands
     Login(cli::LoginArgs),
     /// Launch, list, inspect and end sessions
     Session {
         #[command(subcommand)]
         cmd: cli::SessionCmd,
+    },
+    /// Data folders: create, browse, upload, download, share and clone
+    #[command(
+        after_help = "A FOLDER is a folder's name or id (or the start of its id). A name means your own \
+folder first, then one shared with you, then a project folder. Paths inside a folder are \
+relative to it, written FOLDER/PATH (e.g. data/train/images) or as a separate argument.\n\n\
+Examples:\n  \
+berth vfolder create data\n  \
+berth vfolder upload data ./train            # a directory, recursively\n  \
+berth vfolder ls data/train\n  \
+berth vfolder download data/train/a.csv -o a.csv\n  \
+berth vfolder download data                  # the whole folder as data.zip\n  \
+berth vfolder invite data bob --perm rw      # bob: berth vfolder accept data\n  \
+berth vfolder clone data data-copy"
+    )]
+    Vfolder {
+        #[command(subcommand)]
+        cmd: cli::VfolderCmd,
     },
     /// Forward a local TCP port to a session's app through the proxy (SSH, databases, …)
     App(cli::AppArgs),
@@ -75,7 +93,7 @@ async fn main() {
     let code = match cli.cmd {
         Cmd::Serve(args) => {
             init_logging();
-            match serve(args).await {
+            match serve(*args).await {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("berth: {e:#}");
@@ -86,6 +104,7 @@ async fn main() {
         Cmd::Login(args) => cli::run(cli::login(args)).await,
         Cmd::Session { cmd } => cli::run(cli::session(cmd)).await,
         Cmd::App(args) => cli::run(cli::app(args)).await,
+        Cmd::Vfolder { cmd } => cli::run(cli::vfolder(cmd)).await,
         Cmd::Admin { cmd } => cli::run(cli::admin(cmd)).await,
     };
     std::process::exit(code);

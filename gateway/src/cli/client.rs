@@ -20,6 +20,8 @@ pub enum Auth {
 
 pub struct Client {
     http: reqwest::Client,
+    /// For bodies that may take long either way (uploads, downloads): no overall timeout.
+    streaming: reqwest::Client,
     base: String,
     auth: Auth,
 }
@@ -82,7 +84,7 @@ pub fn api_path(segments: &[&str]) -> String {
 }
 
 /// The chain of an error's causes in one line, the innermost last.
-fn causes(e: &dyn std::error::Error) -> String {
+pub fn causes(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut src = e.source();
     while let Some(s) = src {
@@ -103,8 +105,15 @@ impl Client {
             .user_agent(concat!("berth-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Other(format!("cannot set up HTTP: {}", causes(&e))))?;
+        let streaming = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .tcp_keepalive(Duration::from_secs(30))
+            .user_agent(concat!("berth-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Other(format!("cannot set up HTTP: {}", causes(&e))))?;
         Ok(Self {
             http,
+            streaming,
             base: base.trim_end_matches('/').to_string(),
             auth,
         })
@@ -114,24 +123,55 @@ impl Client {
         &self.base
     }
 
-    /// Sends one request; a non-2xx answer becomes the server's problem.
-    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer> {
-        let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method, &url);
-        match &self.auth {
-            Auth::None => {}
+    /// `path` on this server; a whole URL (a `Location` the server sent) as it is.
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// Adds the credentials to a request.
+    fn authorize(&self, req: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder> {
+        Ok(match &self.auth {
+            Auth::None => req,
             Auth::Key(k) => {
                 let v = HeaderValue::from_str(&format!("Bearer {k}")).map_err(|_| {
                     Error::Other(
                         "The API key contains characters no HTTP header can carry; run `berth login URL` again.".into(),
                     )
                 })?;
-                req = req.header(AUTHORIZATION, v);
+                req.header(AUTHORIZATION, v)
             }
-            Auth::Cookie(c) => {
-                req = req.header(COOKIE, format!("berth_session={c}"));
-            }
-        }
+            Auth::Cookie(c) => req.header(COOKIE, format!("berth_session={c}")),
+        })
+    }
+
+    /// A request with the credentials on the streaming client (no overall timeout: the
+    /// caller sets one per request, or bounds each read), for uploads and downloads. Send it
+    /// with `.send()`; [`Client::unreachable`] and [`Client::refused`] turn the outcomes into
+    /// sentences.
+    pub fn request(&self, method: Method, path: &str) -> Result<reqwest::RequestBuilder> {
+        self.authorize(self.streaming.request(method, self.url(path)))
+    }
+
+    /// A request that did not get an answer, as a sentence.
+    pub fn unreachable(&self, e: &reqwest::Error) -> Error {
+        Error::Other(format!("cannot reach {}: {}", self.base, causes(e)))
+    }
+
+    /// A non-2xx answer of [`Client::request`] as the server's sentence.
+    pub async fn refused(&self, resp: reqwest::Response) -> Error {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.unwrap_or_default();
+        self.problem(status, &headers, &body)
+    }
+
+    /// Sends one request; a non-2xx answer becomes the server's problem.
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer> {
+        let mut req = self.authorize(self.http.request(method, self.url(path)))?;
         if let Some(b) = body {
             req = req.json(b);
         }

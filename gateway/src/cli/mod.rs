@@ -1,9 +1,11 @@
-//! The client side of the `berth` command line: `login`, `session …`, `app` and `admin …` talk to a
+//! The client side of the `berth` command line: `login`, `session …`, `app`, `vfolder …` and
+//! `admin …` talk to a
 //! berth server over its public REST API with an API key, print tables for people and the
 //! server's JSON for scripts (`--json`), and report the server's own sentences on failure.
 //!
 //! Layout: [`config`] (where URL and key live), [`client`] (HTTP and problem+json),
-//! [`login`], [`session`], [`app`] (TCP tunnels), [`admin`], [`table`] (output helpers).
+//! [`login`], [`session`], [`app`] (TCP tunnels), [`vfolder`] (data folders), [`admin`],
+//! [`table`] (output helpers).
 
 mod admin;
 mod app;
@@ -12,11 +14,13 @@ mod config;
 mod login;
 mod session;
 mod table;
+mod vfolder;
 
 pub use admin::{run as admin, AdminCmd};
 pub use app::{run as app, AppArgs};
 pub use login::{login, LoginArgs};
 pub use session::{run as session, SessionCmd};
+pub use vfolder::{run as vfolder, VfolderCmd};
 
 use std::fmt;
 

@@ -635,3 +635,311 @@ async fn local_user_add_writes_the_data_dir() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// `p` as an argument.
+fn arg(p: &std::path::Path) -> &str {
+    p.to_str().expect("a UTF-8 temp path")
+}
+
+/// Names of the entries of a `vfolder ls --json` listing, in order.
+fn entry_names(list: &Value) -> Vec<String> {
+    list["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no entries: {list}"))
+        .iter()
+        .map(|e| e["name"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn vfolders_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice", USER_PASSWORD, "user").await;
+    app.create_user("bob", USER_PASSWORD, "user").await;
+    let alice = Cli::new();
+    alice.login(&app, "alice", USER_PASSWORD).ok();
+    let bob = Cli::new();
+    bob.login(&app, "bob", USER_PASSWORD).ok();
+    let work = tempfile::tempdir().expect("temp dir");
+
+    // Create.
+    let out = alice.ok(&["vfolder", "create", "data"]);
+    assert!(
+        out.stdout.starts_with("Created folder data ("),
+        "{}",
+        out.stdout
+    );
+    let scratch = alice.ok(&["vfolder", "create", "scratch", "--json"]).json();
+    assert_eq!(scratch["name"], "scratch");
+    assert_eq!(scratch["permission"], "OWNER");
+
+    // Upload a 3 MiB file in 1 MiB requests, a directory tree, and a file into a directory.
+    let big: Vec<u8> = (0..3 * 1024 * 1024 + 123u32)
+        .map(|i| (i.wrapping_mul(31) % 251) as u8)
+        .collect();
+    let big_path = work.path().join("big.bin");
+    std::fs::write(&big_path, &big).unwrap();
+    let out = alice.ok(&[
+        "vfolder",
+        "upload",
+        "data",
+        arg(&big_path),
+        "--chunk-size",
+        "1m",
+    ]);
+    assert!(
+        out.stdout.contains("to data/big.bin (3 MiB)"),
+        "{}",
+        out.stdout
+    );
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::create_dir_all(tree.join("empty")).unwrap();
+    std::fs::write(tree.join("a.txt"), "alpha\n").unwrap();
+    std::fs::write(tree.join("sub/b.txt"), "beta\n").unwrap();
+    let out = alice.ok(&["vfolder", "upload", "data", arg(&tree)]);
+    assert!(
+        out.stdout.contains("Uploaded 2 files") && out.stdout.contains("to data/tree."),
+        "{}",
+        out.stdout
+    );
+    let small = work.path().join("small.txt");
+    std::fs::write(&small, "small\n").unwrap();
+    // An existing directory as REMOTE_PATH: the file goes into it, like cp.
+    alice.ok(&["vfolder", "upload", "data", arg(&small), "tree"]);
+    alice.ok(&["vfolder", "upload", "data/tree/sub/", arg(&small)]);
+    alice.ok(&["vfolder", "upload", "data", arg(&small), "renamed.txt"]);
+
+    // ls: a table, directories first; JSON by FOLDER/PATH or FOLDER PATH.
+    let table = alice.ok(&["vfolder", "ls", "data"]).stdout;
+    let lines: Vec<&str> = table.lines().collect();
+    for col in ["NAME", "KIND", "SIZE", "MODIFIED"] {
+        assert!(lines[0].contains(col), "{table}");
+    }
+    assert!(
+        lines[1].starts_with("tree ") && lines[1].contains("dir"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("big.bin ") && l.contains("file") && l.contains("3 MiB")),
+        "{table}"
+    );
+    let listing = alice.ok(&["vfolder", "ls", "data/tree", "--json"]).json();
+    assert_eq!(listing["path"], "tree");
+    assert_eq!(
+        entry_names(&listing),
+        ["empty", "sub", "a.txt", "small.txt"]
+    );
+    let listing = alice
+        .ok(&["vfolder", "ls", "data", "tree/sub", "--json"])
+        .json();
+    assert_eq!(entry_names(&listing), ["b.txt", "small.txt"]);
+
+    // list: NAME, TYPE, OWNER, PERMISSION, USAGE, ID.
+    let table = alice.ok(&["vfolder", "list"]).stdout;
+    let header = table.lines().next().unwrap_or("");
+    for col in ["NAME", "TYPE", "OWNER", "PERMISSION", "USAGE", "ID"] {
+        assert!(header.contains(col), "{table}");
+    }
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("data "))
+        .unwrap_or_else(|| panic!("no data row:\n{table}"));
+    assert!(
+        row.contains(" user ") && row.contains(" alice ") && row.contains(" OWNER "),
+        "{table}"
+    );
+    assert!(row.contains("3 MiB / "), "{table}");
+    let list = alice.ok(&["vfolder", "list", "--json"]).json();
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+
+    // Download a file: the same bytes, no .part left; never over a file without --force.
+    let got = work.path().join("got.bin");
+    let out = alice.ok(&["vfolder", "download", "data/big.bin", "-o", arg(&got)]);
+    assert!(out.stdout.contains("Saved data/big.bin"), "{}", out.stdout);
+    assert!(
+        std::fs::read(&got).unwrap() == big,
+        "downloaded bytes differ"
+    );
+    assert!(!work.path().join("got.bin.part").exists());
+    alice
+        .run(
+            &["vfolder", "download", "data/big.bin", "-o", arg(&got)],
+            "",
+        )
+        .fails_saying(&format!(
+            "{} already exists; pass --force to replace it",
+            got.display()
+        ));
+    alice.ok(&[
+        "vfolder",
+        "download",
+        "data/tree/a.txt",
+        "-o",
+        arg(&got),
+        "--force",
+    ]);
+    assert_eq!(std::fs::read(&got).unwrap(), b"alpha\n");
+    // Into a directory, under the file's own name; to standard output with -o -.
+    let dl = work.path().join("dl");
+    std::fs::create_dir(&dl).unwrap();
+    alice.ok(&["vfolder", "download", "data/tree/sub/b.txt", "-o", arg(&dl)]);
+    assert_eq!(std::fs::read(dl.join("b.txt")).unwrap(), b"beta\n");
+    let out = alice.ok(&["vfolder", "download", "data/renamed.txt", "-o", "-"]);
+    assert_eq!(out.stdout, "small\n");
+    // The folder and a directory as zips.
+    alice.ok(&["vfolder", "download", "data", "-o", arg(&dl)]);
+    let zip = std::fs::read(dl.join("data.zip")).expect("data.zip");
+    assert!(zip.starts_with(b"PK\x03\x04"), "not a zip");
+    assert!(zip.len() > big.len(), "the zip holds the big file");
+    alice.ok(&["vfolder", "download", "data/tree", "-o", arg(&dl)]);
+    assert!(std::fs::read(dl.join("tree.zip"))
+        .unwrap()
+        .starts_with(b"PK\x03\x04"));
+
+    // Share with bob: invite, his inbox, accept by the folder's name.
+    let out = alice.ok(&["vfolder", "invite", "data", "bob", "--perm", "rw"]);
+    assert!(
+        out.stdout.contains("Invited bob to folder data"),
+        "{}",
+        out.stdout
+    );
+    let inbox = bob.ok(&["vfolder", "invitations"]).stdout;
+    assert!(
+        inbox
+            .lines()
+            .any(|l| l.contains(" data ") && l.contains(" alice ") && l.contains(" RW ")),
+        "{inbox}"
+    );
+    let out = bob.ok(&["vfolder", "accept", "data"]);
+    assert!(
+        out.stdout
+            .contains("Folder data from alice is now shared with you (read and write)."),
+        "{}",
+        out.stdout
+    );
+    let table = bob.ok(&["vfolder", "list"]).stdout;
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("data ") && l.contains(" alice ") && l.contains(" RW ")),
+        "{table}"
+    );
+    let members = alice.ok(&["vfolder", "members", "data"]).stdout;
+    assert!(
+        members
+            .lines()
+            .any(|l| l.starts_with("bob ") && l.contains("RW")),
+        "{members}"
+    );
+    bob.ok(&["vfolder", "upload", "data", arg(&small), "from-bob.txt"]);
+    let got_b = work.path().join("from-bob.txt");
+    bob.ok(&["vfolder", "download", "data/tree/a.txt", "-o", arg(&got_b)]);
+    assert_eq!(std::fs::read(&got_b).unwrap(), b"alpha\n");
+    // rw may not delete.
+    let out = bob.run(&["vfolder", "rm", "data", "big.bin"], "");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("berth: You may not"),
+        "{}",
+        out.stderr
+    );
+
+    // Clone the shared folder and wait; then without waiting.
+    let out = bob.ok(&["vfolder", "clone", "data", "data-copy"]);
+    assert!(
+        out.stdout.starts_with("Cloned folder data into data-copy"),
+        "{}",
+        out.stdout
+    );
+    let copy = work.path().join("copy.bin");
+    bob.ok(&["vfolder", "download", "data-copy/big.bin", "-o", arg(&copy)]);
+    assert!(std::fs::read(&copy).unwrap() == big, "the clone differs");
+    let job = bob
+        .ok(&[
+            "vfolder",
+            "clone",
+            "data",
+            "data-copy2",
+            "--no-wait",
+            "--json",
+        ])
+        .json();
+    assert_eq!(job["kind"], "clone", "{job}");
+
+    // Leave: bob no longer sees it; his clone stays his.
+    let out = bob.ok(&["vfolder", "leave", "data"]);
+    assert!(
+        out.stdout.contains("You left folder data"),
+        "{}",
+        out.stdout
+    );
+    bob.run(&["vfolder", "ls", "data"], "")
+        .fails_saying("There is no folder named \"data\";");
+    bob.ok(&["vfolder", "ls", "data-copy"]);
+
+    // Files: mkdir, mv, rm.
+    alice.ok(&["vfolder", "mkdir", "data/new/deeper"]);
+    alice.ok(&["vfolder", "mv", "data", "tree/a.txt", "new/a.txt"]);
+    let out = alice.ok(&["vfolder", "rm", "data", "tree/sub", "from-bob.txt"]);
+    assert!(out.stdout.contains("Deleted 2 entries"), "{}", out.stdout);
+    let names = entry_names(&alice.ok(&["vfolder", "ls", "data/new", "--json"]).json());
+    assert_eq!(names, ["deeper", "a.txt"]);
+
+    // The trash: delete, list, restore, delete, purge.
+    alice.ok(&["vfolder", "delete", "scratch"]);
+    let trash = alice.ok(&["vfolder", "list", "--trash"]).stdout;
+    assert!(trash.lines().any(|l| l.starts_with("scratch ")), "{trash}");
+    alice.ok(&["vfolder", "restore", "scratch"]);
+    alice.ok(&["vfolder", "rm-folder", "scratch"]);
+    alice.ok(&["vfolder", "purge", "scratch"]);
+    let out = alice.ok(&["vfolder", "list", "--trash"]);
+    assert!(
+        out.stderr.contains("Your trash is empty."),
+        "{}",
+        out.stderr
+    );
+
+    // Bad input: a sentence and a non-zero exit; usage errors exit 2 before anything is sent.
+    let out = alice
+        .run(&["vfolder", "upload", "nope", arg(&small)], "")
+        .fails_saying(
+        "There is no folder named \"nope\"; `berth vfolder list` shows the folders you can use.",
+    );
+    assert_eq!(out.code, 1);
+    let out = alice
+        .run(&["vfolder", "upload", "data/../x", arg(&small)], "")
+        .fails_saying("\"../x\" leaves the folder; \"..\" is not allowed in a path.");
+    assert_eq!(out.code, 2);
+    let out = alice.run(&["vfolder", "ls", "data", "/etc"], "");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = alice.run(&["vfolder", "create", "no spaces"], "");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("letters, digits"), "{}", out.stderr);
+    let out = alice.run(&["vfolder", "invite", "data", "bob", "--perm", "owner"], "");
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = alice.run(
+        &[
+            "vfolder",
+            "upload",
+            "data",
+            arg(&work.path().join("missing")),
+        ],
+        "",
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("berth: cannot read"),
+        "{}",
+        out.stderr
+    );
+    // Uploads never overwrite: the server's sentence.
+    alice
+        .run(&["vfolder", "upload", "data", arg(&big_path)], "")
+        .fails_saying("A file already exists at \"big.bin\"; uploads never overwrite.");
+    let out = alice.run(&["vfolder", "download", "data/missing.txt", "-o", "-"], "");
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("There is nothing at"), "{}", out.stderr);
+}
