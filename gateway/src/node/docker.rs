@@ -47,16 +47,26 @@ impl DockerNode {
     pub async fn connect(name: &str, socket: PathBuf, instance: &str) -> anyhow::Result<Self> {
         let docker =
             Docker::connect_with_unix(&socket.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION)
-                .map_err(|e| anyhow::anyhow!("cannot reach Docker at {}: {e}", socket.display()))?
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "Cannot reach the Docker engine at {}: {e}",
+                        socket.display()
+                    )
+                })?
                 .negotiate_version()
                 .await
                 .map_err(|e| {
-                    anyhow::anyhow!("Docker at {} does not answer: {e}", socket.display())
+                    anyhow::anyhow!(
+                        "The Docker engine at {} does not answer: {e}",
+                        socket.display()
+                    )
                 })?;
-        let info = docker
-            .info()
-            .await
-            .map_err(|e| anyhow::anyhow!("Docker at {} does not answer: {e}", socket.display()))?;
+        let info = docker.info().await.map_err(|e| {
+            anyhow::anyhow!(
+                "The Docker engine at {} does not answer: {e}",
+                socket.display()
+            )
+        })?;
         let version = docker
             .version()
             .await

@@ -9,6 +9,7 @@ mod common;
 mod events;
 mod health;
 mod jupyter;
+mod nodes;
 mod reconcile;
 mod scheduler;
 mod sessions;

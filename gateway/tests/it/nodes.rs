@@ -1,0 +1,348 @@
+//! Several nodes: a second real Docker engine on this machine (its own data root, exec root,
+//! socket, bridge and cgroup parent — see ENVIRONMENT.md), added through the API; placement
+//! across the two; an engine that stops answering mid-session (the node goes DOWN with the
+//! reason, its session ends in ERROR, nothing is placed there) and comes back.
+
+use crate::common::{
+    assert_field_error, assert_problem, end_session, small_session, wait_status, wait_until,
+    Client, TestApp,
+};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A second `dockerd` with the session image loaded; stopped and removed on drop.
+pub struct SecondEngine {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+fn run(cmd: &str) -> (bool, String) {
+    let out = Command::new("sh").args(["-c", cmd]).output().expect("sh");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+impl SecondEngine {
+    pub async fn start() -> SecondEngine {
+        // Short paths: unix socket paths are limited to about 100 bytes.
+        let dir = PathBuf::from(format!("/tmp/bn2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // The bridge may exist from an earlier run; each step is idempotent.
+        run("ip link show br-node2 >/dev/null 2>&1 || ip link add br-node2 type bridge");
+        run("ip addr show br-node2 | grep -q 172.31.250.1 || ip addr add 172.31.250.1/24 dev br-node2");
+        run("ip link set br-node2 up");
+        let d = dir.display();
+        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let child = Command::new("dockerd")
+            .args([
+                "--data-root",
+                &format!("{d}/data"),
+                "--exec-root",
+                &format!("{d}/x"),
+                "--pidfile",
+                &format!("{d}/docker.pid"),
+                "-H",
+                &format!("unix://{d}/docker.sock"),
+                "--bridge",
+                "br-node2",
+                "--cgroup-parent",
+                "/node2",
+                "--iptables=false",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start a second dockerd");
+        let engine = SecondEngine {
+            dir,
+            child: Some(child),
+        };
+        wait_until(
+            "the second engine to answer",
+            Duration::from_secs(60),
+            || async { run(&format!("docker -H {} info >/dev/null 2>&1", engine.url())).0 },
+        )
+        .await;
+        let (ok, out) = run(&format!(
+            "docker -H {} image inspect berth/base >/dev/null 2>&1 || docker save berth/base | docker -H {} load",
+            engine.url(),
+            engine.url()
+        ));
+        assert!(ok, "loading berth/base into the second engine: {out}");
+        engine
+    }
+
+    pub fn url(&self) -> String {
+        format!("unix://{}/docker.sock", self.dir.display())
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            run(&format!("kill -{sig} {}", c.id()));
+        }
+    }
+
+    /// Freezes the engine: it stops answering but its containers keep running, like a hung
+    /// host.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    /// `docker ps -a` on this engine for the given label filter.
+    pub fn containers(&self, label: &str) -> Vec<String> {
+        let (_, out) = run(&format!(
+            "docker -H {} ps -aq --filter label={label}",
+            self.url()
+        ));
+        out.split_whitespace().map(str::to_string).collect()
+    }
+}
+
+impl Drop for SecondEngine {
+    fn drop(&mut self) {
+        self.thaw();
+        if let Some(mut c) = self.child.take() {
+            // Containers of this engine go with it (TERM stops them), then the state.
+            let _ = run(&format!(
+                "docker -H {} ps -aq | xargs -r docker -H {} rm -f >/dev/null 2>&1",
+                self.url(),
+                self.url()
+            ));
+            run(&format!("kill -TERM {}", c.id()));
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn node(admin: &Client, name: &str) -> Value {
+    admin
+        .get(&format!("/api/v1/nodes/{name}"))
+        .await
+        .expect_json(200)
+}
+
+async fn add_node(admin: &Client, engine: &SecondEngine) -> Value {
+    admin
+        .post(
+            "/api/v1/nodes",
+            &json!({"name": "node2", "docker": engine.url(), "group": "spare"}),
+        )
+        .await
+        .expect_json(201)
+}
+
+#[tokio::test]
+async fn sessions_spread_over_two_engines_and_a_hung_engine_goes_down_and_comes_back() {
+    let engine = SecondEngine::start().await;
+    let app =
+        TestApp::spawn_with_config("node_check_s = 1\nscheduler_placement = \"dispersed\"\n").await;
+    let admin = app.admin().await;
+    let alice = app.user("alice").await;
+
+    // Bad input: each a sentence, nothing added.
+    let bad = [
+        (
+            json!({"name": "node2", "docker": "unix:///nonexistent/docker.sock"}),
+            "docker",
+        ),
+        (json!({"name": "Node2", "docker": engine.url()}), "name"),
+        (
+            json!({"name": "node2", "docker": "tcp://10.0.0.1:2376"}),
+            "docker",
+        ),
+        (json!({"name": "node2", "docker": "http://x"}), "docker"),
+        (
+            json!({"name": "node2", "docker": engine.url(), "group": "Bad Group"}),
+            "group",
+        ),
+    ];
+    for (body, field) in bad {
+        assert_field_error(&admin.post("/api/v1/nodes", &body).await, field);
+    }
+    assert_problem(
+        &admin
+            .post(
+                "/api/v1/nodes",
+                &json!({"name": "local", "docker": engine.url()}),
+            )
+            .await,
+        409,
+        "conflict",
+    );
+    assert_problem(
+        &alice
+            .post(
+                "/api/v1/nodes",
+                &json!({"name": "node2", "docker": engine.url()}),
+            )
+            .await,
+        403,
+        "forbidden",
+    );
+    assert_problem(&alice.get("/api/v1/nodes").await, 403, "forbidden");
+    let list = admin.get("/api/v1/nodes").await.expect_json(200);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["name"], "local");
+    assert_eq!(list[0]["state"], "UP");
+
+    // Added: capacity read from the engine.
+    let n2 = add_node(&admin, &engine).await;
+    assert_eq!(n2["state"], "UP");
+    assert_eq!(n2["group"], "spare");
+    assert!(n2["capacity"]["mem"].as_u64().unwrap() > 0, "{n2}");
+    assert_problem(
+        &admin
+            .post(
+                "/api/v1/nodes",
+                &json!({"name": "node3", "docker": engine.url()}),
+            )
+            .await,
+        409,
+        "conflict",
+    );
+
+    // Dispersed placement puts two sessions on the two nodes.
+    let a = alice.create_session(small_session("one")).await;
+    let a_id = a["id"].as_str().unwrap().to_string();
+    let a = wait_status(&alice, &a_id, "RUNNING", Duration::from_secs(60)).await;
+    let b = alice.create_session(small_session("two")).await;
+    let b_id = b["id"].as_str().unwrap().to_string();
+    let b = wait_status(&alice, &b_id, "RUNNING", Duration::from_secs(60)).await;
+    let mut placed = [a["node"].as_str().unwrap(), b["node"].as_str().unwrap()];
+    placed.sort();
+    assert_eq!(
+        placed,
+        ["local", "node2"],
+        "dispersed: one session per node"
+    );
+    let (on2, on2_name) = if a["node"] == "node2" {
+        (&a_id, "one")
+    } else {
+        (&b_id, "two")
+    };
+    let label = format!("berth.session={on2}");
+    assert_eq!(
+        engine.containers(&label).len(),
+        1,
+        "the container runs on the second engine"
+    );
+    let n2 = node(&admin, "node2").await;
+    assert_eq!(n2["sessions"], 1);
+    assert_eq!(n2["allocated"]["cpu"], "0.1");
+    let r = admin.delete("/api/v1/nodes/node2").await;
+    let p = assert_problem(&r, 409, "conflict");
+    assert!(p["detail"].as_str().unwrap().contains(on2_name), "{p}");
+    assert_problem(&admin.delete("/api/v1/nodes/local").await, 409, "conflict");
+
+    // The engine hangs: the node goes DOWN with the reason; its session ends in ERROR.
+    engine.freeze();
+    wait_until("node2 to be DOWN", Duration::from_secs(60), || async {
+        node(&admin, "node2").await["state"] == "DOWN"
+    })
+    .await;
+    let n2 = node(&admin, "node2").await;
+    assert!(
+        n2["state_reason"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer 3 health checks"),
+        "{n2}"
+    );
+    let s = wait_status(&alice, on2, "ERROR", Duration::from_secs(30)).await;
+    assert!(
+        s["status_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("Node node2 went down"),
+        "{s}"
+    );
+    assert_eq!(
+        n2["sessions"], 0,
+        "the errored session's allocation is released"
+    );
+    // Nothing is placed on a DOWN node.
+    let c = alice.create_session(small_session("three")).await;
+    let c = wait_status(
+        &alice,
+        c["id"].as_str().unwrap(),
+        "RUNNING",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(c["node"], "local");
+
+    // It answers again: UP, and the container left behind there is removed.
+    engine.thaw();
+    wait_until("node2 to be UP again", Duration::from_secs(60), || async {
+        node(&admin, "node2").await["state"] == "UP"
+    })
+    .await;
+    assert!(node(&admin, "node2").await["state_reason"]
+        .as_str()
+        .unwrap()
+        .contains("answers again"));
+    wait_until(
+        "the orphaned container to be removed",
+        Duration::from_secs(30),
+        || async { engine.containers(&label).is_empty() },
+    )
+    .await;
+
+    // Draining: running sessions stay, new ones go elsewhere.
+    let d = admin
+        .patch("/api/v1/nodes/local", &json!({"state": "draining"}))
+        .await
+        .expect_json(200);
+    assert_eq!(d["state"], "DRAINING");
+    let e = alice.create_session(small_session("four")).await;
+    let e_id = e["id"].as_str().unwrap().to_string();
+    let e = wait_status(&alice, &e_id, "RUNNING", Duration::from_secs(60)).await;
+    assert_eq!(e["node"], "node2");
+    assert_field_error(
+        &admin
+            .patch("/api/v1/nodes/local", &json!({"state": "DOWN"}))
+            .await,
+        "state",
+    );
+    admin
+        .patch("/api/v1/nodes/local", &json!({"state": "UP"}))
+        .await
+        .expect_json(200);
+    for id in [
+        a_id.as_str(),
+        b_id.as_str(),
+        c["id"].as_str().unwrap(),
+        e_id.as_str(),
+    ] {
+        if id != on2.as_str() {
+            end_session(&alice, id).await;
+        }
+    }
+    let r = admin.delete("/api/v1/nodes/node2").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    drop(app);
+
+    // Concentrated (the default) fills one node before the next.
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let bob = app.user("bob").await;
+    add_node(&admin, &engine).await;
+    let mut nodes = Vec::new();
+    for name in ["c1", "c2"] {
+        let s = bob.create_session(small_session(name)).await;
+        let id = s["id"].as_str().unwrap().to_string();
+        let s = wait_status(&bob, &id, "RUNNING", Duration::from_secs(60)).await;
+        nodes.push(s["node"].as_str().unwrap().to_string());
+        end_session(&bob, &id).await;
+    }
+    assert_eq!(nodes[0], nodes[1], "concentrated: both on one node");
+}
