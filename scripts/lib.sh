@@ -78,6 +78,8 @@ ensure_docker() {
     if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
         apt_install docker.io
     fi
+    # `ip` makes the bridge of the second engine the multi-node tests start.
+    command -v ip >/dev/null 2>&1 || apt_install iproute2
     docker info >/dev/null 2>&1 && return 0
 
     case "${DOCKER_HOST:-unix:///var/run/docker.sock}" in
