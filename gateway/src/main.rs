@@ -1,5 +1,5 @@
 //! The `berth` command line: one binary. `serve` runs the server; `login`, `session`, `app`,
-//! `vfolder` and `admin` are the client side, in [`cli`].
+//! `vfolder`, `node` and `admin` are the client side, in [`cli`].
 
 use clap::{Parser, Subcommand};
 use gateway::config::{Config, ServeArgs};
@@ -48,6 +48,21 @@ berth vfolder clone data data-copy"
     },
     /// Forward a local TCP port to a session's app through the proxy (SSH, databases, …)
     App(cli::AppArgs),
+    /// Docker engines sessions run on: list, show, add, drain, undrain, rm (admins)
+    #[command(
+        after_help = "A NODE is a node's name or id. The built-in node `local` is the gateway's own \
+engine; it can be drained but not removed.\n\n\
+Examples:\n  \
+berth node list\n  \
+berth node add gpu-1 --docker unix:///run/gpu-1/docker.sock --group gpu\n  \
+berth node drain gpu-1                       # running sessions go on, no new ones\n  \
+berth node undrain gpu-1\n  \
+berth node rm gpu-1                          # once it runs no sessions"
+    )]
+    Node {
+        #[command(subcommand)]
+        cmd: cli::NodeCmd,
+    },
     /// Users, projects and resource policies (admins)
     Admin {
         #[command(subcommand)]
@@ -105,6 +120,7 @@ async fn main() {
         Cmd::Session { cmd } => cli::run(cli::session(cmd)).await,
         Cmd::App(args) => cli::run(cli::app(args)).await,
         Cmd::Vfolder { cmd } => cli::run(cli::vfolder(cmd)).await,
+        Cmd::Node { cmd } => cli::run(cli::node(cmd)).await,
         Cmd::Admin { cmd } => cli::run(cli::admin(cmd)).await,
     };
     std::process::exit(code);

@@ -428,8 +428,18 @@ async fn update(
     user.require_admin()?;
     let want = req.validate().map_err(|e| AppError::validation(vec![e]))?;
     let r = row(&state.db, &id).await?;
-    sqlx::query("UPDATE nodes SET draining = ? WHERE id = ?")
-        .bind(want == NodeState::Draining)
+    let draining = want == NodeState::Draining;
+    let reason = if !r.healthy {
+        // A DOWN node keeps saying why it is down.
+        r.state_reason.clone()
+    } else if draining {
+        format!("Drained by {}: running sessions stay, no new ones are placed here.", user.username)
+    } else {
+        format!("Put back in service by {}.", user.username)
+    };
+    sqlx::query("UPDATE nodes SET draining = ?, state_reason = ? WHERE id = ?")
+        .bind(draining)
+        .bind(&reason)
         .bind(&r.id)
         .execute(&state.db)
         .await?;

@@ -1,17 +1,18 @@
-//! The client side of the `berth` command line: `login`, `session …`, `app`, `vfolder …` and
-//! `admin …` talk to a
+//! The client side of the `berth` command line: `login`, `session …`, `app`, `vfolder …`,
+//! `node …` and `admin …` talk to a
 //! berth server over its public REST API with an API key, print tables for people and the
 //! server's JSON for scripts (`--json`), and report the server's own sentences on failure.
 //!
 //! Layout: [`config`] (where URL and key live), [`client`] (HTTP and problem+json),
-//! [`login`], [`session`], [`app`] (TCP tunnels), [`vfolder`] (data folders), [`admin`],
-//! [`table`] (output helpers).
+//! [`login`], [`session`], [`app`] (TCP tunnels), [`vfolder`] (data folders), [`node`]
+//! (Docker engines), [`admin`], [`table`] (output helpers).
 
 mod admin;
 mod app;
 mod client;
 mod config;
 mod login;
+mod node;
 mod session;
 mod table;
 mod vfolder;
@@ -19,6 +20,7 @@ mod vfolder;
 pub use admin::{run as admin, AdminCmd};
 pub use app::{run as app, AppArgs};
 pub use login::{login, LoginArgs};
+pub use node::{run as node, NodeCmd};
 pub use session::{run as session, SessionCmd};
 pub use vfolder::{run as vfolder, VfolderCmd};
 

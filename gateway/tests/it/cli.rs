@@ -1,6 +1,6 @@
 //! The `berth` CLI against a real server: login writes a private config with a key, sessions
-//! are created, listed, shown, logged and removed by name, admin commands work for an admin
-//! and give a plain user the server's 403 sentence, policies round-trip, and every failure is
+//! are created, listed, shown, logged and removed by name, admin and node commands work for an
+//! admin and give a plain user the server's 403 sentence, policies round-trip, and every failure is
 //! the server's sentence on stderr with a non-zero exit code.
 
 use crate::common::{end_session, Client, TestApp, ADMIN_PASSWORD, IMAGE, USER_PASSWORD};
@@ -506,6 +506,131 @@ async fn admin_commands_work_for_admins_and_refuse_plain_users() {
     admin.ok(&["admin", "project", "member", "add", "vision", "bob"]);
     let mine = bob.ok(&["admin", "project", "list", "--json"]).json();
     assert_eq!(mine[0]["name"], "vision", "{mine}");
+}
+
+/// The row of `node list` for node `name`.
+fn node_row(table: &str, name: &str) -> String {
+    table
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} row:\n{table}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn nodes_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    let admin = Cli::new();
+    admin.login(&app, "admin", ADMIN_PASSWORD).ok();
+
+    // The built-in node, UP, in a table with its columns; the JSON is the server's list.
+    let table = admin.ok(&["node", "list"]).stdout;
+    let header = table.lines().next().unwrap_or("");
+    for col in [
+        "NAME", "STATE", "GROUP", "CPU", "MEMORY", "SESSIONS", "DOCKER", "REASON",
+    ] {
+        assert!(header.contains(col), "{table}");
+    }
+    let row = node_row(&table, "local");
+    assert!(
+        row.contains(" UP ") && row.contains("unix://") && row.contains('/'),
+        "{table}"
+    );
+    let list = admin.ok(&["node", "list", "--json"]).json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["name"], "local", "{list}");
+    assert_eq!(list[0]["state"], "UP", "{list}");
+    let shown = admin.ok(&["node", "show", "local"]).stdout;
+    assert!(
+        shown.contains("State:") && shown.contains("Built-in:"),
+        "{shown}"
+    );
+
+    // An engine that does not answer: the server's sentence naming it, nothing added.
+    let out = admin.run(
+        &["node", "add", "n2", "--docker", "unix:///nonexistent.sock"],
+        "",
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("berth: ") && out.stderr.contains("/nonexistent.sock"),
+        "{}",
+        out.stderr
+    );
+    // Bad input exits 2 before anything is sent.
+    let out = admin.run(
+        &[
+            "node",
+            "add",
+            "BadName",
+            "--docker",
+            "unix:///var/run/docker.sock",
+        ],
+        "",
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("berth: A node name uses lowercase letters, digits and '-'"),
+        "{}",
+        out.stderr
+    );
+    let out = admin.run(
+        &["node", "add", "n3", "--docker", "tcp://10.0.0.2:2376"],
+        "",
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--tls-ca"), "{}", out.stderr);
+    let list = admin.ok(&["node", "list", "--json"]).json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+
+    // Drain and undrain.
+    let out = admin.ok(&["node", "drain", "local"]);
+    assert!(
+        out.stdout.starts_with("Node local is DRAINING"),
+        "{}",
+        out.stdout
+    );
+    let row = node_row(&admin.ok(&["node", "list"]).stdout, "local");
+    assert!(row.contains(" DRAINING "), "{row}");
+    assert!(row.contains("no new sessions"), "{row}");
+    let out = admin.ok(&["node", "undrain", "local"]);
+    assert!(out.stdout.starts_with("Node local is UP"), "{}", out.stdout);
+    let row = node_row(&admin.ok(&["node", "list"]).stdout, "local");
+    assert!(row.contains(" UP "), "{row}");
+
+    // The built-in node cannot be removed; an unknown one is not found.
+    let out = admin.run(&["node", "rm", "local"], "").fails_saying(
+        "Node local is the built-in local engine and cannot be removed; drain it instead.",
+    );
+    assert_eq!(out.code, 1);
+    admin
+        .run(&["node", "rm", "nope"], "")
+        .fails_saying("There is no node by that name or id.");
+    assert_eq!(
+        admin.ok(&["node", "list", "--json"]).json()[0]["name"],
+        "local"
+    );
+
+    // A plain user gets the server's 403 sentence.
+    app.create_user("bob", USER_PASSWORD, "user").await;
+    let user = app.login("bob", USER_PASSWORD).await;
+    let forbidden = detail_of(&user, user.http.get(user.url("/api/v1/nodes"))).await;
+    let bob = Cli::new();
+    bob.login(&app, "bob", USER_PASSWORD).ok();
+    for args in [&["node", "list"][..], &["node", "drain", "local"]] {
+        let out = bob.run(args, "");
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert_eq!(
+            out.stderr.trim_end(),
+            format!("berth: {forbidden}"),
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        admin.ok(&["node", "list", "--json"]).json()[0]["state"],
+        "UP"
+    );
 }
 
 #[tokio::test]
