@@ -41,9 +41,20 @@ pub struct Node {
     pub sessions: u32,
     /// The built-in node of the local engine (cannot be removed).
     pub local: bool,
+    /// GPU devices with the shares live sessions hold on each (1 = a whole device).
+    #[serde(default)]
+    pub gpus: Vec<GpuDevice>,
     pub created_at: String,
     /// The last time the engine answered a health check.
     pub checked_at: Option<String>,
+}
+
+/// One GPU device of a node.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GpuDevice {
+    pub index: u32,
+    /// The part of the device live sessions hold, a decimal like `"0.45"` (`"1"`: all of it).
+    pub allocated: String,
 }
 
 /// TLS material for a TCP engine, PEM text.

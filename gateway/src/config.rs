@@ -83,6 +83,7 @@ struct FileConfig {
     node_check_s: Option<u64>,
     node_reserve_cpu: Option<String>,
     node_reserve_mem: Option<String>,
+    node_gpus: Option<std::collections::BTreeMap<String, u32>>,
 }
 
 /// The resolved configuration the server runs with.
@@ -111,6 +112,9 @@ pub struct Config {
     pub node_check_s: u64,
     /// Kept back on every node (subtracted from its capacity).
     pub node_reserve: api::Resources,
+    /// GPU devices declared per node name (`[node_gpus]` in berth.toml): scheduled by berth,
+    /// passed to containers as environment (`CUDA_VISIBLE_DEVICES`, `BERTH_GPU_SHARES`).
+    pub node_gpus: std::collections::BTreeMap<String, u32>,
 }
 
 impl Config {
@@ -226,6 +230,13 @@ impl Config {
                 },
                 ..Default::default()
             },
+            node_gpus: {
+                let g = file.node_gpus.unwrap_or_default();
+                if let Some((n, c)) = g.iter().find(|(_, c)| **c > 64) {
+                    anyhow::bail!("node_gpus.{n} = {c}: a node declares at most 64 GPUs");
+                }
+                g
+            },
             upload_expiry_s: match args.upload_expiry_s.or(file.upload_expiry_s) {
                 Some(0) => anyhow::bail!("the upload expiry must be at least 1 second"),
                 Some(s) => s,
@@ -250,6 +261,7 @@ impl Config {
             scheduler: scheduler::Config::default(),
             node_check_s: 5,
             node_reserve: api::Resources::default(),
+            node_gpus: Default::default(),
         }
     }
 }

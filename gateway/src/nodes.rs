@@ -49,6 +49,8 @@ pub struct NodeRow {
     pub tls_dir: Option<String>,
     pub created_at: String,
     pub checked_at: Option<String>,
+    /// GPU devices declared for this node in configuration (`[node_gpus]`).
+    pub gpus: i64,
 }
 
 impl NodeRow {
@@ -71,8 +73,8 @@ impl NodeRow {
         Resources {
             cpu: Millicores(self.cpu_milli.max(0) as u64),
             mem: Bytes(self.mem_bytes.max(0) as u64),
-            gpu: 0,
-            gpu_shares: Default::default(),
+            gpu: self.gpus.max(0) as u32,
+            gpu_shares: api::Shares(self.gpus.max(0) as u32 * 100),
         }
     }
 
@@ -180,6 +182,15 @@ pub async fn bootstrap(
     .bind(db::now())
     .execute(db)
     .await?;
+    // Declared devices: `[node_gpus]` in berth.toml names them per node.
+    sqlx::query("UPDATE nodes SET gpus = 0").execute(db).await?;
+    for (name, n) in &config.node_gpus {
+        sqlx::query("UPDATE nodes SET gpus = ? WHERE name = ?")
+            .bind(i64::from(*n))
+            .bind(name)
+            .execute(db)
+            .await?;
+    }
     let nodes = Arc::new(crate::node::registry::Nodes::default());
     for r in rows(db).await? {
         match connect(&r, instance).await {
@@ -291,8 +302,8 @@ async fn check(
 
 /// The API view of every node, with what live sessions hold on each.
 async fn views(state: &AppState) -> AppResult<Vec<ApiNode>> {
-    let holding: Vec<(Option<String>, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT node, cpu_milli, mem_bytes, gpu, gpu_shares FROM sessions
+    let holding: Vec<(Option<String>, i64, i64, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT node, cpu_milli, mem_bytes, gpu, gpu_shares, gpu_alloc FROM sessions
          WHERE status IN ('SCHEDULED', 'PREPARING', 'RUNNING', 'TERMINATING')",
     )
     .fetch_all(&state.db)
@@ -303,9 +314,17 @@ async fn views(state: &AppState) -> AppResult<Vec<ApiNode>> {
         .map(|r| {
             let mut allocated = Resources::default();
             let mut sessions = 0;
-            for (node, cpu, mem, gpu, shares) in &holding {
+            let mut devices: Vec<u32> = vec![0; r.gpus.max(0) as usize];
+            for (node, cpu, mem, gpu, shares, hold) in &holding {
                 if node.as_deref() == Some(r.name.as_str()) {
                     sessions += 1;
+                    let hold: crate::sessions::store::GpuHold = hold
+                        .as_deref()
+                        .and_then(|j| serde_json::from_str(j).ok())
+                        .unwrap_or_default();
+                    for (i, d) in devices.iter_mut().enumerate() {
+                        *d += hold.on(i);
+                    }
                     allocated = allocated.add(&Resources {
                         cpu: Millicores(*cpu as u64),
                         mem: Bytes(*mem as u64),
@@ -325,6 +344,14 @@ async fn views(state: &AppState) -> AppResult<Vec<ApiNode>> {
                 allocated,
                 sessions,
                 local: r.local,
+                gpus: devices
+                    .iter()
+                    .enumerate()
+                    .map(|(i, used)| api::nodes::GpuDevice {
+                        index: i as u32,
+                        allocated: api::Shares(*used).to_string(),
+                    })
+                    .collect(),
                 created_at: r.created_at.clone(),
                 checked_at: r.checked_at.clone(),
             }
@@ -390,19 +417,23 @@ async fn create(
         tls_dir: None,
         created_at: db::now(),
         checked_at: None,
+        gpus: i64::from(state.config.node_gpus.get(&req.name).copied().unwrap_or(0)),
     };
     let instance = db::instance_id(&state.db).await?;
     let node = connect(&candidate, &instance)
         .await
         .map_err(|m| AppError::field("docker", m))?;
-    sqlx::query("INSERT INTO nodes(id, name, docker, grp, created_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(&id)
-        .bind(&candidate.name)
-        .bind(&candidate.docker)
-        .bind(&candidate.grp)
-        .bind(&candidate.created_at)
-        .execute(&state.db)
-        .await?;
+    sqlx::query(
+        "INSERT INTO nodes(id, name, docker, grp, created_at, gpus) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(&candidate.name)
+    .bind(&candidate.docker)
+    .bind(&candidate.grp)
+    .bind(&candidate.created_at)
+    .bind(candidate.gpus)
+    .execute(&state.db)
+    .await?;
     mark_up(
         &state.db,
         &candidate.name,
@@ -433,7 +464,10 @@ async fn update(
         // A DOWN node keeps saying why it is down.
         r.state_reason.clone()
     } else if draining {
-        format!("Drained by {}: running sessions stay, no new ones are placed here.", user.username)
+        format!(
+            "Drained by {}: running sessions stay, no new ones are placed here.",
+            user.username
+        )
     } else {
         format!("Put back in service by {}.", user.username)
     };

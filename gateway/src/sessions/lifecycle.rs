@@ -192,7 +192,13 @@ impl Lifecycle {
                     allocated: on
                         .iter()
                         .fold(Resources::default(), |acc, s| acc.add(&s.resources())),
-                    gpus: Vec::new(),
+                    gpus: (0..r.gpus.max(0) as usize)
+                        .map(|i| scheduler::Gpu {
+                            free: api::Shares(
+                                100u32.saturating_sub(on.iter().map(|s| s.gpu_hold().on(i)).sum()),
+                            ),
+                        })
+                        .collect(),
                     accepts_mounts: r.reaches_storage(),
                 }
             })
@@ -250,8 +256,20 @@ impl Lifecycle {
                 .map(|n| n.name.clone())
                 .unwrap_or_default();
             let reason = format!("Placed on node {name} ({}).", p.resources.summary());
+            let hold = store::GpuHold {
+                whole: p.gpu.whole.clone(),
+                shares: p
+                    .gpu
+                    .shares
+                    .iter()
+                    .map(|x| (x.device, x.shares.0))
+                    .collect(),
+            };
+            let patch_gpu =
+                (!hold.is_empty()).then(|| serde_json::to_string(&hold).unwrap_or_default());
             let patch = Patch {
                 node: Some(name.clone()),
+                gpu_alloc: patch_gpu.clone(),
                 ..Default::default()
             };
             if self
@@ -261,6 +279,7 @@ impl Lifecycle {
                 let me = self.clone();
                 let mut row = (*s).clone();
                 row.node = Some(name);
+                row.gpu_alloc = patch_gpu;
                 tokio::spawn(async move { me.prepare(row).await });
             }
         }
@@ -291,7 +310,8 @@ impl Lifecycle {
             image: s.image.clone(),
             kind: s.kind(),
             resources: s.resources(),
-            env: s.env(),
+            // Devices a node declares in configuration reach the container as environment only.
+            env: s.env().into_iter().chain(s.gpu_hold().env()).collect(),
             command: s.command.clone(),
             ports: s.apps().iter().map(|a| a.port).collect(),
             app_secret: s.app_secret.clone().unwrap_or_default(),

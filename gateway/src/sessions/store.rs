@@ -40,6 +40,8 @@ pub struct SessionRow {
     pub mounts: String,
     /// Place in the queue as the last pass ordered it (PENDING only).
     pub queue_pos: Option<i64>,
+    /// JSON of [`GpuHold`] once placed.
+    pub gpu_alloc: Option<String>,
 }
 
 /// An app of a session and, once the container runs, where its port is published.
@@ -70,6 +72,13 @@ impl SessionRow {
     }
     pub fn apps(&self) -> Vec<AppPort> {
         serde_json::from_str(&self.ports).unwrap_or_default()
+    }
+
+    pub fn gpu_hold(&self) -> GpuHold {
+        self.gpu_alloc
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default()
     }
 
     pub fn mounts(&self) -> Vec<api::vfolders::Mount> {
@@ -248,6 +257,71 @@ pub struct Patch {
     pub container_id: Option<String>,
     pub exit_code: Option<i64>,
     pub logs: Option<String>,
+    /// JSON of [`GpuHold`]: the devices a placement took.
+    pub gpu_alloc: Option<String>,
+}
+
+/// The GPU devices a session holds on its node: whole devices, and `(device, hundredths)`
+/// parts of shared ones.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct GpuHold {
+    pub whole: Vec<usize>,
+    pub shares: Vec<(usize, u32)>,
+}
+
+impl GpuHold {
+    pub fn is_empty(&self) -> bool {
+        self.whole.is_empty() && self.shares.is_empty()
+    }
+
+    /// Shares held on device `i` (a whole device is 100).
+    pub fn on(&self, i: usize) -> u32 {
+        let whole = if self.whole.contains(&i) { 100 } else { 0 };
+        whole
+            + self
+                .shares
+                .iter()
+                .filter(|(d, _)| *d == i)
+                .map(|(_, s)| *s)
+                .sum::<u32>()
+    }
+
+    /// What the container is told: `CUDA_VISIBLE_DEVICES` and `BERTH_GPU_SHARES`
+    /// (`DEVICE:FRACTION,…`, a whole device as `1`).
+    pub fn env(&self) -> Vec<(String, String)> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let mut parts: Vec<(usize, String)> = self
+            .whole
+            .iter()
+            .map(|d| (*d, "1".to_string()))
+            .chain(
+                self.shares
+                    .iter()
+                    .map(|(d, s)| (*d, api::Shares(*s).to_string())),
+            )
+            .collect();
+        parts.sort();
+        vec![
+            (
+                "CUDA_VISIBLE_DEVICES".into(),
+                parts
+                    .iter()
+                    .map(|(d, _)| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (
+                "BERTH_GPU_SHARES".into(),
+                parts
+                    .iter()
+                    .map(|(d, s)| format!("{d}:{s}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        ]
+    }
 }
 
 /// Moves a session to `to` if its current status may move there (the rule lives in
@@ -274,6 +348,7 @@ pub async fn transition(
         "UPDATE sessions SET status = ?, status_reason = ?,
             node = COALESCE(?, node), container_id = COALESCE(?, container_id),
             exit_code = COALESCE(?, exit_code), logs = COALESCE(?, logs), ports = COALESCE(?, ports),
+            gpu_alloc = COALESCE(?, gpu_alloc),
             started_at = CASE WHEN ? THEN ? ELSE started_at END,
             terminated_at = CASE WHEN ? THEN ? ELSE terminated_at END
          WHERE id = ? AND status IN ({marks})"
@@ -287,6 +362,7 @@ pub async fn transition(
         .bind(patch.exit_code)
         .bind(patch.logs)
         .bind(patch.ports)
+        .bind(patch.gpu_alloc)
         .bind(to == SessionStatus::Running)
         .bind(&now)
         .bind(to.is_final())

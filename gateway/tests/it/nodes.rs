@@ -346,3 +346,121 @@ async fn sessions_spread_over_two_engines_and_a_hung_engine_goes_down_and_comes_
     }
     assert_eq!(nodes[0], nodes[1], "concentrated: both on one node");
 }
+
+/// `docker exec` env of a running container, as `NAME=VALUE` lines.
+fn container_env(container: &str) -> String {
+    crate::common::docker_ok(&["exec", container, "env"])
+}
+
+#[tokio::test]
+async fn declared_gpus_are_shared_exactly_and_reach_the_container_as_environment() {
+    let app = TestApp::spawn_with_config("[node_gpus]\nlocal = 2\n").await;
+    let admin = app.admin().await;
+    let alice = app.user("alice").await;
+    let local = node(&admin, "local").await;
+    assert_eq!(local["capacity"]["gpu"], 2, "{local}");
+    assert_eq!(local["gpus"].as_array().unwrap().len(), 2);
+
+    let gpu_session = |name: &str, field: &str, amount: &str| {
+        let mut b = small_session(name);
+        b["resources"][field] = json!(amount);
+        b
+    };
+    // More than any node has: refused at once, nothing created.
+    let r = alice
+        .post("/api/v1/sessions", &gpu_session("big", "gpu", "3"))
+        .await;
+    assert_problem(&r, 400, "unschedulable");
+    assert_field_error(
+        &alice
+            .post(
+                "/api/v1/sessions",
+                &gpu_session("fine", "gpu_shares", "0.005"),
+            )
+            .await,
+        "resources.gpu_shares",
+    );
+
+    // 0.3 goes on one device; 0.8 does not fit next to it and takes the other (best fit).
+    let a = alice
+        .create_session(gpu_session("a", "gpu_shares", "0.3"))
+        .await;
+    let a = wait_status(
+        &alice,
+        a["id"].as_str().unwrap(),
+        "RUNNING",
+        Duration::from_secs(60),
+    )
+    .await;
+    let env = container_env(a["container_id"].as_str().unwrap());
+    assert!(
+        env.contains("CUDA_VISIBLE_DEVICES=0\n") || env.contains("CUDA_VISIBLE_DEVICES=1\n"),
+        "{env}"
+    );
+    assert!(
+        env.contains("BERTH_GPU_SHARES=") && env.contains(":0.3\n"),
+        "{env}"
+    );
+    let b = alice
+        .create_session(gpu_session("b", "gpu_shares", "0.8"))
+        .await;
+    let b = wait_status(
+        &alice,
+        b["id"].as_str().unwrap(),
+        "RUNNING",
+        Duration::from_secs(60),
+    )
+    .await;
+    let local = node(&admin, "local").await;
+    let mut held: Vec<&str> = local["gpus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["allocated"].as_str().unwrap())
+        .collect();
+    held.sort();
+    assert_eq!(held, ["0.3", "0.8"], "{local}");
+    // 0.9 more: 0.7 + 0.2 free, no even split fits (0.45 > 0.2): it waits and says why.
+    let c = alice
+        .create_session(gpu_session("c", "gpu_shares", "0.9"))
+        .await;
+    let c_id = c["id"].as_str().unwrap().to_string();
+    wait_until(
+        "the GPU session to say why it waits",
+        Duration::from_secs(20),
+        || async {
+            let s = alice.session(&c_id).await;
+            s["status"] == "PENDING" && s["status_reason"].as_str().unwrap_or("").contains("GPU")
+        },
+    )
+    .await;
+    // Ending the 0.8 session frees its device: 0.9 now fits on it.
+    end_session(&alice, b["id"].as_str().unwrap()).await;
+    let c = wait_status(&alice, &c_id, "RUNNING", Duration::from_secs(60)).await;
+    let env = container_env(c["container_id"].as_str().unwrap());
+    assert!(env.contains(":0.9\n"), "{env}");
+    // A whole device: none is free (0.3 and 0.9 held) until the 0.3 session ends.
+    let d = alice.create_session(gpu_session("d", "gpu", "1")).await;
+    let d_id = d["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(alice.session(&d_id).await["status"], "PENDING");
+    end_session(&alice, a["id"].as_str().unwrap()).await;
+    let d = wait_status(&alice, &d_id, "RUNNING", Duration::from_secs(60)).await;
+    let env = container_env(d["container_id"].as_str().unwrap());
+    assert!(
+        env.contains("BERTH_GPU_SHARES=") && env.contains(":1\n"),
+        "{env}"
+    );
+    for id in [c["id"].as_str().unwrap(), d_id.as_str()] {
+        end_session(&alice, id).await;
+    }
+    let local = node(&admin, "local").await;
+    assert!(
+        local["gpus"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["allocated"] == "0"),
+        "{local}"
+    );
+}
