@@ -10,7 +10,7 @@ use ::api::auth::User;
 use leptos::prelude::*;
 
 /// Where the user is, from the URL's hash (`#/`, `#/sessions/ID`, `#/folders`,
-/// `#/folders/ID/dir/sub`, `#/settings`, `#/admin/users`).
+/// `#/folders/ID/dir/sub`, `#/settings`, `#/admin/users`, `#/admin/nodes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Sessions,
@@ -41,16 +41,18 @@ pub enum AdminTab {
     Users,
     Projects,
     Policies,
+    Nodes,
 }
 
 impl AdminTab {
-    pub const ALL: [AdminTab; 3] = [Self::Users, Self::Projects, Self::Policies];
+    pub const ALL: [AdminTab; 4] = [Self::Users, Self::Projects, Self::Policies, Self::Nodes];
 
     pub fn slug(self) -> &'static str {
         match self {
             Self::Users => "users",
             Self::Projects => "projects",
             Self::Policies => "policies",
+            Self::Nodes => "nodes",
         }
     }
 
@@ -59,6 +61,7 @@ impl AdminTab {
             Self::Users => "Users",
             Self::Projects => "Projects",
             Self::Policies => "Policies",
+            Self::Nodes => "Nodes",
         }
     }
 }

@@ -300,9 +300,12 @@ async fn check(
     Ok(())
 }
 
+/// A live session's node, CPU, memory, GPUs, GPU shares and held devices.
+type Holding = (Option<String>, i64, i64, i64, i64, Option<String>);
+
 /// The API view of every node, with what live sessions hold on each.
 async fn views(state: &AppState) -> AppResult<Vec<ApiNode>> {
-    let holding: Vec<(Option<String>, i64, i64, i64, i64, Option<String>)> = sqlx::query_as(
+    let holding: Vec<Holding> = sqlx::query_as(
         "SELECT node, cpu_milli, mem_bytes, gpu, gpu_shares, gpu_alloc FROM sessions
          WHERE status IN ('SCHEDULED', 'PREPARING', 'RUNNING', 'TERMINATING')",
     )

@@ -1,16 +1,18 @@
 //! The session launcher: image, presets, CPU and memory, an optional project, folders to
 //! mount, ports and a name. Every rule is the `api` crate's, checked as the user types; the
-//! server's answer is shown as a sentence.
+//! server's answer is shown as a sentence. When the user's policy has limits, a line says
+//! what they may still ask for.
 
 use crate::api::{self, ApiError};
 use crate::components::vfolder::PermissionBadge;
 use crate::pages::shell::Sessions;
 use ::api::auth::User;
 use ::api::images::ImageInfo;
+use ::api::policy::{Policy, UserPolicy};
 use ::api::projects::Project;
 use ::api::session::{CreateSession, MountRequest, Session};
 use ::api::vfolders::{check_mount_points, mount_point, Permission, VFolder};
-use ::api::{FieldError, ResourcesRequest};
+use ::api::{FieldError, Resources, ResourcesRequest};
 use leptos::prelude::*;
 
 const PRESETS: [(&str, &str, &str); 4] = [
@@ -28,6 +30,7 @@ pub fn Launcher() -> impl IntoView {
     let image = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let me = expect_context::<User>();
+    let my_id = me.id.clone();
     let projects = RwSignal::new(Vec::<Project>::new());
     let projects_error = RwSignal::new(None::<String>);
     let project = RwSignal::new(String::new());
@@ -64,6 +67,17 @@ pub fn Launcher() -> impl IntoView {
             Err(e) => projects_error.set(Some(e.detail)),
         }
     });
+
+    // My policy, for "you may still ask for"; without it (an error) the line is left out.
+    let policy = RwSignal::new(None::<Policy>);
+    {
+        let path = format!("/api/v1/users/{}/policy", api::enc(&my_id));
+        leptos::task::spawn_local(async move {
+            if let Ok(p) = api::get::<UserPolicy>(&path).await {
+                policy.set(Some(p.policy));
+            }
+        });
+    }
 
     // Folders to mount: every usable one is offered; `chosen` keeps the picked ones in order.
     let folders = RwSignal::new(Vec::<VFolder>::new());
@@ -152,6 +166,20 @@ pub fn Launcher() -> impl IntoView {
             .validate()
             .map(|r| r.summary())
             .unwrap_or_else(|_| "—".into())
+    };
+
+    // What my policy still allows, from my live sessions in the store (kept current by
+    // events); `None` when the policy limits neither sessions nor resources.
+    let allowance = Memo::new(move |_| {
+        let p = policy.get()?;
+        store
+            .list
+            .with(|list| Allowance::of(&p, list.iter().filter(|s| s.owner == my_id)))
+    });
+    let would_wait = move || {
+        let a = allowance.get()?;
+        let want = request().resources.validate().ok()?;
+        a.would_wait(&want)
     };
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -273,6 +301,12 @@ pub fn Launcher() -> impl IntoView {
                     prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
                 {field_error("name")}
             </label>
+            {move || allowance.get().map(|a| view! {
+                <p class="allowance" id="launch-allowance" title=a.limits.clone()>
+                    {a.sentence()}
+                    {move || would_wait().map(|w| view! { <span class="would-wait">{w}</span> })}
+                </p>
+            })}
             {move || server_error.get().filter(|e| e.errors.is_empty()).map(|e| view! { <p class="error" role="alert">{e.detail}</p> })}
             <div class="actions">
                 <span class="muted">{summary}</span>
@@ -282,6 +316,105 @@ pub fn Launcher() -> impl IntoView {
                 </button>
             </div>
         </form>
+    }
+}
+
+/// What a user's policy still allows beside their live sessions (waiting ones included: a new
+/// session queues behind them).
+#[derive(Debug, Clone, PartialEq)]
+struct Allowance {
+    /// Resources left under `max_total_resources`, the total, and whether GPUs are limited
+    /// at all (a policy's zero GPUs means "not limited").
+    resources: Option<(Resources, Resources, bool)>,
+    /// Sessions left under `max_concurrent_sessions`.
+    sessions: Option<u64>,
+    /// The limits and what is held, for the tooltip.
+    limits: String,
+}
+
+impl Allowance {
+    fn of<'a>(p: &Policy, mine: impl Iterator<Item = &'a Session>) -> Option<Self> {
+        if p.max_total_resources.is_none() && p.max_concurrent_sessions.is_none() {
+            return None;
+        }
+        let live: Vec<&Session> = mine.filter(|s| s.status.is_live()).collect();
+        let held = live
+            .iter()
+            .fold(Resources::default(), |acc, s| acc.add(&s.resources));
+        let mut limits = Vec::new();
+        if let Some(total) = &p.max_total_resources {
+            limits.push(format!("{} in all", total.summary()));
+        }
+        if let Some(max) = p.max_concurrent_sessions {
+            limits.push(format!(
+                "{max} concurrent session{}",
+                if max == 1 { "" } else { "s" }
+            ));
+        }
+        let limits = format!(
+            "Your policy allows {}; your {} live session{} hold{} {}.",
+            limits.join(" and "),
+            live.len(),
+            if live.len() == 1 { "" } else { "s" },
+            if live.len() == 1 { "s" } else { "" },
+            held.summary()
+        );
+        Some(Self {
+            resources: p.max_total_resources.map(|t| {
+                (
+                    t.saturating_sub(&held),
+                    t,
+                    t.gpu > 0 || t.gpu_shares.0 > 0,
+                )
+            }),
+            sessions: p
+                .max_concurrent_sessions
+                .map(|m| m.saturating_sub(live.len() as u64)),
+            limits,
+        })
+    }
+
+    /// "You may still ask for 3 CPU, 6 GiB and 1 more session."
+    fn sentence(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some((left, _, gpus)) = &self.resources {
+            let mut r = format!("{} CPU, {}", left.cpu, left.mem.human());
+            if *gpus {
+                r.push_str(&format!(", {} GPU", left.gpu));
+                if left.gpu_shares.0 > 0 {
+                    r.push_str(&format!(" and {} GPU shares", left.gpu_shares));
+                }
+            }
+            parts.push(r);
+        }
+        if let Some(n) = self.sessions {
+            parts.push(match n {
+                0 => "no more sessions".to_string(),
+                1 => "1 more session".to_string(),
+                n => format!("{n} more sessions"),
+            });
+        }
+        format!("You may still ask for {}.", parts.join(" and "))
+    }
+
+    /// Why a request for `want` would wait in the queue now (or be refused), if it would.
+    fn would_wait(&self, want: &Resources) -> Option<String> {
+        let over = |have: &Resources, gpus: bool| {
+            want.cpu > have.cpu
+                || want.mem > have.mem
+                || (gpus && (want.gpu > have.gpu || want.gpu_shares > have.gpu_shares))
+        };
+        if let Some((_, total, gpus)) = &self.resources {
+            if over(total, *gpus) {
+                return Some(" This request is more than your policy allows in all; it would be refused.".into());
+            }
+        }
+        if self.sessions == Some(0) {
+            return Some(" A new session waits until one of yours ends.".into());
+        }
+        let (left, _, gpus) = self.resources?;
+        over(&left, gpus)
+            .then(|| " This request is more than that: it would wait until yours free room.".into())
     }
 }
 

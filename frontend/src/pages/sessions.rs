@@ -3,6 +3,7 @@
 use crate::components::launcher::Launcher;
 use crate::components::status::{clock, StatusBadge};
 use crate::pages::shell::Sessions;
+use ::api::session::SessionStatus;
 use leptos::prelude::*;
 
 #[component]
@@ -43,7 +44,12 @@ pub fn SessionsPage() -> impl IntoView {
                                                 <td><a class="name" href=href>{s.name.clone()}</a></td>
                                                 <td>
                                                     <StatusBadge status=s.status />
-                                                    <div class="reason">{reason}</div>
+                                                    <div class="reason">
+                                                        {reason}
+                                                        {s.queue_position.filter(|_| s.status == SessionStatus::Pending).map(|p| view! {
+                                                            <span class="tag queue-tag" title="Place in the scheduler's queue">{format!("#{p} in queue")}</span>
+                                                        })}
+                                                    </div>
                                                 </td>
                                                 <td class="mono">{s.image.clone()}</td>
                                                 <td>{s.resources.summary()}</td>

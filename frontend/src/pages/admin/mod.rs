@@ -1,6 +1,7 @@
-//! The admin pages (admins and superadmins only): tabs for users, projects and policies, a
-//! file per tab.
+//! The admin pages (admins and superadmins only): tabs for users, projects, policies and
+//! nodes (with the scheduler's queue), a file per tab.
 
+mod nodes;
 mod policies;
 mod projects;
 mod users;
@@ -24,6 +25,7 @@ pub fn AdminPage(tab: AdminTab) -> impl IntoView {
                 AdminTab::Users => view! { <users::UsersTab /> }.into_any(),
                 AdminTab::Projects => view! { <projects::ProjectsTab /> }.into_any(),
                 AdminTab::Policies => view! { <policies::PoliciesTab /> }.into_any(),
+                AdminTab::Nodes => view! { <nodes::NodesTab /> }.into_any(),
             }}
         </div>
     }
