@@ -5,6 +5,8 @@
 #   upload    through berth's API: tus creation, then one streamed PATCH (curl -T), ending with
 #             the file in place in the folder
 #   download  through berth's API: GET …/download streamed to a file (curl -o)
+# Every timing starts after a `sync` and ends after one, so each way is measured to the disk
+# (otherwise whichever runs while the page cache still absorbs writes wins).
 # Each is run BENCH_ROUNDS times (default 3) and the best is kept; prints MB/s, the ratios
 # upload/cp and download/cp, and berth's peak resident memory before and after (VmHWM), which
 # stays flat when nothing buffers whole files.
@@ -60,25 +62,25 @@ HWM_BEFORE="$(hwm)"
 best_cp=0; best_up=0; best_down=0
 for round in $(seq 1 "$ROUNDS"); do
     # The plain copy, into the same file system as the folders.
-    t0="$(now)"; cp "$SRC" "$WORK/data/copy.bin"; t1="$(now)"
+    sync; t0="$(now)"; cp "$SRC" "$WORK/data/copy.bin"; sync; t1="$(now)"
     cp_rate="$(rate "$t0" "$t1")"; rm -f "$WORK/data/copy.bin"
 
     # Upload through the API.
     name="r$round.bin"
     meta="path $(printf '%s' "$name" | base64 -w0)"
-    t0="$(now)"
+    sync; t0="$(now)"
     loc="$(curl -fs -b "$JAR" -X POST -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: $BYTES" \
         -H "Upload-Metadata: $meta" -D - -o /dev/null "$BASE/api/v1/vfolders/$FOLDER/uploads" \
         | awk 'tolower($1)=="location:" {print $2}' | tr -d '\r')"
     curl -fs -b "$JAR" -X PATCH -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
         -H 'Content-Type: application/offset+octet-stream' -T "$SRC" "$BASE$loc" -o /dev/null
-    t1="$(now)"
+    sync; t1="$(now)"
     up_rate="$(rate "$t0" "$t1")"
 
     # Download through the API.
-    t0="$(now)"
+    sync; t0="$(now)"
     curl -fs -b "$JAR" -o "$WORK/down.bin" "$BASE/api/v1/vfolders/$FOLDER/download?path=$name"
-    t1="$(now)"
+    sync; t1="$(now)"
     down_rate="$(rate "$t0" "$t1")"
     cmp -s "$SRC" "$WORK/down.bin" || die "round $round: the downloaded file differs from the upload"
     rm -f "$WORK/down.bin" "$WORK/data/vfolders/$FOLDER/$name"
@@ -90,7 +92,7 @@ done
 HWM_AFTER="$(hwm)"
 
 echo
-echo "file: $SIZE_MIB MiB, best of $ROUNDS rounds, same disk"
+echo "file: $SIZE_MIB MiB, best of $ROUNDS rounds, same disk, each timed to the disk (sync)"
 printf '%-10s %8s MB/s\n' cp "$best_cp" upload "$best_up" download "$best_down"
 python3 -c "print(f'ratio upload/cp   {$best_up/$best_cp:.2f}  (target >= 0.7)')"
 python3 -c "print(f'ratio download/cp {$best_down/$best_cp:.2f}  (target >= 0.7)')"

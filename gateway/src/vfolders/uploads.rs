@@ -416,7 +416,7 @@ async fn patch(
         };
         let room = (length - offset) as usize;
         let take = chunk.len().min(room);
-        sink.write(&chunk[..take]).await?;
+        sink.write(chunk.slice(..take)).await?;
         offset += take as u64;
         if take < chunk.len() {
             overflow = true;
@@ -456,13 +456,17 @@ async fn patch(
 /// Appends to a file in large blocks on the blocking pool: body chunks (tens of KiB) are
 /// gathered into a buffer of [`BlockWriter::BLOCK`] bytes, and while one block is written the
 /// next one fills (two buffers), so receiving and writing overlap and memory stays bounded.
-/// A block write's result, with the file and buffer handed back.
-type BlockDone = (std::fs::File, Vec<u8>, std::io::Result<()>);
+/// A block write's result, with the file handed back.
+type BlockDone = (std::fs::File, std::io::Result<()>);
 
+/// Appends to a file in large blocks on the blocking pool: body chunks (tens of KiB each) are
+/// kept as they arrived — no copy — until [`BlockWriter::BLOCK`] bytes are gathered, then
+/// written in one trip to the blocking pool while the next block gathers, so receiving and
+/// writing overlap and memory stays bounded (two blocks).
 struct BlockWriter {
     file: Option<std::fs::File>,
-    buf: Vec<u8>,
-    spare: Vec<u8>,
+    chunks: Vec<axum::body::Bytes>,
+    gathered: usize,
     writing: Option<tokio::task::JoinHandle<BlockDone>>,
 }
 
@@ -472,52 +476,52 @@ impl BlockWriter {
     fn new(file: std::fs::File) -> Self {
         Self {
             file: Some(file),
-            buf: Vec::with_capacity(Self::BLOCK),
-            spare: Vec::with_capacity(Self::BLOCK),
+            chunks: Vec::new(),
+            gathered: 0,
             writing: None,
         }
     }
 
-    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        if self.buf.len() + data.len() > Self::BLOCK {
+    async fn write(&mut self, data: axum::body::Bytes) -> std::io::Result<()> {
+        self.gathered += data.len();
+        self.chunks.push(data);
+        if self.gathered >= Self::BLOCK {
             self.flush().await?;
         }
-        self.buf.extend_from_slice(data);
         Ok(())
     }
 
     /// Waits for the block being written, if any.
     async fn settle(&mut self) -> std::io::Result<()> {
         if let Some(h) = self.writing.take() {
-            let (file, mut buf, r) = h.await.map_err(std::io::Error::other)?;
-            buf.clear();
+            let (file, r) = h.await.map_err(std::io::Error::other)?;
             self.file = Some(file);
-            self.spare = buf;
             r?;
         }
         Ok(())
     }
 
-    /// Starts writing the filled buffer and goes on with the spare one.
+    /// Starts writing the gathered chunks and goes on gathering.
     async fn flush(&mut self) -> std::io::Result<()> {
         self.settle().await?;
-        if self.buf.is_empty() {
+        if self.chunks.is_empty() {
             return Ok(());
         }
         let mut file = self
             .file
             .take()
             .ok_or_else(|| std::io::Error::other("writer closed"))?;
-        let buf = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
+        let chunks = std::mem::take(&mut self.chunks);
+        self.gathered = 0;
         self.writing = Some(tokio::task::spawn_blocking(move || {
             use std::io::Write;
-            let r = file.write_all(&buf);
-            (file, buf, r)
+            let r = chunks.iter().try_for_each(|c| file.write_all(c));
+            (file, r)
         }));
         Ok(())
     }
 
-    /// Writes what is buffered; whatever arrived is kept even when the body broke off.
+    /// Writes what is gathered; whatever arrived is kept even when the body broke off.
     async fn finish(mut self) -> std::io::Result<()> {
         self.flush().await?;
         self.settle().await
