@@ -83,6 +83,8 @@ async fn put_user_policy(
         .ok_or_else(|| AppError::not_found("user"))?;
     let map = parse_policy_map(&body).map_err(AppError::validation)?;
     store_map(&state.db, &target.id, &map).await?;
+    // The next scheduling pass runs now, with the new limits.
+    state.lifecycle.wake();
     Ok(Json(effective(&state.db, &target.id).await?))
 }
 
@@ -103,5 +105,6 @@ async fn put_default(
         map.entry(k.to_string()).or_insert(Value::Null);
     }
     store_map(&state.db, "default", &map).await?;
+    state.lifecycle.wake();
     Ok(Json(defaults(&state.db).await?))
 }
