@@ -67,6 +67,10 @@ pub struct Lifecycle {
     apps: Arc<wsproxy::AppProxy>,
     /// Wakes the scheduler when a session is queued or resources are freed.
     wake: Notify,
+    /// The images each node has, briefly cached: a session goes only where its image is.
+    images: tokio::sync::Mutex<
+        HashMap<String, (std::time::Instant, std::collections::HashSet<String>)>,
+    >,
 }
 
 impl Lifecycle {
@@ -88,6 +92,7 @@ impl Lifecycle {
             terminals,
             apps,
             wake: Notify::new(),
+            images: Default::default(),
         })
     }
 
@@ -243,6 +248,7 @@ impl Lifecycle {
                     .map_or(0, |t| (now - t).whole_seconds().max(0) as u64),
             })
             .collect();
+        let (views, queue, limited) = self.only_where_images_are(views, queue, &pending).await;
         let out = scheduler::pass(&views, &queue, &owners, &self.sched);
         let by_id: HashMap<&str, &SessionRow> =
             pending.iter().map(|s| (s.id.as_str(), s)).collect();
@@ -284,15 +290,107 @@ impl Lifecycle {
             }
         }
         for w in &out.waiting {
+            // A group wait here means "not on a node with its image": say that instead.
+            let reason = match limited.get(&w.session_id) {
+                Some(why) if w.reason.contains("allowed groups") => why.as_str(),
+                _ => w.reason.as_str(),
+            };
             let changed = store::set_queue_pos(&self.db, &w.session_id, w.position as i64).await?;
             let reason =
-                store::set_reason(&self.db, &w.session_id, SessionStatus::Pending, &w.reason)
-                    .await?;
+                store::set_reason(&self.db, &w.session_id, SessionStatus::Pending, reason).await?;
             if changed || reason {
                 self.publish(&w.session_id).await;
             }
         }
         Ok(())
+    }
+
+    /// The image names a node has (cached for 10 s); `None` when it cannot say.
+    async fn images_on(&self, node: &str) -> Option<std::collections::HashSet<String>> {
+        let mut cache = self.images.lock().await;
+        if let Some((at, set)) = cache.get(node) {
+            if at.elapsed() < Duration::from_secs(10) {
+                return Some(set.clone());
+            }
+        }
+        let n = self.nodes.get(node)?;
+        let list = tokio::time::timeout(Duration::from_secs(4), n.list_images())
+            .await
+            .ok()?
+            .ok()?;
+        let set: std::collections::HashSet<String> = list.into_iter().map(|i| i.name).collect();
+        cache.insert(node.to_string(), (std::time::Instant::now(), set.clone()));
+        Some(set)
+    }
+
+    /// When some schedulable node lacks a pending session's image, each node becomes a group
+    /// of its own and every request is limited to the nodes that have its image (and are in
+    /// its owner's allowed groups), so a session never lands where its image is missing and
+    /// never blocks the others. When every node has every image, nothing changes.
+    async fn only_where_images_are(
+        &self,
+        mut views: Vec<scheduler::NodeView>,
+        mut queue: Vec<scheduler::Request>,
+        pending: &[SessionRow],
+    ) -> (
+        Vec<scheduler::NodeView>,
+        Vec<scheduler::Request>,
+        HashMap<String, String>,
+    ) {
+        let mut has: HashMap<String, Option<std::collections::HashSet<String>>> = HashMap::new();
+        for v in views.iter().filter(|v| v.schedulable) {
+            has.insert(v.name.clone(), self.images_on(&v.name).await);
+        }
+        let image_of: HashMap<&str, &str> = pending
+            .iter()
+            .map(|s| (s.id.as_str(), s.image.as_str()))
+            .collect();
+        let lacks = |node: &str, image: &str| {
+            has.get(node)
+                .and_then(|o| o.as_ref())
+                .is_some_and(|set| !set.contains(image))
+        };
+        let any_missing = queue.iter().any(|r| {
+            let img = image_of
+                .get(r.session_id.as_str())
+                .copied()
+                .unwrap_or_default();
+            views.iter().any(|v| v.schedulable && lacks(&v.name, img))
+        });
+        let mut limited = HashMap::new();
+        if !any_missing {
+            return (views, queue, limited);
+        }
+        for r in &mut queue {
+            let img = image_of
+                .get(r.session_id.as_str())
+                .copied()
+                .unwrap_or_default();
+            let allowed: Vec<String> = views
+                .iter()
+                .filter(|v| !lacks(&v.name, img))
+                .filter(|v| match &r.allowed_groups {
+                    None => true,
+                    Some(groups) => v.group.as_ref().is_some_and(|g| groups.contains(g)),
+                })
+                .map(|v| v.name.clone())
+                .collect();
+            // The sentence a session limited this way shows when it must wait.
+            let why = if allowed.is_empty() {
+                format!("Waiting: no node that is up and open to you has image {img}; load it on one (docker save | docker load).")
+            } else {
+                format!(
+                    "Waiting: image {img} is only on {}, and none of them has room now.",
+                    allowed.join(", ")
+                )
+            };
+            limited.insert(r.session_id.clone(), why);
+            r.allowed_groups = Some(allowed);
+        }
+        for v in &mut views {
+            v.group = Some(v.name.clone());
+        }
+        (views, queue, limited)
     }
 
     /// SCHEDULED → PREPARING → RUNNING: creates and starts the container.

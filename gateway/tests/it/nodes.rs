@@ -307,6 +307,26 @@ async fn sessions_spread_over_two_engines_and_a_hung_engine_goes_down_and_comes_
     let e_id = e["id"].as_str().unwrap().to_string();
     let e = wait_status(&alice, &e_id, "RUNNING", Duration::from_secs(60)).await;
     assert_eq!(e["node"], "node2");
+    // berth/jupyter is only on the local engine: while local is drained it waits and says
+    // why (it is never sent to node2, which lacks the image), and starts once local is back.
+    let mut body = small_session("lab");
+    body["image"] = json!("berth/jupyter");
+    body["resources"] = json!({"cpu": "0.25", "mem": "256m"});
+    let j = alice.create_session(body).await;
+    let j_id = j["id"].as_str().unwrap().to_string();
+    wait_until(
+        "the jupyter session to wait for its image",
+        Duration::from_secs(20),
+        || async {
+            let s = alice.session(&j_id).await;
+            s["status"] == "PENDING"
+                && s["status_reason"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("image berth/jupyter is only on local")
+        },
+    )
+    .await;
     assert_field_error(
         &admin
             .patch("/api/v1/nodes/local", &json!({"state": "DOWN"}))
@@ -317,6 +337,9 @@ async fn sessions_spread_over_two_engines_and_a_hung_engine_goes_down_and_comes_
         .patch("/api/v1/nodes/local", &json!({"state": "UP"}))
         .await
         .expect_json(200);
+    let j = wait_status(&alice, &j_id, "RUNNING", Duration::from_secs(60)).await;
+    assert_eq!(j["node"], "local");
+    end_session(&alice, &j_id).await;
     for id in [
         a_id.as_str(),
         b_id.as_str(),
