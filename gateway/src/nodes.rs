@@ -114,6 +114,8 @@ async fn connect(row: &NodeRow, instance: &str) -> Result<Arc<dyn Node>, String>
         Endpoint::Unix(path) => {
             let fut = DockerNode::connect(&row.name, PathBuf::from(&path), instance);
             match tokio::time::timeout(ANSWER_TIMEOUT, fut).await {
+                // NVML sees this host's GPUs: they belong to the built-in local node.
+                Ok(Ok(n)) if row.local => Ok(Arc::new(n.with_nvidia(local_gpus()))),
                 Ok(Ok(n)) => Ok(Arc::new(n)),
                 Ok(Err(e)) => Err(format!("{e:#}.")),
                 Err(_) => Err(format!(
@@ -128,6 +130,21 @@ async fn connect(row: &NodeRow, instance: &str) -> Result<Arc<dyn Node>, String>
                 .into(),
         ),
     }
+}
+
+/// NVIDIA devices on this host, found once (0 without the NVIDIA library).
+fn local_gpus() -> u32 {
+    static FOUND: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| match crate::node::gpu::discover() {
+        Ok(n) => {
+            tracing::info!("NVML found {n} NVIDIA GPU(s) on this host");
+            n
+        }
+        Err(e) => {
+            tracing::info!("no NVIDIA GPUs on this host: {e}");
+            0
+        }
+    })
 }
 
 /// Records a successful connection: capacity (minus the reserve) and health.
@@ -182,8 +199,11 @@ pub async fn bootstrap(
     .bind(db::now())
     .execute(db)
     .await?;
-    // Declared devices: `[node_gpus]` in berth.toml names them per node.
-    sqlx::query("UPDATE nodes SET gpus = 0").execute(db).await?;
+    // Devices: NVML's for the local node, and `[node_gpus]` in berth.toml (which wins).
+    sqlx::query("UPDATE nodes SET gpus = CASE WHEN local = 1 THEN ? ELSE 0 END")
+        .bind(i64::from(local_gpus()))
+        .execute(db)
+        .await?;
     for (name, n) in &config.node_gpus {
         sqlx::query("UPDATE nodes SET gpus = ? WHERE name = ?")
             .bind(i64::from(*n))

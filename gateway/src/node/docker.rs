@@ -27,6 +27,8 @@ pub struct DockerNode {
     socket: PathBuf,
     instance: String,
     capacity: Resources,
+    /// NVIDIA devices found by NVML (the local engine only): GPUs go in as device requests.
+    nvidia: bool,
 }
 
 fn sentence(what: &str, e: DockerError) -> NodeError {
@@ -87,7 +89,16 @@ impl DockerNode {
                 gpu: 0,
                 gpu_shares: Default::default(),
             },
+            nvidia: false,
         })
+    }
+
+    /// Marks the engine's host as having `n` NVIDIA devices (found by NVML).
+    pub fn with_nvidia(mut self, n: u32) -> Self {
+        self.nvidia = n > 0;
+        self.capacity.gpu = n;
+        self.capacity.gpu_shares = api::Shares(n * 100);
+        self
     }
 
     pub fn docker(&self) -> &Docker {
@@ -224,6 +235,14 @@ impl Node for DockerNode {
                 security_opt: Some(vec!["no-new-privileges".into()]),
                 init: Some(true),
                 port_bindings: Some(bindings),
+                device_requests: (self.nvidia && !spec.gpu_devices.is_empty()).then(|| {
+                    vec![bollard::models::DeviceRequest {
+                        driver: Some("nvidia".into()),
+                        device_ids: Some(spec.gpu_devices.iter().map(|d| d.to_string()).collect()),
+                        capabilities: Some(vec![vec!["gpu".into()]]),
+                        ..Default::default()
+                    }]
+                }),
                 mounts: Some(
                     spec.mounts
                         .iter()
@@ -444,5 +463,9 @@ impl Node for DockerNode {
             docker: self.docker.clone(),
             socket: self.socket.clone(),
         }
+    }
+
+    fn real_gpus(&self) -> bool {
+        self.nvidia
     }
 }

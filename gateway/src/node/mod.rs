@@ -2,6 +2,7 @@
 //! ([`docker::DockerNode`]); the scheduler issue adds more behind the same trait.
 
 pub mod docker;
+pub mod gpu;
 pub mod registry;
 
 use api::images::ImageInfo;
@@ -26,6 +27,8 @@ pub struct ContainerSpec {
     pub app_secret: String,
     /// Folders to bind-mount: host directory, mount point, read-only.
     pub mounts: Vec<BindMount>,
+    /// Host GPU devices the session holds (given to the container on NVIDIA nodes).
+    pub gpu_devices: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -98,4 +101,9 @@ pub trait Node: Send + Sync {
     fn events(&self) -> BoxStream<'static, NodeEvent>;
     /// Where the websocket proxy attaches terminals.
     fn exec_endpoint(&self) -> wsproxy::ExecEndpoint;
+    /// Whether the node's GPUs are real NVIDIA devices (passed as Docker device requests)
+    /// rather than devices declared in configuration (passed as environment only).
+    fn real_gpus(&self) -> bool {
+        false
+    }
 }

@@ -408,8 +408,18 @@ impl Lifecycle {
             image: s.image.clone(),
             kind: s.kind(),
             resources: s.resources(),
-            // Devices a node declares in configuration reach the container as environment only.
-            env: s.env().into_iter().chain(s.gpu_hold().env()).collect(),
+            // Devices a node declares in configuration reach the container as environment
+            // only; real NVIDIA devices also as device requests, renumbered from 0 inside.
+            env: s
+                .env()
+                .into_iter()
+                .chain(if self.node_of(&s).is_some_and(|n| n.real_gpus()) {
+                    s.gpu_hold().env_in_container()
+                } else {
+                    s.gpu_hold().env()
+                })
+                .collect(),
+            gpu_devices: s.gpu_hold().devices(),
             command: s.command.clone(),
             ports: s.apps().iter().map(|a| a.port).collect(),
             app_secret: s.app_secret.clone().unwrap_or_default(),

@@ -286,6 +286,31 @@ impl GpuHold {
                 .sum::<u32>()
     }
 
+    /// The host devices held, in order.
+    pub fn devices(&self) -> Vec<usize> {
+        let mut d: Vec<usize> = self
+            .whole
+            .iter()
+            .copied()
+            .chain(self.shares.iter().map(|(d, _)| *d))
+            .collect();
+        d.sort_unstable();
+        d.dedup();
+        d
+    }
+
+    /// [`GpuHold::env`] as seen inside a container that was given only its devices (NVIDIA
+    /// device requests): they are numbered from 0 there, in host order.
+    pub fn env_in_container(&self) -> Vec<(String, String)> {
+        let devices = self.devices();
+        let pos = |d: usize| devices.iter().position(|x| *x == d).unwrap_or(0);
+        GpuHold {
+            whole: self.whole.iter().map(|d| pos(*d)).collect(),
+            shares: self.shares.iter().map(|(d, s)| (pos(*d), *s)).collect(),
+        }
+        .env()
+    }
+
     /// What the container is told: `CUDA_VISIBLE_DEVICES` and `BERTH_GPU_SHARES`
     /// (`DEVICE:FRACTION,…`, a whole device as `1`).
     pub fn env(&self) -> Vec<(String, String)> {
@@ -428,4 +453,35 @@ pub async fn touch(db: &Db, id: &str, at: &str) -> sqlx::Result<()> {
         .execute(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GpuHold;
+
+    #[test]
+    fn gpu_environment_on_declared_and_real_devices() {
+        let h = GpuHold {
+            whole: vec![2],
+            shares: vec![(3, 15)],
+        };
+        let env = |v: Vec<(String, String)>| {
+            v.into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            env(h.env()),
+            ["CUDA_VISIBLE_DEVICES=2,3", "BERTH_GPU_SHARES=2:1,3:0.15"]
+        );
+        // Given only devices 2 and 3, the container numbers them 0 and 1.
+        assert_eq!(
+            env(h.env_in_container()),
+            ["CUDA_VISIBLE_DEVICES=0,1", "BERTH_GPU_SHARES=0:1,1:0.15"]
+        );
+        assert_eq!(h.devices(), vec![2, 3]);
+        assert_eq!(h.on(2), 100);
+        assert_eq!(h.on(3), 15);
+        assert!(GpuHold::default().env().is_empty());
+    }
 }
