@@ -499,8 +499,78 @@ pub struct Mount {
     pub mode: String,
 }
 
+/// Standard base64 with padding, as tus metadata values are written.
+pub fn base64_encode(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Base64 (standard or URL-safe alphabet, padding optional); `None` when it is not base64.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let s = s.trim_end_matches('=').as_bytes();
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for chunk in s.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= val(c)? << (18 - 6 * i);
+        }
+        out.extend_from_slice(&acc.to_be_bytes()[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+/// The `Upload-Metadata` header of a tus creation for `path` (and the browser's file name).
+pub fn upload_metadata(path: &str, filename: Option<&str>) -> String {
+    let mut m = format!("path {}", base64_encode(path.as_bytes()));
+    if let Some(f) = filename {
+        m.push_str(&format!(",filename {}", base64_encode(f.as_bytes())));
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn base64_round_trips() {
+        for s in ["", "a", "ab", "abc", "data/ünï.txt"] {
+            let e = super::base64_encode(s.as_bytes());
+            assert_eq!(super::base64_decode(&e).unwrap(), s.as_bytes());
+        }
+        assert_eq!(super::base64_encode(b"data/a.txt"), "ZGF0YS9hLnR4dA==");
+        assert!(super::base64_decode("a").is_none());
+        assert!(super::base64_decode("!!!!").is_none());
+        assert_eq!(
+            super::upload_metadata("a", Some("b")),
+            "path YQ==,filename Yg=="
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -810,25 +810,6 @@ fn transient_status(status: u16) -> bool {
     matches!(status, 408 | 409 | 423 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// Standard base64 with padding (tus metadata values).
-pub fn b64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn upload_offset(h: &HeaderMap) -> Option<u64> {
     h.get("upload-offset")?.to_str().ok()?.trim().parse().ok()
 }
@@ -848,11 +829,7 @@ async fn tus_create(c: &Client, folder: &str, dest: &str, len: u64) -> Result<St
         .header("Upload-Length", len)
         .header(
             "Upload-Metadata",
-            format!(
-                "path {},filename {}",
-                b64(dest.as_bytes()),
-                b64(filename.as_bytes())
-            ),
+            api::vfolders::upload_metadata(dest, Some(filename)),
         )
         .timeout(Duration::from_secs(120))
         .send()
@@ -1900,11 +1877,6 @@ mod tests {
 
     #[test]
     fn base64_and_percent() {
-        assert_eq!(b64(b"data/a.txt"), "ZGF0YS9hLnR4dA==");
-        assert_eq!(b64(b"a"), "YQ==");
-        assert_eq!(b64(b"ab"), "YWI=");
-        assert_eq!(b64(b"abc"), "YWJj");
-        assert_eq!(b64(b""), "");
         let mut j = Job {
             id: "j".into(),
             kind: "clone".into(),
@@ -2045,7 +2017,7 @@ mod tests {
         assert!(t.patches >= 3, "a broken chunk and two more: {}", t.patches);
         assert_eq!(
             t.path,
-            format!("path {},filename {}", b64(b"d/big.bin"), b64(b"big.bin"))
+            api::vfolders::upload_metadata("d/big.bin", Some("big.bin"))
         );
         assert!(current.lock().unwrap().is_none());
     }

@@ -117,7 +117,7 @@ fn metadata_path(headers: &HeaderMap) -> AppResult<String> {
             continue;
         };
         if k == "path" {
-            let bytes = base64_decode(v.unwrap_or("").trim()).ok_or_else(|| {
+            let bytes = api::vfolders::base64_decode(v.unwrap_or("").trim()).ok_or_else(|| {
                 AppError::field(
                     "Upload-Metadata",
                     "The path in Upload-Metadata is not valid base64.",
@@ -136,33 +136,6 @@ fn metadata_path(headers: &HeaderMap) -> AppResult<String> {
         "Upload-Metadata",
         "Name the file's path in the folder: Upload-Metadata: path BASE64.",
     ))
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
 }
 
 /// An HTTP date (`Upload-Expires`).
@@ -642,17 +615,4 @@ async fn sweep(state: &AppState) -> AppResult<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64() {
-        assert_eq!(base64_decode("ZGF0YS9hLnR4dA==").unwrap(), b"data/a.txt");
-        assert_eq!(base64_decode("YQ").unwrap(), b"a");
-        assert!(base64_decode("a").is_none());
-        assert!(base64_decode("!!!!").is_none());
-    }
 }

@@ -12,24 +12,6 @@ use std::io::Write;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
-fn b64(s: &str) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in s.as_bytes().chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 async fn folder(c: &Client, name: &str) -> String {
     let v = c
         .post("/api/v1/vfolders", &json!({ "name": name }))
@@ -47,7 +29,7 @@ async fn create_upload(c: &Client, folder: &str, path: &str, len: u64) -> Reply 
             .header("Upload-Length", len.to_string())
             .header(
                 "Upload-Metadata",
-                format!("path {},filename {}", b64(path), b64("x")),
+                api::vfolders::upload_metadata(path, Some("x")),
             ),
     )
     .await
@@ -487,7 +469,7 @@ async fn tus_uploads_resume_after_a_broken_connection_and_never_overwrite() {
                 .http
                 .post(alice.url(&format!("/api/v1/vfolders/{id}/uploads")))
                 .header("Upload-Length", "3")
-                .header("Upload-Metadata", format!("path {}", b64("a"))),
+                .header("Upload-Metadata", api::vfolders::upload_metadata("a", None)),
         )
         .await;
     assert_problem(&no_version, 412, "precondition-failed");
@@ -498,7 +480,7 @@ async fn tus_uploads_resume_after_a_broken_connection_and_never_overwrite() {
                 .post(alice.url(&format!("/api/v1/vfolders/{id}/uploads")))
                 .header("Tus-Resumable", "1.0.0")
                 .header("Upload-Defer-Length", "1")
-                .header("Upload-Metadata", format!("path {}", b64("a"))),
+                .header("Upload-Metadata", api::vfolders::upload_metadata("a", None)),
         )
         .await;
     assert_field_error(&deferred, "Upload-Defer-Length");
