@@ -360,13 +360,9 @@ impl Allowance {
             held.summary()
         );
         Some(Self {
-            resources: p.max_total_resources.map(|t| {
-                (
-                    t.saturating_sub(&held),
-                    t,
-                    t.gpu > 0 || t.gpu_shares.0 > 0,
-                )
-            }),
+            resources: p
+                .max_total_resources
+                .map(|t| (t.saturating_sub(&held), t, t.gpu > 0 || t.gpu_shares.0 > 0)),
             sessions: p
                 .max_concurrent_sessions
                 .map(|m| m.saturating_sub(live.len() as u64)),
@@ -406,7 +402,10 @@ impl Allowance {
         };
         if let Some((_, total, gpus)) = &self.resources {
             if over(total, *gpus) {
-                return Some(" This request is more than your policy allows in all; it would be refused.".into());
+                return Some(
+                    " This request is more than your policy allows in all; it would be refused."
+                        .into(),
+                );
             }
         }
         if self.sessions == Some(0) {
