@@ -41,6 +41,9 @@ pub struct Node {
     pub sessions: u32,
     /// The built-in node of the local engine (cannot be removed).
     pub local: bool,
+    /// An admin drained it (also while it is `DOWN`): Undrain puts it back.
+    #[serde(default)]
+    pub draining: bool,
     /// GPU devices with the shares live sessions hold on each (1 = a whole device).
     #[serde(default)]
     pub gpus: Vec<GpuDevice>,

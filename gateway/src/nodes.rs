@@ -110,7 +110,8 @@ pub async fn largest(db: &db::Db) -> AppResult<Vec<(String, Resources)>> {
 
 /// Connects to an engine, within [`ANSWER_TIMEOUT`].
 async fn connect(row: &NodeRow, instance: &str) -> Result<Arc<dyn Node>, String> {
-    match api::nodes::parse_endpoint(&row.docker, row.tls_dir.is_some())? {
+    // TLS material was checked on the way in; the endpoint's form is what matters here.
+    match api::nodes::parse_endpoint(&row.docker, true)? {
         Endpoint::Unix(path) => {
             let fut = DockerNode::connect(&row.name, PathBuf::from(&path), instance);
             match tokio::time::timeout(ANSWER_TIMEOUT, fut).await {
@@ -367,6 +368,7 @@ async fn views(state: &AppState) -> AppResult<Vec<ApiNode>> {
                 allocated,
                 sessions,
                 local: r.local,
+                draining: r.draining,
                 gpus: devices
                     .iter()
                     .enumerate()
@@ -446,6 +448,21 @@ async fn create(
     let node = connect(&candidate, &instance)
         .await
         .map_err(|m| AppError::field("docker", m))?;
+    // The same engine under another path (a symlinked socket) would be counted twice and
+    // reconciled by two nodes: refused.
+    if let Some(same) = state
+        .lifecycle
+        .nodes()
+        .all()
+        .into_iter()
+        .find(|n| !node.engine_id().is_empty() && n.engine_id() == node.engine_id())
+    {
+        return Err(AppError::conflict(format!(
+            "The endpoint {} reaches the same Docker engine as node {}; an engine is added once.",
+            candidate.docker,
+            same.name()
+        )));
+    }
     sqlx::query(
         "INSERT INTO nodes(id, name, docker, grp, created_at, gpus) VALUES (?, ?, ?, ?, ?, ?)",
     )

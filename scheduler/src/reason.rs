@@ -177,10 +177,10 @@ pub(crate) fn no_room(
         return match scope.groups {
             Some([]) => "Waiting: your policy allows no node group, so no node can run it.".into(),
             Some(g) => format!(
-                "Waiting: no node in your allowed groups ({}) is up.",
+                "Waiting: no node in your allowed groups ({}) is up and taking sessions (not drained).",
                 g.join(", ")
             ),
-            None => "Waiting: no node is up.".into(),
+            None => "Waiting: no node is up and taking sessions (not drained).".into(),
         };
     }
     if !summary.up {

@@ -260,7 +260,10 @@ fn unschedulable_nodes_take_nothing() {
     let mut down = node("node-a", 64, 64);
     down.schedulable = false;
     let out = run(&[down], &[req("s", 1, 2, 1)], Config::default());
-    assert_eq!(reason(&out, "s"), "Waiting: no node is up.");
+    assert_eq!(
+        reason(&out, "s"),
+        "Waiting: no node is up and taking sessions (not drained)."
+    );
 }
 
 #[test]
@@ -284,7 +287,7 @@ fn groups_restrict_nodes() {
     );
     assert_eq!(
         reason(&out, "s"),
-        "Waiting: no node in your allowed groups (gpu) is up."
+        "Waiting: no node in your allowed groups (gpu) is up and taking sessions (not drained)."
     );
     r.allowed_groups = Some(Vec::new());
     let out = run(&nodes, &[r], Config::default());

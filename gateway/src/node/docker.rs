@@ -29,6 +29,8 @@ pub struct DockerNode {
     capacity: Resources,
     /// NVIDIA devices found by NVML (the local engine only): GPUs go in as device requests.
     nvidia: bool,
+    /// The engine's own id (`docker info`), the same whatever path reaches it.
+    engine_id: String,
 }
 
 fn sentence(what: &str, e: DockerError) -> NodeError {
@@ -90,6 +92,13 @@ impl DockerNode {
                 gpu_shares: Default::default(),
             },
             nvidia: false,
+            // The id alone is shared by engines that share /etc/docker (two daemons on one
+            // host); with the data root it names one engine.
+            engine_id: format!(
+                "{}@{}",
+                info.id.clone().unwrap_or_default(),
+                info.docker_root_dir.clone().unwrap_or_default()
+            ),
         })
     }
 
@@ -467,5 +476,9 @@ impl Node for DockerNode {
 
     fn real_gpus(&self) -> bool {
         self.nvidia
+    }
+
+    fn engine_id(&self) -> &str {
+        &self.engine_id
     }
 }

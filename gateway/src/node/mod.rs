@@ -106,4 +106,8 @@ pub trait Node: Send + Sync {
     fn real_gpus(&self) -> bool {
         false
     }
+    /// The engine's own identity, to refuse adding one engine twice under two paths.
+    fn engine_id(&self) -> &str {
+        ""
+    }
 }

@@ -189,6 +189,34 @@ async fn sessions_spread_over_two_engines_and_a_hung_engine_goes_down_and_comes_
         "forbidden",
     );
     assert_problem(&alice.get("/api/v1/nodes").await, 403, "forbidden");
+    // The local engine under another path (/var/run is a symlink to /run) is refused.
+    let same = admin
+        .post(
+            "/api/v1/nodes",
+            &json!({"name": "again", "docker": "unix:///run/docker.sock"}),
+        )
+        .await;
+    let p = assert_problem(&same, 409, "conflict");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("same Docker engine as node local"),
+        "{p}"
+    );
+    // TCP with TLS material is understood, and refused for what it is.
+    let tls = json!({"ca": "-----BEGIN CERTIFICATE-----", "cert": "-----BEGIN CERTIFICATE-----", "key": "-----BEGIN PRIVATE KEY-----"});
+    let r = admin
+        .post(
+            "/api/v1/nodes",
+            &json!({"name": "remote", "docker": "tcp://127.0.0.1:2376", "tls": tls}),
+        )
+        .await;
+    let p = assert_field_error(&r, "docker");
+    assert!(
+        p["detail"].as_str().unwrap().contains("not supported yet"),
+        "{p}"
+    );
     let list = admin.get("/api/v1/nodes").await.expect_json(200);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["name"], "local");
