@@ -23,6 +23,12 @@ mkdir -p "$OUT"
 wasm-bindgen --target web --no-typescript --out-dir "$OUT" --out-name app \
     "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/frontend.wasm"
 (cd frontend && npm ci --no-audit --no-fund --silent)
+# Size: binaryen's wasm-opt -Oz roughly halves the module (2.7 MB → 1.3 MB, 690 → 520 KB
+# gzipped). The npm build (pinned in package.json) is used because Debian's binaryen 108
+# mangles wasm-bindgen's externref table. The features are those rustc emits for wasm32.
+frontend/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    "$OUT/app_bg.wasm" -o "$OUT/app_bg.wasm"
 cp frontend/node_modules/@xterm/xterm/lib/xterm.js frontend/node_modules/@xterm/xterm/css/xterm.css \
    frontend/node_modules/@xterm/addon-fit/lib/addon-fit.js frontend/static/term.js \
    frontend/index.html style/berth.css "$OUT/"
