@@ -71,10 +71,17 @@ async fn owned_app(
             format!("The session has no app named \"{}\".", app.escape_default()),
         ));
     };
-    if row.status() != SessionStatus::Running || a.host.is_none() {
+    if row.status() != SessionStatus::Running {
         return Err(AppError::conflict(format!(
             "The session is {}, not RUNNING; its apps open once it runs.",
             row.status()
+        )));
+    }
+    if a.host.is_none() {
+        return Err(AppError::conflict(format!(
+            "App {} runs on node {}, whose ports this gateway cannot reach (a remote engine); apps there need a berth wsproxy beside the node.",
+            a.name,
+            row.node.as_deref().unwrap_or("(none)")
         )));
     }
     Ok((row, a))

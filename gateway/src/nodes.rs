@@ -7,7 +7,7 @@
 
 use crate::auth::CurrentUser;
 use crate::error::{ApiJson, AppError, AppResult};
-use crate::node::docker::DockerNode;
+use crate::node::docker::{DockerNode, EngineEndpoint};
 use crate::node::Node;
 use crate::{db, AppState};
 use api::nodes::{CreateNode, Endpoint, Node as ApiNode, NodeState, UpdateNode};
@@ -111,25 +111,87 @@ pub async fn largest(db: &db::Db) -> AppResult<Vec<(String, Resources)>> {
 /// Connects to an engine, within [`ANSWER_TIMEOUT`].
 async fn connect(row: &NodeRow, instance: &str) -> Result<Arc<dyn Node>, String> {
     // TLS material was checked on the way in; the endpoint's form is what matters here.
-    match api::nodes::parse_endpoint(&row.docker, true)? {
-        Endpoint::Unix(path) => {
-            let fut = DockerNode::connect(&row.name, PathBuf::from(&path), instance);
-            match tokio::time::timeout(ANSWER_TIMEOUT, fut).await {
-                // NVML sees this host's GPUs: they belong to the built-in local node.
-                Ok(Ok(n)) if row.local => Ok(Arc::new(n.with_nvidia(local_gpus()))),
-                Ok(Ok(n)) => Ok(Arc::new(n)),
-                Ok(Err(e)) => Err(format!("{e:#}.")),
-                Err(_) => Err(format!(
-                    "The Docker engine at {} did not answer within {} s.",
-                    row.docker,
-                    ANSWER_TIMEOUT.as_secs()
-                )),
+    let endpoint = match api::nodes::parse_endpoint(&row.docker, true)? {
+        Endpoint::Unix(path) => EngineEndpoint::Unix(PathBuf::from(&path)),
+        Endpoint::Tcp(addr) => match &row.tls_dir {
+            Some(dir) => EngineEndpoint::Tls {
+                addr,
+                dir: PathBuf::from(dir),
+            },
+            None => {
+                return Err(format!(
+                    "Node {} has no TLS material for {}; remove it and add it again with tls {{ca, cert, key}}.",
+                    row.name, row.docker
+                ))
             }
+        },
+    };
+    let fut = DockerNode::connect(&row.name, endpoint, instance);
+    match tokio::time::timeout(ANSWER_TIMEOUT, fut).await {
+        // NVML sees this host's GPUs: they belong to the built-in local node.
+        Ok(Ok(n)) if row.local => Ok(Arc::new(n.with_nvidia(local_gpus()))),
+        Ok(Ok(n)) => Ok(Arc::new(n)),
+        Ok(Err(e)) => Err(format!("{e:#}.")),
+        Err(_) => Err(format!(
+            "The Docker engine at {} did not answer within {} s.",
+            row.docker,
+            ANSWER_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// Where a TCP node's TLS material lives: `DATA_DIR/nodes/<node id>/`.
+fn tls_dir(state: &AppState, node_id: &str) -> PathBuf {
+    state.config.data_dir.join("nodes").join(node_id)
+}
+
+/// Writes the PEM text to `dir` (`ca.pem`, `cert.pem`, `key.pem`, mode 0600; the directory
+/// 0700), replacing what was there.
+fn write_tls(dir: &std::path::Path, tls: &api::nodes::NodeTls) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    for (file, pem) in [
+        ("ca.pem", &tls.ca),
+        ("cert.pem", &tls.cert),
+        ("key.pem", &tls.key),
+    ] {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(dir.join(file))?;
+        f.write_all(pem.as_bytes())?;
+        f.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Removes a node's TLS directory (nothing there is fine).
+fn remove_tls(dir: &std::path::Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(dir = %dir.display(), "could not remove a node's TLS material: {e}");
         }
-        Endpoint::Tcp(_) => Err(
-            "This berth build reaches Docker engines over unix sockets only; TCP with TLS is not supported yet."
-                .into(),
-        ),
+    }
+}
+
+/// Removes a TLS directory written for a node that was then not added.
+struct TlsGuard(Option<PathBuf>);
+
+impl Drop for TlsGuard {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            remove_tls(&dir);
+        }
     }
 }
 
@@ -413,7 +475,7 @@ async fn create(
     ApiJson(req): ApiJson<CreateNode>,
 ) -> AppResult<(StatusCode, Json<ApiNode>)> {
     user.require_admin()?;
-    req.validate().map_err(AppError::validation)?;
+    let endpoint = req.validate().map_err(AppError::validation)?;
     let taken: Option<(String, String)> =
         sqlx::query_as("SELECT name, docker FROM nodes WHERE name = ? OR docker = ?")
             .bind(&req.name)
@@ -444,6 +506,30 @@ async fn create(
         checked_at: None,
         gpus: i64::from(state.config.node_gpus.get(&req.name).copied().unwrap_or(0)),
     };
+    // TLS material is written before connecting (bollard reads it from files) and removed
+    // again unless the node is added.
+    let mut guard = TlsGuard(None);
+    let mut candidate = candidate;
+    match (&endpoint, &req.tls) {
+        (Endpoint::Tcp(_), Some(tls)) => {
+            let dir = tls_dir(&state, &id);
+            guard.0 = Some(dir.clone());
+            write_tls(&dir, tls).map_err(|e| {
+                AppError::Internal(anyhow::anyhow!(
+                    "storing TLS material in {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            candidate.tls_dir = Some(dir.to_string_lossy().into_owned());
+        }
+        (Endpoint::Unix(_), Some(_)) => {
+            return Err(AppError::field(
+                "tls",
+                "TLS material is for tcp:// engines; a unix socket is reached without it.",
+            ))
+        }
+        _ => {}
+    }
     let instance = db::instance_id(&state.db).await?;
     let node = connect(&candidate, &instance)
         .await
@@ -464,7 +550,7 @@ async fn create(
         )));
     }
     sqlx::query(
-        "INSERT INTO nodes(id, name, docker, grp, created_at, gpus) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO nodes(id, name, docker, grp, created_at, gpus, tls_dir) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&id)
     .bind(&candidate.name)
@@ -472,8 +558,11 @@ async fn create(
     .bind(&candidate.grp)
     .bind(&candidate.created_at)
     .bind(candidate.gpus)
+    .bind(&candidate.tls_dir)
     .execute(&state.db)
     .await?;
+    // Added: its TLS material stays until the node is removed.
+    guard.0 = None;
     mark_up(
         &state.db,
         &candidate.name,
@@ -558,5 +647,8 @@ async fn remove(
         .execute(&state.db)
         .await?;
     state.lifecycle.nodes().remove(&r.name);
+    if let Some(dir) = &r.tls_dir {
+        remove_tls(std::path::Path::new(dir));
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,19 +1,175 @@
 //! TTY execs done by hand: bollard creates and resizes them, but its TTY decoder mistakes
 //! output bytes 0x00–0x02 for multiplex headers, so the start/attach upgrade is done here
-//! on the raw socket (`POST /exec/{id}/start` with `Upgrade: tcp`, then raw bytes).
+//! on the raw connection (`POST /exec/{id}/start` with `Upgrade: tcp`, then raw bytes): a
+//! unix socket for an engine on this host, TCP with mutual TLS for a remote one.
 
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::Docker;
 use futures_util::StreamExt;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::io;
 use std::path::PathBuf;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::client::TlsStream;
 
-/// How to reach a node's Docker engine for execs.
+/// How to reach a node's Docker engine for execs: bollard's client for the API calls, and
+/// the transport the raw exec upgrade is made over.
 #[derive(Clone)]
 pub struct ExecEndpoint {
     pub docker: Docker,
-    pub socket: PathBuf,
+    pub transport: ExecTransport,
+}
+
+/// The connection a raw exec upgrade goes over.
+#[derive(Clone)]
+pub enum ExecTransport {
+    /// The engine's unix socket (an engine on this host).
+    Unix(PathBuf),
+    /// `HOST:PORT` over TCP with mutual TLS (the client certificate is in `config`).
+    Tls {
+        addr: String,
+        config: Arc<rustls::ClientConfig>,
+        server_name: ServerName<'static>,
+    },
+}
+
+impl ExecTransport {
+    /// TLS to `addr` (`HOST:PORT`) from PEM text: the CA that signed the engine's
+    /// certificate, and this client's certificate and private key. Only that CA is trusted.
+    pub fn tls(addr: &str, ca: &[u8], cert: &[u8], key: &[u8]) -> anyhow::Result<Self> {
+        let mut roots = rustls::RootCertStore::empty();
+        let cas = CertificateDer::pem_slice_iter(ca)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("The CA certificate is not valid PEM ({e})"))?;
+        let (added, _) = roots.add_parsable_certificates(cas);
+        if added == 0 {
+            anyhow::bail!("The CA PEM holds no usable certificate");
+        }
+        let chain = CertificateDer::pem_slice_iter(cert)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("The client certificate is not valid PEM ({e})"))?;
+        if chain.is_empty() {
+            anyhow::bail!("The client certificate PEM holds no certificate");
+        }
+        let key = PrivateKeyDer::from_pem_slice(key)
+            .map_err(|e| anyhow::anyhow!("The client key is not a PEM private key ({e})"))?;
+        // The ring provider, as bollard's `ssl` feature uses: explicit, so the process-wide
+        // default provider does not matter here.
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| anyhow::anyhow!("The client certificate and key do not fit ({e})"))?;
+        let host = addr
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(addr)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let server_name = ServerName::try_from(host.to_string())
+            .map_err(|e| anyhow::anyhow!("{host} is not a host name for TLS ({e})"))?;
+        Ok(Self::Tls {
+            addr: addr.to_string(),
+            config: Arc::new(config),
+            server_name,
+        })
+    }
+
+    async fn connect(&self) -> io::Result<ExecStream> {
+        match self {
+            Self::Unix(socket) => Ok(ExecStream::Unix(UnixStream::connect(socket).await?)),
+            Self::Tls {
+                addr,
+                config,
+                server_name,
+            } => {
+                let tcp = TcpStream::connect(addr.as_str()).await?;
+                tcp.set_nodelay(true)?;
+                let tls = tokio_rustls::TlsConnector::from(config.clone())
+                    .connect(server_name.clone(), tcp)
+                    .await?;
+                Ok(ExecStream::Tls(Box::new(tls)))
+            }
+        }
+    }
+}
+
+/// The raw byte stream of an upgraded exec, over either transport.
+pub enum ExecStream {
+    Unix(UnixStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl ExecStream {
+    /// Output and input halves, usable from two tasks.
+    pub fn into_split(self) -> (ReadHalf<ExecStream>, WriteHalf<ExecStream>) {
+        tokio::io::split(self)
+    }
+}
+
+impl AsyncRead for ExecStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ExecStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Unix(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Unix(s) => s.is_write_vectored(),
+            Self::Tls(s) => s.is_write_vectored(),
+        }
+    }
 }
 
 /// A sequence nobody types; Docker's default (Ctrl-P Ctrl-Q) holds back every Ctrl-P.
@@ -22,7 +178,7 @@ const DETACH_KEYS: &str = "ctrl-^,ctrl-],ctrl-^,ctrl-]";
 /// A started TTY exec: its id and the raw byte stream (output in, input out).
 pub struct TtyExec {
     pub exec_id: String,
-    pub stream: UnixStream,
+    pub stream: ExecStream,
     /// Output bytes that arrived with the upgrade response.
     pub initial: Vec<u8>,
 }
@@ -60,7 +216,7 @@ impl ExecEndpoint {
                 },
             )
             .await?;
-        let mut stream = UnixStream::connect(&self.socket).await?;
+        let mut stream = self.transport.connect().await?;
         let body = r#"{"Detach":false,"Tty":true}"#;
         let req = format!(
             "POST /exec/{id}/start HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n\

@@ -12,5 +12,5 @@ mod exec;
 mod terminal;
 
 pub use apps::{AppProxy, AppResolver, AppTarget, PortMode};
-pub use exec::ExecEndpoint;
+pub use exec::{ExecEndpoint, ExecStream, ExecTransport};
 pub use terminal::{HandleInfo, TerminalConfig, TerminalHub};

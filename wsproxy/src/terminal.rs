@@ -30,7 +30,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::Notify;
 
 /// Read size from the PTY stream and the largest frame sent.
@@ -111,7 +110,7 @@ impl Ring {
 /// A running shell and its output.
 struct Shell {
     exec_id: String,
-    input: tokio::sync::Mutex<OwnedWriteHalf>,
+    input: tokio::sync::Mutex<tokio::io::WriteHalf<crate::exec::ExecStream>>,
     ring: Mutex<Ring>,
     /// New output or the end of the shell.
     output: Notify,
@@ -451,9 +450,11 @@ impl TerminalHub {
                 match msg {
                     Message::Binary(b) => {
                         in_touch.touch();
-                        if b.len() > MAX_FRAME_BYTES
-                            || in_shell.input.lock().await.write_all(&b).await.is_err()
-                        {
+                        if b.len() > MAX_FRAME_BYTES || {
+                            // Flushed: over TLS, records can wait in the session otherwise.
+                            let mut input = in_shell.input.lock().await;
+                            input.write_all(&b).await.is_err() || input.flush().await.is_err()
+                        } {
                             break;
                         }
                     }

@@ -24,13 +24,50 @@ pub const LABEL_OWNER: &str = "berth.owner";
 pub struct DockerNode {
     name: String,
     docker: Docker,
-    socket: PathBuf,
+    /// How terminals reach the engine for the raw exec upgrade.
+    transport: wsproxy::ExecTransport,
     instance: String,
     capacity: Resources,
     /// NVIDIA devices found by NVML (the local engine only): GPUs go in as device requests.
     nvidia: bool,
     /// The engine's own id (`docker info`), the same whatever path reaches it.
     engine_id: String,
+}
+
+/// Where an engine is: its unix socket on this host, or `HOST:PORT` over TCP with mutual
+/// TLS, the PEM files (`ca.pem`, `cert.pem`, `key.pem`) in `dir`.
+#[derive(Debug, Clone)]
+pub enum EngineEndpoint {
+    Unix(PathBuf),
+    Tls { addr: String, dir: PathBuf },
+}
+
+/// A failed first call over TLS as a sentence: a handshake refused (by either side: the
+/// engine's certificate not signed by the CA, or the client's refused) or no answer.
+fn tls_failure(url: &str, e: &DockerError) -> anyhow::Error {
+    let mut chain = vec![e.to_string()];
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !chain.iter().any(|c| c.contains(&t)) {
+            chain.push(t);
+        }
+        src = s.source();
+    }
+    let lower = chain.join(": ").to_ascii_lowercase();
+    // The deepest cause says it best ("invalid peer certificate: UnknownIssuer"); the
+    // layers above it are the HTTP client's.
+    let detail = chain.last().cloned().unwrap_or_default();
+    if ["certificate", "tls", "handshake", "alert", "peer"]
+        .iter()
+        .any(|k| lower.contains(k))
+    {
+        anyhow::anyhow!(
+            "The Docker engine at {url} refused the TLS handshake: {detail}; check the CA, the client certificate and its key"
+        )
+    } else {
+        anyhow::anyhow!("The Docker engine at {url} does not answer: {detail}")
+    }
 }
 
 fn sentence(what: &str, e: DockerError) -> NodeError {
@@ -47,10 +84,19 @@ fn sentence(what: &str, e: DockerError) -> NodeError {
 }
 
 impl DockerNode {
-    /// Connects to the engine on `socket`, negotiating the API version, and reads capacity.
-    pub async fn connect(name: &str, socket: PathBuf, instance: &str) -> anyhow::Result<Self> {
-        let docker =
-            Docker::connect_with_unix(&socket.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION)
+    /// Connects to the engine at `endpoint`, negotiating the API version, and reads capacity.
+    pub async fn connect(
+        name: &str,
+        endpoint: EngineEndpoint,
+        instance: &str,
+    ) -> anyhow::Result<Self> {
+        let (docker, transport, info) = match endpoint {
+            EngineEndpoint::Unix(socket) => {
+                let docker = Docker::connect_with_unix(
+                    &socket.to_string_lossy(),
+                    120,
+                    bollard::API_DEFAULT_VERSION,
+                )
                 .map_err(|e| {
                     anyhow::anyhow!(
                         "Cannot reach the Docker engine at {}: {e}",
@@ -65,12 +111,55 @@ impl DockerNode {
                         socket.display()
                     )
                 })?;
-        let info = docker.info().await.map_err(|e| {
-            anyhow::anyhow!(
-                "The Docker engine at {} does not answer: {e}",
-                socket.display()
-            )
-        })?;
+                let info = docker.info().await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "The Docker engine at {} does not answer: {e}",
+                        socket.display()
+                    )
+                })?;
+                (docker, wsproxy::ExecTransport::Unix(socket), info)
+            }
+            EngineEndpoint::Tls { addr, dir } => {
+                let url = format!("tcp://{addr}");
+                let read = |file: &str| {
+                    std::fs::read(dir.join(file)).map_err(|e| {
+                        anyhow::anyhow!(
+                            "The TLS material for {url} cannot be read from {}: {e}",
+                            dir.join(file).display()
+                        )
+                    })
+                };
+                // Checked here first (bollard reads the client key only at the handshake):
+                // bad PEM text is named, not a handshake failure.
+                let transport = wsproxy::ExecTransport::tls(
+                    &addr,
+                    &read("ca.pem")?,
+                    &read("cert.pem")?,
+                    &read("key.pem")?,
+                )
+                .map_err(|e| anyhow::anyhow!("{e}; {url} cannot be reached with it"))?;
+                // bollard builds its TLS client with the process-wide provider: ring, as
+                // its `ssl` feature selects (installing twice is a harmless no-op).
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let docker = Docker::connect_with_ssl(
+                    &url,
+                    &dir.join("key.pem"),
+                    &dir.join("cert.pem"),
+                    &dir.join("ca.pem"),
+                    120,
+                    bollard::API_DEFAULT_VERSION,
+                )
+                .map_err(|e| {
+                    anyhow::anyhow!("Cannot set up TLS to the Docker engine at {url}: {e}")
+                })?;
+                let docker = docker
+                    .negotiate_version()
+                    .await
+                    .map_err(|e| tls_failure(&url, &e))?;
+                let info = docker.info().await.map_err(|e| tls_failure(&url, &e))?;
+                (docker, transport, info)
+            }
+        };
         let version = docker
             .version()
             .await
@@ -83,7 +172,7 @@ impl DockerNode {
         Ok(Self {
             name: name.to_string(),
             docker,
-            socket,
+            transport,
             instance: instance.to_string(),
             capacity: Resources {
                 cpu: Millicores(cpus * 1000),
@@ -289,6 +378,12 @@ impl Node for DockerNode {
         &self,
         container_id: &str,
     ) -> NodeResult<Vec<(u16, std::net::SocketAddr)>> {
+        // A remote engine (TCP) publishes on its own host's loopback, out of this gateway's
+        // reach; 127.0.0.1 here is another port space (maybe another session's app). Its
+        // apps get no address until a wsproxy runs beside that node.
+        if matches!(self.transport, wsproxy::ExecTransport::Tls { .. }) {
+            return Ok(Vec::new());
+        }
         let info = self
             .docker
             .inspect_container(container_id, None)
@@ -470,7 +565,7 @@ impl Node for DockerNode {
     fn exec_endpoint(&self) -> wsproxy::ExecEndpoint {
         wsproxy::ExecEndpoint {
             docker: self.docker.clone(),
-            socket: self.socket.clone(),
+            transport: self.transport.clone(),
         }
     }
 

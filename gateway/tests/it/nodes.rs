@@ -16,6 +16,8 @@ use std::time::Duration;
 pub struct SecondEngine {
     dir: PathBuf,
     child: Option<Child>,
+    /// `HOST:PORT` of its TCP listener with mutual TLS, when started with it.
+    tls_addr: Option<String>,
 }
 
 fn run(cmd: &str) -> (bool, String) {
@@ -26,33 +28,96 @@ fn run(cmd: &str) -> (bool, String) {
     )
 }
 
+/// A test CA, a server certificate for 127.0.0.1 and a client certificate signed by it, and
+/// an unrelated CA, made with the `openssl` CLI in `dir`.
+fn make_certs(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let script = r#"set -e
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+key ca-key.pem
+openssl req -x509 -new -key ca-key.pem -days 2 -subj /CN=berth-test-ca -out ca.pem
+key other-ca-key.pem
+openssl req -x509 -new -key other-ca-key.pem -days 2 -subj /CN=berth-other-ca -out other-ca.pem
+for who in server client; do
+  key $who-key.pem
+  openssl req -new -key $who-key.pem -subj /CN=$who -out $who.csr
+done
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' > server.ext
+printf 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n' > client.ext
+for who in server client; do
+  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+    -extfile $who.ext -out $who.pem 2>/dev/null
+done
+"#;
+    let (ok, out) = run(&format!("cd {} && {script}", dir.display()));
+    assert!(ok, "making test certificates: {out}");
+}
+
 impl SecondEngine {
     pub async fn start() -> SecondEngine {
+        Self::start_with("bn2", 250, false).await
+    }
+
+    /// Another engine (its own bridge) that also listens on TCP with mutual TLS.
+    pub async fn start_tls() -> SecondEngine {
+        Self::start_with("bn3", 251, true).await
+    }
+
+    /// `tag` names its directory, bridge and cgroup parent; its bridge is 172.31.`net`.1/24.
+    async fn start_with(tag: &str, net: u8, tls: bool) -> SecondEngine {
         // Short paths: unix socket paths are limited to about 100 bytes.
-        let dir = PathBuf::from(format!("/tmp/bn2-{}", std::process::id()));
+        let dir = PathBuf::from(format!("/tmp/{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        let bridge = format!("br-node{}", &tag[2..]);
         // The bridge may exist from an earlier run; each step is idempotent.
-        run("ip link show br-node2 >/dev/null 2>&1 || ip link add br-node2 type bridge");
-        run("ip addr show br-node2 | grep -q 172.31.250.1 || ip addr add 172.31.250.1/24 dev br-node2");
-        run("ip link set br-node2 up");
+        run(&format!(
+            "ip link show {bridge} >/dev/null 2>&1 || ip link add {bridge} type bridge"
+        ));
+        run(&format!(
+            "ip addr show {bridge} | grep -q 172.31.{net}.1 || ip addr add 172.31.{net}.1/24 dev {bridge}"
+        ));
+        run(&format!("ip link set {bridge} up"));
         let d = dir.display();
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let mut args: Vec<String> = [
+            "--data-root".to_string(),
+            format!("{d}/data"),
+            "--exec-root".to_string(),
+            format!("{d}/x"),
+            "--pidfile".to_string(),
+            format!("{d}/docker.pid"),
+            "-H".to_string(),
+            format!("unix://{d}/docker.sock"),
+            "--bridge".to_string(),
+            bridge.clone(),
+            "--cgroup-parent".to_string(),
+            format!("/node{}", &tag[2..]),
+            "--iptables=false".to_string(),
+        ]
+        .into();
+        let mut tls_addr = None;
+        if tls {
+            let certs = dir.join("tls");
+            make_certs(&certs);
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let addr = format!("127.0.0.1:{port}");
+            let c = certs.display();
+            args.extend([
+                "-H".to_string(),
+                format!("tcp://{addr}"),
+                "--tlsverify".to_string(),
+                format!("--tlscacert={c}/ca.pem"),
+                format!("--tlscert={c}/server.pem"),
+                format!("--tlskey={c}/server-key.pem"),
+            ]);
+            tls_addr = Some(addr);
+        }
         let child = Command::new("dockerd")
-            .args([
-                "--data-root",
-                &format!("{d}/data"),
-                "--exec-root",
-                &format!("{d}/x"),
-                "--pidfile",
-                &format!("{d}/docker.pid"),
-                "-H",
-                &format!("unix://{d}/docker.sock"),
-                "--bridge",
-                "br-node2",
-                "--cgroup-parent",
-                "/node2",
-                "--iptables=false",
-            ])
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -60,6 +125,7 @@ impl SecondEngine {
         let engine = SecondEngine {
             dir,
             child: Some(child),
+            tls_addr,
         };
         wait_until(
             "the second engine to answer",
@@ -76,8 +142,21 @@ impl SecondEngine {
         engine
     }
 
+    /// The PEM text of one of the generated TLS files (`ca.pem`, `client.pem`, …).
+    pub fn pem(&self, file: &str) -> String {
+        std::fs::read_to_string(self.dir.join("tls").join(file)).expect("a generated PEM file")
+    }
+
     pub fn url(&self) -> String {
         format!("unix://{}/docker.sock", self.dir.display())
+    }
+
+    /// `tcp://HOST:PORT` of its TLS listener.
+    pub fn tls_url(&self) -> String {
+        format!(
+            "tcp://{}",
+            self.tls_addr.as_deref().expect("started with TLS")
+        )
     }
 
     fn signal(&self, sig: &str) {
@@ -120,6 +199,14 @@ impl Drop for SecondEngine {
             let _ = c.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether the gateway keeps no node's TLS material (`DATA_DIR/nodes/` absent or empty).
+fn no_tls_dirs(app: &TestApp) -> bool {
+    match std::fs::read_dir(app.data_dir().join("nodes")) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(_) => true,
     }
 }
 
@@ -204,7 +291,7 @@ async fn sessions_spread_over_two_engines_and_a_hung_engine_goes_down_and_comes_
             .contains("same Docker engine as node local"),
         "{p}"
     );
-    // TCP with TLS material is understood, and refused for what it is.
+    // TCP with TLS material that is not PEM: refused in a sentence naming it, nothing kept.
     let tls = json!({"ca": "-----BEGIN CERTIFICATE-----", "cert": "-----BEGIN CERTIFICATE-----", "key": "-----BEGIN PRIVATE KEY-----"});
     let r = admin
         .post(
@@ -213,10 +300,8 @@ async fn sessions_spread_over_two_engines_and_a_hung_engine_goes_down_and_comes_
         )
         .await;
     let p = assert_field_error(&r, "docker");
-    assert!(
-        p["detail"].as_str().unwrap().contains("not supported yet"),
-        "{p}"
-    );
+    assert!(p.to_string().contains("The CA"), "{p}");
+    assert!(no_tls_dirs(&app), "refused TLS material is not kept");
     let list = admin.get("/api/v1/nodes").await.expect_json(200);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["name"], "local");
@@ -514,4 +599,127 @@ async fn declared_gpus_are_shared_exactly_and_reach_the_container_as_environment
             .all(|g| g["allocated"] == "0"),
         "{local}"
     );
+}
+
+/// Types `input` into the terminal at `url` and waits (20 s) for `needle` in its output.
+async fn terminal_echo(url: &str, input: &str, needle: &str) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open the terminal {url}: {e}"));
+    let resize = json!({"type": "resize", "cols": 100, "rows": 30}).to_string();
+    ws.send(Message::text(resize)).await.expect("send resize");
+    ws.send(Message::binary(input.as_bytes().to_vec()))
+        .await
+        .expect("send input");
+    let mut out = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(msg) = ws.next().await {
+            match msg.expect("terminal websocket") {
+                Message::Binary(b) => {
+                    out.extend_from_slice(&b);
+                    if out.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                        return true;
+                    }
+                }
+                Message::Close(_) => return false,
+                _ => {}
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        found,
+        Ok(true),
+        "{needle:?} did not come back; output: {:?}",
+        String::from_utf8_lossy(&out)
+    );
+    let _ = ws.close(None).await;
+}
+
+#[tokio::test]
+async fn an_engine_over_tcp_with_mutual_tls_runs_sessions_and_terminals() {
+    let engine = SecondEngine::start_tls().await;
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice").await;
+    let tls = |ca: &str| {
+        json!({
+            "ca": engine.pem(ca),
+            "cert": engine.pem("client.pem"),
+            "key": engine.pem("client-key.pem"),
+        })
+    };
+
+    // A CA that did not sign the engine's certificate: refused in a sentence, nothing kept.
+    let r = admin
+        .post(
+            "/api/v1/nodes",
+            &json!({"name": "remote", "docker": engine.tls_url(), "tls": tls("other-ca.pem")}),
+        )
+        .await;
+    let p = assert_field_error(&r, "docker");
+    let text = p.to_string();
+    assert!(
+        text.contains(&format!(
+            "The Docker engine at {} refused the TLS handshake",
+            engine.tls_url()
+        )),
+        "{p}"
+    );
+    let list = admin.get("/api/v1/nodes").await.expect_json(200);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert!(no_tls_dirs(&app), "refused TLS material is not kept");
+
+    // The right CA: UP, with the engine's capacity; the PEMs are kept private.
+    let n = admin
+        .post(
+            "/api/v1/nodes",
+            &json!({"name": "remote", "docker": engine.tls_url(), "tls": tls("ca.pem")}),
+        )
+        .await
+        .expect_json(201);
+    assert_eq!(n["state"], "UP", "{n}");
+    assert_eq!(n["docker"], engine.tls_url());
+    assert!(n["capacity"]["mem"].as_u64().unwrap() > 0, "{n}");
+    assert_ne!(n["capacity"]["cpu"], "0", "{n}");
+    let dir = app.data_dir().join("nodes").join(n["id"].as_str().unwrap());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for f in ["ca.pem", "cert.pem", "key.pem"] {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.join("key.pem")).unwrap(),
+            engine.pem("client-key.pem")
+        );
+    }
+
+    // With local drained, a session lands on the TLS node; its terminal works over TLS.
+    admin
+        .patch("/api/v1/nodes/local", &json!({"state": "draining"}))
+        .await
+        .expect_json(200);
+    let s = alice.create_session(small_session("far")).await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let s = wait_status(&alice, &id, "RUNNING", Duration::from_secs(60)).await;
+    assert_eq!(s["node"], "remote", "{s}");
+    assert_eq!(engine.containers(&format!("berth.session={id}")).len(), 1);
+    let url = alice.terminal_url(&id).await;
+    terminal_echo(&url, "echo over-tls-$((6*7))\r", "over-tls-42").await;
+    end_session(&alice, &id).await;
+    admin
+        .patch("/api/v1/nodes/local", &json!({"state": "UP"}))
+        .await
+        .expect_json(200);
+
+    // Removed: its TLS material goes with it.
+    let r = admin.delete("/api/v1/nodes/remote").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(!dir.exists(), "{} is removed with the node", dir.display());
+    assert!(no_tls_dirs(&app));
 }
