@@ -70,6 +70,9 @@ fn tls_failure(url: &str, e: &DockerError) -> anyhow::Error {
     }
 }
 
+/// Where an NVIDIA MPS control daemon keeps its pipes (its default).
+const MPS_PIPE_DIR: &str = "/tmp/nvidia-mps";
+
 fn sentence(what: &str, e: DockerError) -> NodeError {
     match e {
         DockerError::DockerResponseServerError {
@@ -299,6 +302,18 @@ impl Node for DockerNode {
         env.extend(spec.env.iter().map(|(k, v)| format!("{k}={v}")));
         let mem = spec.resources.mem.0 as i64;
         env.push(format!("BERTH_JUPYTER_TOKEN={}", spec.app_secret));
+        // A share of a real GPU is enforced by NVIDIA MPS where its daemon runs on the host:
+        // the client is pointed at the daemon's pipes and limited to its share of the SMs.
+        // Without MPS (or on declared devices) the share is advisory.
+        let mps =
+            self.nvidia && spec.gpu_share.is_some() && std::path::Path::new(MPS_PIPE_DIR).is_dir();
+        if let (true, Some(pct)) = (mps, spec.gpu_share) {
+            env.push(format!("CUDA_MPS_PIPE_DIRECTORY={MPS_PIPE_DIR}"));
+            env.push(format!(
+                "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE={}",
+                pct.clamp(1, 100)
+            ));
+        }
         // Published on the node's loopback only; the authenticated proxy is the way in.
         // (Docker drops PortBindings silently unless ExposedPorts names the port.)
         let exposed: Vec<String> = spec.ports.iter().map(|p| format!("{p}/tcp")).collect();
@@ -341,6 +356,7 @@ impl Node for DockerNode {
                         ..Default::default()
                     }]
                 }),
+                ipc_mode: mps.then(|| "host".to_string()),
                 mounts: Some(
                     spec.mounts
                         .iter()
@@ -351,6 +367,12 @@ impl Node for DockerNode {
                             read_only: Some(m.read_only),
                             ..Default::default()
                         })
+                        .chain(mps.then(|| Mount {
+                            typ: Some(MountType::BIND),
+                            source: Some(MPS_PIPE_DIR.into()),
+                            target: Some(MPS_PIPE_DIR.into()),
+                            ..Default::default()
+                        }))
                         .collect(),
                 ),
                 ..Default::default()

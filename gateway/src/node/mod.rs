@@ -29,6 +29,9 @@ pub struct ContainerSpec {
     pub mounts: Vec<BindMount>,
     /// Host GPU devices the session holds (given to the container on NVIDIA nodes).
     pub gpu_devices: Vec<usize>,
+    /// The largest fraction of one device the session holds, in hundredths, when it holds
+    /// parts of devices (not whole ones): the MPS thread limit on NVIDIA nodes.
+    pub gpu_share: Option<u32>,
 }
 
 #[derive(Debug, Clone)]

@@ -420,6 +420,7 @@ impl Lifecycle {
                 })
                 .collect(),
             gpu_devices: s.gpu_hold().devices(),
+            gpu_share: s.gpu_hold().shares.iter().map(|(_, p)| *p).max(),
             command: s.command.clone(),
             ports: s.apps().iter().map(|a| a.port).collect(),
             app_secret: s.app_secret.clone().unwrap_or_default(),
