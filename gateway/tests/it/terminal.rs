@@ -497,6 +497,9 @@ async fn terminal_survives_a_cut_connection_and_replays_what_it_missed() {
         "the replay holds top's screens"
     );
     fourth.send("q").await;
+    // top reads its input in chunks and throws away what follows the q: the next command
+    // goes once top has ended, not in the same breath.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     fourth.send("echo after-top\r").await;
     fourth.expect("after-top").await;
     drop(fourth);
