@@ -75,3 +75,33 @@ export async function shot(page, name) {
   await page.screenshot({ path, fullPage: false });
   return path;
 }
+
+/** Logs in through the console's form (going to `url` first when given) and waits for it. */
+export async function logIn(page, username, password, url) {
+  if (url) await page.goto(url);
+  await page.fill("#login-username", username);
+  await page.fill("#login-password", password);
+  await page.click("#login-submit");
+  await page.waitForSelector("#logout");
+}
+
+/** The xterm screen's text. */
+export const screen = (page) => page.evaluate(() => {
+  const t = window.berthTerminal?.term;
+  if (!t) return "";
+  const b = t.buffer.active;
+  const lines = [];
+  for (let i = 0; i < b.length; i++) lines.push(b.getLine(i)?.translateToString(true) ?? "");
+  return lines.join("\n");
+});
+
+/** Polls the terminal until its text matches `re`; fails with the screen after `timeout`. */
+export async function waitForScreen(page, re, timeout = 20000) {
+  const end = Date.now() + timeout;
+  while (Date.now() < end) {
+    const s = await screen(page);
+    if (re.test(s)) return s;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`terminal never showed ${re}; screen:\n${await screen(page)}`);
+}

@@ -6,7 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startBerth, launchBrowser, shot, artifacts } from "../lib.mjs";
+import { startBerth, launchBrowser, shot, artifacts, logIn } from "../lib.mjs";
 
 let berth, browser;
 before(async () => {
@@ -21,12 +21,6 @@ after(async () => {
 const ALICE_PASSWORD = "alice-password-1";
 const FIRST_PASSWORD = "alice-first-password";
 
-async function logIn(page, username, password) {
-  await page.fill("#login-username", username);
-  await page.fill("#login-password", password);
-  await page.click("#login-submit");
-  await page.waitForSelector("#logout");
-}
 
 test("admin creates alice; alice creates an API key that works as a Bearer token", async () => {
   const context = await browser.newContext({

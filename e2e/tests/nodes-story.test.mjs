@@ -7,7 +7,7 @@
 // allocation, and bob ends the session.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startBerth, launchBrowser, shot } from "../lib.mjs";
+import { startBerth, launchBrowser, shot, logIn as logInAt } from "../lib.mjs";
 
 let berth, browser;
 before(async () => {
@@ -21,13 +21,7 @@ after(async () => {
 
 const BOB_PASSWORD = "bob-password-123";
 
-async function logIn(page, username, password) {
-  await page.goto(berth.url);
-  await page.fill("#login-username", username);
-  await page.fill("#login-password", password);
-  await page.click("#login-submit");
-  await page.waitForSelector("#logout");
-}
+const logIn = (page, username, password) => logInAt(page, username, password, berth.url);
 
 const text = async (locator) => (await locator.textContent()).replace(/\s+/g, " ").trim();
 

@@ -3,7 +3,7 @@
 // see the shell follow, terminate it and see it TERMINATED with its container gone.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startBerth, launchBrowser, shot, docker } from "../lib.mjs";
+import { startBerth, launchBrowser, shot, docker, screen, waitForScreen } from "../lib.mjs";
 
 let berth, browser;
 before(async () => {
@@ -14,26 +14,6 @@ after(async () => {
   await browser?.close();
   await berth?.stop();
 });
-
-/** The xterm screen's text. */
-const screen = (page) => page.evaluate(() => {
-  const t = window.berthTerminal?.term;
-  if (!t) return "";
-  const b = t.buffer.active;
-  const lines = [];
-  for (let i = 0; i < b.length; i++) lines.push(b.getLine(i)?.translateToString(true) ?? "");
-  return lines.join("\n");
-});
-
-async function waitForScreen(page, re, timeout = 20000) {
-  const end = Date.now() + timeout;
-  while (Date.now() < end) {
-    const s = await screen(page);
-    if (re.test(s)) return s;
-    await page.waitForTimeout(100);
-  }
-  throw new Error(`terminal never showed ${re}; screen:\n${await screen(page)}`);
-}
 
 test("admin launches a session, works in its terminal, and terminates it", async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startBerth, launchBrowser, shot } from "../lib.mjs";
+import { startBerth, launchBrowser, shot, screen, waitForScreen, logIn as logInAt } from "../lib.mjs";
 
 let berth, browser;
 before(async () => {
@@ -24,33 +24,7 @@ after(async () => {
 
 const BOB_PASSWORD = "bob-password-123";
 
-/** The xterm screen's text. */
-const screen = (page) => page.evaluate(() => {
-  const t = window.berthTerminal?.term;
-  if (!t) return "";
-  const b = t.buffer.active;
-  const lines = [];
-  for (let i = 0; i < b.length; i++) lines.push(b.getLine(i)?.translateToString(true) ?? "");
-  return lines.join("\n");
-});
-
-async function waitForScreen(page, re, timeout = 20000) {
-  const end = Date.now() + timeout;
-  while (Date.now() < end) {
-    const s = await screen(page);
-    if (re.test(s)) return s;
-    await page.waitForTimeout(100);
-  }
-  throw new Error(`terminal never showed ${re}; screen:\n${await screen(page)}`);
-}
-
-async function logIn(page, username, password) {
-  await page.goto(berth.url);
-  await page.fill("#login-username", username);
-  await page.fill("#login-password", password);
-  await page.click("#login-submit");
-  await page.waitForSelector("#logout");
-}
+const logIn = (page, username, password) => logInAt(page, username, password, berth.url);
 
 const fileRow = (page, name) => page.locator(`#files tr.file-row[data-name='${name}']`);
 
