@@ -166,6 +166,16 @@ impl<'de> Deserialize<'de> for Permission {
     }
 }
 
+/// How strongly a folder name binds for a user, lower first: their own folder, then one
+/// shared with them, then a project folder (mounts and the CLI resolve names this way).
+pub fn name_rank(kind: &str, permission: Permission) -> u8 {
+    match (kind, permission) {
+        ("user", Permission::Owner) => 0,
+        ("user", _) => 1,
+        _ => 2,
+    }
+}
+
 /// A folder as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VFolder {

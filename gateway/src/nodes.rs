@@ -99,8 +99,8 @@ async fn row(db: &db::Db, id: &str) -> AppResult<NodeRow> {
     r.ok_or_else(|| AppError::not_found("node"))
 }
 
-/// The node with the most room, for "no node could ever hold it" (any state).
-pub async fn largest(db: &db::Db) -> AppResult<Vec<(String, Resources)>> {
+/// Every node's name and capacity (any state), for "no node could ever hold it".
+pub async fn capacities(db: &db::Db) -> AppResult<Vec<(String, Resources)>> {
     Ok(rows(db)
         .await?
         .into_iter()

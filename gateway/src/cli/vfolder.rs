@@ -269,10 +269,26 @@ pub async fn run(cmd: VfolderCmd) -> Result<()> {
 
 /// How strongly a name binds: my own folder, one shared with me, a project folder.
 fn rank(f: &VFolder) -> u8 {
-    match (f.kind.as_str(), f.permission) {
-        ("user", Permission::Owner) => 0,
-        ("user", _) => 1,
-        _ => 2,
+    api::vfolders::name_rank(&f.kind, f.permission)
+}
+
+/// The one item whose id starts with `arg` (4 characters at least); `too_many` is the
+/// sentence when several do.
+fn by_id_prefix<'a, T>(
+    list: &'a [T],
+    arg: &str,
+    id: impl Fn(&T) -> &str,
+    too_many: impl FnOnce(usize) -> String,
+) -> Result<Option<&'a T>> {
+    let want = arg.to_ascii_lowercase();
+    if want.len() < 4 {
+        return Ok(None);
+    }
+    let found: Vec<&T> = list.iter().filter(|x| id(x).starts_with(&want)).collect();
+    match found[..] {
+        [one] => Ok(Some(one)),
+        [] => Ok(None),
+        _ => Err(Error::Other(too_many(found.len()))),
     }
 }
 
@@ -308,19 +324,13 @@ pub fn pick<'a>(list: &'a [VFolder], arg: &str, trash: bool) -> Result<&'a VFold
             which.join(", ")
         )));
     }
-    let want = arg.to_ascii_lowercase();
-    if want.len() >= 4 {
-        let by_id: Vec<&VFolder> = list.iter().filter(|f| f.id.starts_with(&want)).collect();
-        match by_id[..] {
-            [one] => return Ok(one),
-            [] => {}
-            _ => {
-                return Err(Error::Other(format!(
-                    "\"{arg}\" is the start of {} folder ids; give more of the id or the name.",
-                    by_id.len()
-                )))
-            }
-        }
+    if let Some(f) = by_id_prefix(
+        list,
+        arg,
+        |f| &f.id,
+        |n| format!("\"{arg}\" is the start of {n} folder ids; give more of the id or the name."),
+    )? {
+        return Ok(f);
     }
     Err(Error::Other(if trash {
         format!(
@@ -1487,19 +1497,13 @@ pub fn pick_invitation<'a>(list: &'a [Invitation], arg: &str) -> Result<&'a Invi
             )));
         }
     }
-    let want = arg.to_ascii_lowercase();
-    if want.len() >= 4 {
-        let by_id: Vec<&Invitation> = list.iter().filter(|i| i.id.starts_with(&want)).collect();
-        match by_id[..] {
-            [one] => return Ok(one),
-            [] => {}
-            _ => {
-                return Err(Error::Other(format!(
-                    "\"{arg}\" is the start of {} invitation ids; give more of the id.",
-                    by_id.len()
-                )))
-            }
-        }
+    if let Some(i) = by_id_prefix(
+        list,
+        arg,
+        |i| &i.id,
+        |n| format!("\"{arg}\" is the start of {n} invitation ids; give more of the id."),
+    )? {
+        return Ok(i);
     }
     Err(Error::Other(if list.is_empty() {
         "You have no invitations waiting.".to_string()

@@ -126,7 +126,7 @@ async fn create(
             return Err(AppError::validation(errs));
         }
     }
-    let nodes = crate::nodes::largest(&state.db).await?;
+    let nodes = crate::nodes::capacities(&state.db).await?;
     if !nodes.iter().any(|(_, cap)| valid.resources.fits_in(cap)) {
         let biggest = nodes
             .iter()

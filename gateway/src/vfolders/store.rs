@@ -151,11 +151,7 @@ pub async fn find_usable(
     if let Some(r) = all.iter().find(|r| r.id == name_or_id) {
         return Ok(Some(r.clone()));
     }
-    let rank = |r: &FolderRow| match (r.kind.as_str(), r.perm.as_str()) {
-        ("user", "OWNER") => 0,
-        ("user", _) => 1,
-        _ => 2,
-    };
+    let rank = |r: &FolderRow| api::vfolders::name_rank(&r.kind, r.permission());
     Ok(all
         .into_iter()
         .filter(|r| r.name == name_or_id)

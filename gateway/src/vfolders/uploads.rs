@@ -397,8 +397,9 @@ async fn patch(
         }
     }
     sink.finish().await?;
-    sqlx::query("UPDATE uploads SET offset = ?, touched_at = ? WHERE id = ?")
-        .bind(offset as i64)
+    // The offset itself is the partial file's length (see `offset_of`); only the time of
+    // the last byte is kept, for the expiry.
+    sqlx::query("UPDATE uploads SET touched_at = ? WHERE id = ?")
         .bind(db::now())
         .bind(&u.id)
         .execute(&state.db)
