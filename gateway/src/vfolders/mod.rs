@@ -57,12 +57,17 @@ pub(crate) fn fs_error(e: FsError) -> AppError {
 
 /// The API view of a folder with its usage and quota.
 pub(crate) async fn to_api(state: &AppState, row: &FolderRow) -> AppResult<VFolder> {
+    let quota = store::quota(&state.db, row).await?;
+    Ok(with_usage(state, row, quota).await)
+}
+
+/// The API view with the folder's usage (a walk of its tree) and the given quota.
+async fn with_usage(state: &AppState, row: &FolderRow, quota: Option<u64>) -> VFolder {
     let dir = state.storage.folder_dir(&row.id);
     let bytes = tokio::task::spawn_blocking(move || fs::usage(&dir))
         .await
         .unwrap_or(0);
-    let quota = store::quota(&state.db, row).await?;
-    Ok(row.to_api(bytes, quota))
+    row.to_api(bytes, quota)
 }
 
 #[derive(Deserialize)]
@@ -81,9 +86,19 @@ async fn list(
         None | Some("false" | "0") => store::usable(&state.db, &user).await?,
         Some(_) => return Err(AppError::field("trash", "Use trash=true or leave it out.")),
     };
+    // One policy lookup per owner, not per folder.
+    let mut quotas: std::collections::HashMap<Option<String>, Option<u64>> = Default::default();
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
-        out.push(to_api(&state, r).await?);
+        let quota = match quotas.get(&r.owner_id) {
+            Some(q) => *q,
+            None => {
+                let q = store::quota(&state.db, r).await?;
+                quotas.insert(r.owner_id.clone(), q);
+                q
+            }
+        };
+        out.push(with_usage(&state, r, quota).await);
     }
     Ok(Json(out))
 }
