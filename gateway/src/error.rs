@@ -122,6 +122,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A query-string extractor whose rejection is a `validation` problem with a sentence
+/// (axum's own is plain text naming its internals).
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| {
+                let why = e.body_text();
+                let why = why
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&why)
+                    .trim_end_matches('.');
+                AppError::field(
+                    "query",
+                    format!("The query string is not understood: {why}."),
+                )
+            })
+    }
+}
+
 /// Deserialises JSON, turning serde's complaint into a field error.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> AppResult<T> {
     let de = &mut serde_json::Deserializer::from_slice(body);

@@ -3,14 +3,14 @@
 
 use super::{blocking, fs, store};
 use crate::auth::CurrentUser;
-use crate::error::{ApiJson, AppError, AppResult};
+use crate::error::{ApiJson, ApiQuery, AppError, AppResult};
 use crate::AppState;
 use api::vfolders::{
     normalize_entry_path, normalize_path, DeleteFilesRequest, FileEntry, FileList, MkdirRequest,
     MoveRequest, Permission, MAX_DELETE_PATHS,
 };
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -112,9 +112,8 @@ async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> AppResult<Json<FileList>> {
-    let Query(q) = query.map_err(|e| AppError::field("query", e.body_text()))?;
     let row = store::require(&state.db, &user, &id, Permission::Ro).await?;
     let rel = path_field("path", normalize_path(&q.path))?;
     let offset = number("offset", q.offset.as_deref(), 0, u64::MAX / 2)?;
@@ -328,10 +327,9 @@ async fn download(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    query: Result<Query<DownloadQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<DownloadQuery>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let Query(q) = query.map_err(|e| AppError::field("query", e.body_text()))?;
     let rel = path_field("path", normalize_path(&q.path))?;
     let row = store::require(&state.db, &user, &id, Permission::Ro).await?;
     let storage = state.storage.clone();

@@ -12,11 +12,11 @@ pub mod uploads;
 mod zip;
 
 use crate::auth::CurrentUser;
-use crate::error::{ApiJson, AppError, AppResult};
+use crate::error::{ApiJson, ApiQuery, AppError, AppResult};
 use crate::{db, AppState};
 use api::vfolders::{CreateVFolder, FolderKind, Permission, UpdateVFolder, VFolder};
 use api::ProblemType;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -79,7 +79,7 @@ struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> AppResult<Json<Vec<VFolder>>> {
     let rows = match q.trash.as_deref() {
         Some("true" | "1") => store::trashed(&state.db, &user).await?,

@@ -421,6 +421,14 @@ async fn file_operations_refuse_every_path_that_leaves_the_folder() {
             .await,
         "limit",
     );
+    // An unknown query parameter is a sentence too, not the framework's text.
+    let p = assert_field_error(
+        &alice
+            .get(&format!("/api/v1/vfolders/{id}/files?evil=1"))
+            .await,
+        "query",
+    );
+    assert!(p["detail"].as_str().unwrap().contains("evil"), "{p}");
     assert_problem(
         &alice
             .get(&format!("/api/v1/vfolders/{id}/files?path=none"))
