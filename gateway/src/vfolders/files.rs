@@ -1,7 +1,7 @@
 //! Files inside a folder: listing, mkdir, move, delete, and downloads (a file with range
 //! requests, a directory as a streamed zip).
 
-use super::{blocking, fs, store};
+use super::{fs, in_folder, store};
 use crate::auth::CurrentUser;
 use crate::error::{ApiJson, ApiQuery, AppError, AppResult};
 use crate::AppState;
@@ -29,41 +29,50 @@ pub fn router() -> Router<AppState> {
 /// The read size of downloads.
 const READ_BLOCK: usize = 1 << 20;
 
-/// `count` bytes of `file` from `start`, read on a blocking thread straight into the chunks
-/// the response sends (one copy, no intermediate buffer); at most four chunks wait in between.
+/// A response body produced by `produce` on a blocking thread: it hands each chunk to `send`,
+/// which waits while four chunks are queued and answers `false` once the client has gone.
+fn blocking_stream(
+    produce: impl FnOnce(&mut dyn FnMut(axum::body::Bytes) -> bool) -> std::io::Result<()>
+        + Send
+        + 'static,
+) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let r = produce(&mut |chunk| tx.blocking_send(Ok(chunk)).is_ok());
+        if let Err(e) = r {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
+}
+
+/// `count` bytes of `file` from `start`, read straight into the chunks the response sends
+/// (one copy, no intermediate buffer).
 fn read_blocks(
     mut file: std::fs::File,
     start: u64,
     count: u64,
 ) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
+    blocking_stream(move |send| {
         use std::io::{Read, Seek};
-        if let Err(e) = file.seek(std::io::SeekFrom::Start(start)) {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
+        file.seek(std::io::SeekFrom::Start(start))?;
         let mut left = count;
         while left > 0 {
             let mut buf = vec![0u8; READ_BLOCK.min(left as usize)];
-            match file.read(&mut buf) {
+            match file.read(&mut buf)? {
                 // The file shrank: the response ends short and the client sees it.
-                Ok(0) => return,
-                Ok(n) => {
+                0 => return Ok(()),
+                n => {
                     buf.truncate(n);
                     left -= n as u64;
-                    if tx.blocking_send(Ok(buf.into())).is_err() {
-                        return; // the client went away
+                    if !send(buf.into()) {
+                        return Ok(()); // the client went away
                     }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
                 }
             }
         }
-    });
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
+        Ok(())
+    })
 }
 
 fn path_field(field: &str, r: Result<String, String>) -> AppResult<String> {
@@ -118,23 +127,15 @@ async fn list(
     let rel = path_field("path", normalize_path(&q.path))?;
     let offset = number("offset", q.offset.as_deref(), 0, u64::MAX / 2)?;
     let limit = number("limit", q.limit.as_deref(), 200, 1000)?.max(1);
-    let storage = state.storage.clone();
     let r = rel.clone();
-    let entries = blocking(move || {
-        let dir = storage.resolve(&row.id, &r)?;
-        fs::list_dir(&dir)
+    let (entries, total) = in_folder(&state, &row.id, move |f| {
+        f.list(&r, offset as usize, limit as usize)
     })
     .await?;
-    let total = entries.len() as u64;
     Ok(Json(FileList {
-        entries: entries
-            .into_iter()
-            .skip(offset as usize)
-            .take(limit as usize)
-            .map(|e| to_entry(&rel, e))
-            .collect(),
+        entries: entries.into_iter().map(|e| to_entry(&rel, e)).collect(),
         path: rel,
-        total,
+        total: total as u64,
         offset,
     }))
 }
@@ -147,26 +148,8 @@ async fn mkdir(
 ) -> AppResult<(StatusCode, Json<FileEntry>)> {
     let rel = path_field("path", normalize_entry_path(&req.path))?;
     let row = store::require(&state.db, &user, &id, Permission::Rw).await?;
-    let storage = state.storage.clone();
     let r = rel.clone();
-    let e = blocking(move || {
-        let base = std::fs::canonicalize(storage.folder_dir(&row.id))?;
-        let dir = storage.resolve(&row.id, &r)?;
-        if std::fs::symlink_metadata(&dir).is_ok() {
-            return Err(fs::FsError::Exists(format!(
-                "Something is already at \"{r}\"."
-            )));
-        }
-        fs::mkdir_all(&base, &dir)?;
-        Ok(fs::entry(
-            &dir,
-            dir.file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-        )?)
-    })
-    .await?;
+    let e = in_folder(&state, &row.id, move |f| f.mkdir(&r)).await?;
     let parent = rel.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
     Ok((StatusCode::CREATED, Json(to_entry(parent, e))))
 }
@@ -180,25 +163,8 @@ async fn move_entry(
     let from = path_field("from", normalize_entry_path(&req.from))?;
     let to = path_field("to", normalize_entry_path(&req.to))?;
     let row = store::require(&state.db, &user, &id, Permission::Rw).await?;
-    let storage = state.storage.clone();
     let t = to.clone();
-    let e = blocking(move || {
-        let src = storage.resolve_entry(&row.id, &from)?;
-        let dst = storage.resolve_entry(&row.id, &t)?;
-        let base = std::fs::canonicalize(storage.folder_dir(&row.id))?;
-        if let Some(parent) = dst.parent() {
-            fs::mkdir_all(&base, parent)?;
-        }
-        fs::move_entry(&src, &dst)?;
-        Ok(fs::entry(
-            &dst,
-            dst.file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-        )?)
-    })
-    .await?;
+    let e = in_folder(&state, &row.id, move |f| f.move_entry(&from, &t)).await?;
     let parent = to.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
     Ok(Json(to_entry(parent, e)))
 }
@@ -226,23 +192,19 @@ async fn delete_files(
         rels.push(path_field(&format!("paths[{i}]"), normalize_entry_path(p))?);
     }
     let row = store::require(&state.db, &user, &id, Permission::Wd).await?;
-    let storage = state.storage.clone();
-    let n = blocking(move || {
+    let n = in_folder(&state, &row.id, move |f| {
         // Every path is checked before anything is removed.
-        let targets = rels
-            .iter()
-            .map(|r| storage.resolve_entry(&row.id, r))
-            .collect::<Result<Vec<_>, _>>()?;
-        for (t, r) in targets.iter().zip(&rels) {
-            if std::fs::symlink_metadata(t).is_err() {
-                return Err(fs::FsError::Missing(format!(
-                    "There is nothing at \"{r}\"."
-                )));
-            }
+        for r in &rels {
+            f.exists(r).map_err(|e| match e {
+                fs::FsError::Missing(_) => {
+                    fs::FsError::Missing(format!("There is nothing at \"{r}\"."))
+                }
+                e => e,
+            })?;
         }
         let mut n = 0;
-        for t in &targets {
-            match fs::remove(t) {
+        for r in &rels {
+            match f.remove(r) {
                 Ok(()) => n += 1,
                 // Inside a directory removed just before.
                 Err(fs::FsError::Missing(_)) => {}
@@ -251,8 +213,9 @@ async fn delete_files(
         }
         Ok(n)
     })
-    .await?;
-    Ok(Json(serde_json::json!({ "deleted": n })))
+    .await;
+    state.storage.usage.forget(&row.id);
+    Ok(Json(serde_json::json!({ "deleted": n? })))
 }
 
 #[derive(Deserialize)]
@@ -332,45 +295,35 @@ async fn download(
 ) -> AppResult<Response> {
     let rel = path_field("path", normalize_path(&q.path))?;
     let row = store::require(&state.db, &user, &id, Permission::Ro).await?;
-    let storage = state.storage.clone();
-    let fid = row.id.clone();
     let r = rel.clone();
-    let (path, meta) = blocking(move || {
-        let p = storage.resolve(&fid, &r)?;
-        match std::fs::metadata(&p) {
-            Ok(m) => Ok((p, m)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fs::FsError::Missing(
-                format!("There is nothing at \"{r}\" in the folder."),
-            )),
-            Err(e) => Err(e.into()),
-        }
-    })
-    .await?;
+    let opened = in_folder(&state, &row.id, move |f| f.open_read(&r)).await?;
     let name = if rel.is_empty() {
         row.name.clone()
     } else {
         rel.rsplit('/').next().unwrap_or(&rel).to_string()
     };
-    if meta.is_dir() {
-        let root = path.clone();
-        let entries = blocking(move || Ok(fs::walk(&root)?)).await?;
-        let body = Body::from_stream(super::zip::stream(path, entries));
-        return Ok((
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/zip"),
-                ),
-                (
-                    header::CONTENT_DISPOSITION,
-                    disposition(&format!("{name}.zip")),
-                ),
-            ],
-            body,
-        )
-            .into_response());
-    }
-    let len = meta.len();
+    let file = match opened {
+        fs::Opened::Dir(dir) => {
+            let body =
+                Body::from_stream(blocking_stream(move |send| super::zip::write(&dir, send)));
+            return Ok((
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/zip"),
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        disposition(&format!("{name}.zip")),
+                    ),
+                ],
+                body,
+            )
+                .into_response());
+        }
+        fs::Opened::File(f) => f,
+    };
+    let len = file.size;
     let range = match parse_range(headers.get(header::RANGE), len) {
         Ok(r) => r,
         Err(()) => {
@@ -382,12 +335,11 @@ async fn download(
                 .into_response())
         }
     };
-    let file = std::fs::File::open(&path)?;
     let (status, start, count) = match range {
         Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
         None => (StatusCode::OK, 0, len),
     };
-    let stream = read_blocks(file, start, count);
+    let stream = read_blocks(file.file, start, count);
     let mut resp = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/octet-stream")

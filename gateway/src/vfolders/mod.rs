@@ -9,6 +9,7 @@ pub mod mounts;
 pub mod sharing;
 pub mod store;
 pub mod uploads;
+pub mod usage;
 mod zip;
 
 use crate::auth::CurrentUser;
@@ -61,13 +62,24 @@ pub(crate) async fn to_api(state: &AppState, row: &FolderRow) -> AppResult<VFold
     Ok(with_usage(state, row, quota).await)
 }
 
-/// The API view with the folder's usage (a walk of its tree) and the given quota.
+/// The bytes in folder `id` (remembered for a few seconds; see [`usage`]).
+pub(crate) async fn folder_usage(state: &AppState, id: &str) -> u64 {
+    state.storage.usage.get(&state.storage, id).await
+}
+
+/// The API view with the folder's usage and the given quota.
 async fn with_usage(state: &AppState, row: &FolderRow, quota: Option<u64>) -> VFolder {
-    let dir = state.storage.folder_dir(&row.id);
-    let bytes = tokio::task::spawn_blocking(move || fs::usage(&dir))
-        .await
-        .unwrap_or(0);
-    row.to_api(bytes, quota)
+    row.to_api(folder_usage(state, &row.id).await, quota)
+}
+
+/// Opens folder `id` and runs `f` on it on the blocking pool.
+pub(crate) async fn in_folder<T: Send + 'static>(
+    state: &AppState,
+    id: &str,
+    f: impl FnOnce(&fs::Folder) -> Result<T, FsError> + Send + 'static,
+) -> AppResult<T> {
+    let (storage, id) = (state.storage.clone(), id.to_string());
+    blocking(move || f(&storage.folder(&id)?)).await
 }
 
 #[derive(Deserialize)]
@@ -323,5 +335,6 @@ async fn purge(
     let storage = state.storage.clone();
     let fid = row.id.clone();
     tokio::task::spawn_blocking(move || storage.purge_folder(&fid)).await??;
+    state.storage.usage.forget(&row.id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,7 @@
 //! Sharing a folder: invitations (send, inbox, accept, decline), members (list, unshare),
 //! leaving, and cloning into a new personal folder as a background job.
 
-use super::{fs, store, to_api};
+use super::{store, to_api};
 use crate::auth::CurrentUser;
 use crate::error::{ApiJson, AppError, AppResult};
 use crate::{db, AppState};
@@ -406,12 +406,7 @@ async fn clone(
         )));
     }
     super::check_folder_count(&state, &user.id).await?;
-    let src_dir = state.storage.folder_dir(&src.id);
-    let total = tokio::task::spawn_blocking({
-        let d = src_dir.clone();
-        move || fs::usage(&d)
-    })
-    .await?;
+    let total = super::folder_usage(&state, &src.id).await;
     let quota = crate::policy::effective(&state.db, &user.id)
         .await?
         .policy
@@ -465,10 +460,14 @@ async fn clone(
 async fn run_clone(state: AppState, job: String, src: String, dst: String) {
     let done = Arc::new(AtomicU64::new(0));
     let storage = state.storage.clone();
-    let (from, to) = (storage.folder_dir(&src), storage.folder_dir(&dst));
     let counter = done.clone();
+    let (s, from, to) = (storage.clone(), src.clone(), dst.clone());
     let mut copy = tokio::task::spawn_blocking(move || {
-        fs::copy_tree(&from, &to, |n| {
+        let (from, to) = (s.folder(&from), s.folder(&to));
+        let (Ok(from), Ok(to)) = (from, to) else {
+            return Err(std::io::Error::other("a folder's directory is missing"));
+        };
+        from.copy_into(&to, |n| {
             counter.store(n, Ordering::Relaxed);
             true
         })

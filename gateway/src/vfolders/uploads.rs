@@ -7,7 +7,7 @@
 //! is removed. The offset is the partial file's length: whatever arrived before a connection
 //! broke is kept, and `HEAD` tells the client where to resume. Abandoned uploads expire.
 
-use super::{fs, store};
+use super::store;
 use crate::auth::CurrentUser;
 use crate::error::{AppError, AppResult};
 use crate::{db, AppState};
@@ -211,51 +211,22 @@ async fn create(
     let rel = metadata_path(&headers)?;
     let row = store::require(&state.db, &user, &id, Permission::Rw).await?;
     // The file must not exist yet, and the path must stay inside the folder.
-    let storage = state.storage.clone();
-    let (fid, r) = (row.id.clone(), rel.clone());
-    let dest = super::blocking(move || {
-        let dest = storage.resolve(&fid, &r)?;
-        if std::fs::symlink_metadata(&dest).is_ok() {
-            return Err(fs::FsError::Exists(format!(
-                "A file already exists at \"{r}\"; uploads never overwrite. Delete or rename it first."
-            )));
-        }
-        Ok(dest)
-    })
-    .await?;
-    drop(dest);
-    // The quota: what is in the folder, what other uploads reserved, and this one.
-    if let Some(quota) = store::quota(&state.db, &row).await? {
-        let dir = state.storage.folder_dir(&row.id);
-        let used = tokio::task::spawn_blocking(move || fs::usage(&dir)).await?;
-        let held = reserved(&state, &row.id).await?;
-        if used + held + length > quota {
-            return Err(AppError::new(
-                ProblemType::Quota,
-                format!(
-                    "This upload of {} would pass folder {}'s quota of {}: {} is used{}.",
-                    api::Bytes(length).human(),
-                    row.name,
-                    api::Bytes(quota).human(),
-                    api::Bytes(used).human(),
-                    if held > 0 {
-                        format!(
-                            " and {} is reserved by uploads in progress",
-                            api::Bytes(held).human()
-                        )
-                    } else {
-                        String::new()
-                    }
-                ),
-            ));
-        }
-    }
+    let r = rel.clone();
+    super::in_folder(&state, &row.id, move |f| f.check_new(&r)).await?;
     let upload = uuid::Uuid::new_v4().to_string();
     let now = db::now();
-    tokio::fs::File::create(state.storage.upload_file(&upload)).await?;
-    sqlx::query(
+    // The quota: what is in the folder, what other uploads reserved, and this one. The
+    // reservation is checked and made in one statement, so racing uploads cannot both pass.
+    let quota = store::quota(&state.db, &row).await?;
+    let used = match quota {
+        Some(_) => super::folder_usage(&state, &row.id).await,
+        None => 0,
+    };
+    let limit = quota.map_or(i64::MAX, |q| q.min(i64::MAX as u64) as i64);
+    let inserted = sqlx::query(
         "INSERT INTO uploads(id, vfolder_id, user_id, path, length, created_at, touched_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         SELECT ?, ?, ?, ?, ?, ?, ?
+         WHERE ? + ? + (SELECT COALESCE(SUM(length), 0) FROM uploads WHERE vfolder_id = ?) <= ?",
     )
     .bind(&upload)
     .bind(&row.id)
@@ -264,8 +235,41 @@ async fn create(
     .bind(length as i64)
     .bind(&now)
     .bind(&now)
+    .bind(used.min(i64::MAX as u64 / 2) as i64)
+    .bind(length as i64)
+    .bind(&row.id)
+    .bind(limit)
     .execute(&state.db)
-    .await?;
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        let quota = quota.unwrap_or(u64::MAX);
+        let held = reserved(&state, &row.id).await?;
+        return Err(AppError::new(
+            ProblemType::Quota,
+            format!(
+                "This upload of {} would pass folder {}'s quota of {}: {} is used{}.",
+                api::Bytes(length).human(),
+                row.name,
+                api::Bytes(quota).human(),
+                api::Bytes(used).human(),
+                if held > 0 {
+                    format!(
+                        " and {} is reserved by uploads in progress",
+                        api::Bytes(held).human()
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+    }
+    let storage = state.storage.clone();
+    let u = upload.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || storage.create_upload_file(&u)).await? {
+        forget(&state, &upload).await?;
+        return Err(e.into());
+    }
     let location = format!("/api/v1/vfolders/{}/uploads/{upload}", row.id);
     if length == 0 {
         // Nothing to send: the (empty) file is placed now.
@@ -375,9 +379,10 @@ async fn patch(
         )));
     }
     let length = u.length as u64;
-    let file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(state.storage.upload_file(&u.id))?;
+    let path = state.storage.upload_file(&u.id);
+    let file =
+        tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().append(true).open(path))
+            .await??;
     let mut sink = BlockWriter::new(file);
     let mut stream = body.into_data_stream();
     let mut overflow = false;
@@ -505,28 +510,19 @@ impl BlockWriter {
 /// Moves a complete upload into its folder (never over an existing file) and forgets it.
 async fn finish(state: &AppState, u: &UploadRow) -> AppResult<()> {
     let storage = state.storage.clone();
-    let (fid, rel, uid) = (u.vfolder_id.clone(), u.path.clone(), u.id.clone());
-    let placed = super::blocking(move || {
-        let base = std::fs::canonicalize(storage.folder_dir(&fid))?;
-        let dest = storage.resolve(&fid, &rel)?;
-        if let Some(parent) = dest.parent() {
-            fs::mkdir_all(&base, parent)?;
-        }
-        let tmp = storage.upload_file(&uid);
-        let r = match std::fs::hard_link(&tmp, &dest) {
-            Ok(()) => {
-                fs::give_to_work(&dest, false);
-                Ok(())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(fs::FsError::Exists(
-                format!("A file appeared at \"{rel}\" while uploading; uploads never overwrite, so this one was dropped."),
-            )),
-            Err(e) => Err(e.into()),
-        };
-        let _ = std::fs::remove_file(&tmp);
-        r
+    let (rel, uid) = (u.path.clone(), u.id.clone());
+    let placed = super::in_folder(state, &u.vfolder_id, move |f| {
+        storage.place_upload(f, &uid, &rel)
     })
     .await;
+    if placed.is_ok() {
+        // Counted before the reservation goes, so the quota never sees neither.
+        state
+            .storage
+            .usage
+            .add(&u.vfolder_id, u.length as u64)
+            .await;
+    }
     sqlx::query("DELETE FROM uploads WHERE id = ?")
         .bind(&u.id)
         .execute(&state.db)

@@ -4,11 +4,10 @@
 //! read, and zip64 records wherever a size or an offset passes 4 GiB. Nothing is buffered
 //! beyond one read chunk.
 
-use super::fs::Entry;
+use super::fs;
 use axum::body::Bytes;
-use futures_util::Stream;
-use std::path::PathBuf;
-use tokio::io::AsyncReadExt;
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
 
 const U32_MAX: u64 = 0xFFFF_FFFF;
 const CHUNK: usize = 256 * 1024;
@@ -153,74 +152,81 @@ fn end_records(count: u64, cd_offset: u64, cd_size: u64) -> Vec<u8> {
     e
 }
 
-/// The archive of `entries` (from [`super::fs::walk`] of `root`) as a byte stream.
-pub fn stream(
-    root: PathBuf,
-    entries: Vec<(String, Entry)>,
-) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
-    async_stream::try_stream! {
-        let mut offset = 0u64;
-        let mut central = Vec::with_capacity(entries.len());
-        for (rel, en) in entries {
-            let dir = en.kind == "dir";
-            let mut name = rel.clone().into_bytes();
-            if dir {
-                name.push(b'/');
-            }
-            let mut c = Central {
-                name,
-                crc: 0,
-                size: 0,
-                offset,
-                dos: dos_time(en.mtime),
-                external: (en.mode & 0o177777) << 16 | if dir { 0x10 } else { 0 },
-                zip64: !dir && en.size >= U32_MAX,
-            };
-            if dir {
-                let h = local_header(&c, true);
-                offset += h.len() as u64;
-                yield Bytes::from(h);
-                central.push((c, 0x0800u16));
-                continue;
-            }
-            // A file that vanished since the walk is left out rather than breaking the archive.
-            let Ok(mut file) = tokio::fs::File::open(root.join(&rel)).await else {
-                continue;
-            };
-            let h = local_header(&c, false);
-            offset += h.len() as u64;
-            yield Bytes::from(h);
-            // At most the size seen by the walk, so the zip64 decision stays true even when a
-            // session appends to the file meanwhile.
-            let mut left = en.size;
-            let mut hasher = crc32fast::Hasher::new();
-            let mut buf = vec![0u8; CHUNK];
-            while left > 0 {
-                let want = buf.len().min(left as usize);
-                let n = file.read(&mut buf[..want]).await?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                left -= n as u64;
-                c.size += n as u64;
-                yield Bytes::copy_from_slice(&buf[..n]);
-            }
-            offset += c.size;
-            c.crc = hasher.finalize();
-            let d = descriptor(&c);
-            offset += d.len() as u64;
-            yield Bytes::from(d);
-            central.push((c, 0x0808u16));
+/// Writes the archive of the tree in `dir` to `send` (on a blocking thread), walking it lazily
+/// through handles ([`super::fs::walk`]): only regular files and directories go in, each file
+/// read through its parent's handle without following links and only up to the size it had
+/// when opened, with permission bits only (never set-uid, set-gid or sticky). Stops when `send`
+/// answers `false` (the client went away).
+pub fn write(dir: &OwnedFd, send: &mut dyn FnMut(Bytes) -> bool) -> io::Result<()> {
+    let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "the client went away");
+    let mut offset = 0u64;
+    let mut central = Vec::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut emit = |b: Vec<u8>, offset: &mut u64| {
+        *offset += b.len() as u64;
+        if send(Bytes::from(b)) {
+            Ok(())
+        } else {
+            Err(gone())
         }
-        let cd_offset = offset;
-        let mut cd_size = 0u64;
-        let count = central.len() as u64;
-        for (c, flags) in &central {
-            let r = central_record(c, *flags);
-            cd_size += r.len() as u64;
-            yield Bytes::from(r);
+    };
+    fs::walk(dir, &mut |v| {
+        let dir = v.entry.kind == "dir";
+        if !dir && v.entry.kind != "file" {
+            return Ok(true); // links, FIFOs, sockets and devices are not archived
         }
-        yield Bytes::from(end_records(count, cd_offset, cd_size));
+        let file = if dir {
+            None
+        } else {
+            match fs::open_regular(v.dir, v.name)? {
+                Some(f) => Some(f),
+                None => return Ok(true), // replaced since the listing
+            }
+        };
+        let mut name = v.rel.as_bytes().to_vec();
+        if dir {
+            name.push(b'/');
+        }
+        let size = file.as_ref().map_or(0, |f| f.size);
+        let mut c = Central {
+            name,
+            crc: 0,
+            size: 0,
+            offset,
+            dos: dos_time(v.entry.mtime),
+            external: ((v.entry.mode & 0o170777) << 16) | if dir { 0x10 } else { 0 },
+            zip64: size >= U32_MAX,
+        };
+        emit(local_header(&c, dir), &mut offset)?;
+        let Some(f) = file else {
+            central.push((c, 0x0800u16));
+            return Ok(true);
+        };
+        // At most the size seen at open, so the zip64 decision stays true even when a session
+        // appends to the file meanwhile.
+        let mut src = f.file.take(size);
+        let mut hasher = crc32fast::Hasher::new();
+        loop {
+            let n = src.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            c.size += n as u64;
+            emit(buf[..n].to_vec(), &mut offset)?;
+        }
+        c.crc = hasher.finalize();
+        emit(descriptor(&c), &mut offset)?;
+        central.push((c, 0x0808u16));
+        Ok(true)
+    })?;
+    let cd_offset = offset;
+    let mut cd_size = 0u64;
+    let count = central.len() as u64;
+    for (c, flags) in &central {
+        let r = central_record(c, *flags);
+        cd_size += r.len() as u64;
+        emit(r, &mut offset)?;
     }
+    emit(end_records(count, cd_offset, cd_size), &mut offset)
 }

@@ -261,6 +261,7 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 /// A logged-in (or anonymous) API client bound to one gateway address.
+#[derive(Clone)]
 pub struct Client {
     pub http: reqwest::Client,
     pub base: String,

@@ -16,3 +16,4 @@ mod sessions;
 mod terminal;
 mod tunnel;
 mod vfolders;
+mod vfolders_attack;

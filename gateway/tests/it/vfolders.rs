@@ -12,7 +12,7 @@ use std::io::Write;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
-async fn folder(c: &Client, name: &str) -> String {
+pub(crate) async fn folder(c: &Client, name: &str) -> String {
     let v = c
         .post("/api/v1/vfolders", &json!({ "name": name }))
         .await
@@ -21,7 +21,7 @@ async fn folder(c: &Client, name: &str) -> String {
 }
 
 /// `POST …/uploads` for `path` of `len` bytes.
-async fn create_upload(c: &Client, folder: &str, path: &str, len: u64) -> Reply {
+pub(crate) async fn create_upload(c: &Client, folder: &str, path: &str, len: u64) -> Reply {
     c.send(
         c.http
             .post(c.url(&format!("/api/v1/vfolders/{folder}/uploads")))
@@ -64,7 +64,7 @@ async fn head_offset(c: &Client, location: &str) -> (u16, Option<u64>) {
 }
 
 /// Uploads `data` to `path` in one PATCH; returns the final reply.
-async fn upload(c: &Client, folder: &str, path: &str, data: &[u8]) -> Reply {
+pub(crate) async fn upload(c: &Client, folder: &str, path: &str, data: &[u8]) -> Reply {
     let r = create_upload(c, folder, path, data.len() as u64).await;
     if r.status != 201 {
         return r;
@@ -98,7 +98,7 @@ async fn files(c: &Client, folder: &str, path: &str) -> Vec<String> {
         .collect()
 }
 
-async fn download(c: &Client, folder: &str, path: &str) -> Reply {
+pub(crate) async fn download(c: &Client, folder: &str, path: &str) -> Reply {
     c.get(&format!("/api/v1/vfolders/{folder}/download?path={path}"))
         .await
 }
