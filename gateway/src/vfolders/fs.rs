@@ -975,6 +975,30 @@ mod tests {
     }
 
     #[test]
+    fn work_rights_hold_only_inside_the_guard() {
+        let root = rustix::process::geteuid().is_root();
+        let (_tmp, _s, _f, base) = folder();
+        let locked = base.parent().unwrap().join("root-only");
+        std::fs::create_dir(&locked).unwrap();
+        let inside = WorkRights::run(|| {
+            (
+                rustix::process::geteuid().as_raw(),
+                std::fs::write(locked.join("x"), "x").is_ok(),
+            )
+        });
+        if root {
+            // `work` cannot write into root's directory; root can again afterwards.
+            assert_eq!(inside, (WORK_UID, false));
+            assert!(rustix::process::geteuid().is_root());
+            assert_eq!(rustix::process::getegid().as_raw(), 0);
+        }
+        std::fs::write(locked.join("y"), "y").unwrap();
+        // A panic inside still switches back.
+        let _ = std::panic::catch_unwind(|| WorkRights::run(|| panic!("inside")));
+        assert_eq!(rustix::process::geteuid().is_root(), root);
+    }
+
+    #[test]
     fn removes_trees_through_handles() {
         let (_tmp, _s, f, base) = folder();
         std::fs::create_dir_all(base.join("t/u/v")).unwrap();

@@ -59,3 +59,27 @@ impl UsageCache {
         slots.remove(id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn walks_once_then_counts_uploads_until_forgotten() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Arc::new(Storage::open(tmp.path()).unwrap());
+        s.create_folder("f").unwrap();
+        std::fs::write(s.folder_dir("f").join("a"), [0u8; 10]).unwrap();
+        let cache = UsageCache::default();
+        assert_eq!(cache.get(&s, "f").await, 10);
+        // Not walked again while fresh: a file written behind berth's back is not seen yet…
+        std::fs::write(s.folder_dir("f").join("b"), [0u8; 5]).unwrap();
+        assert_eq!(cache.get(&s, "f").await, 10);
+        // …an upload through berth is, at once…
+        cache.add("f", 7).await;
+        assert_eq!(cache.get(&s, "f").await, 17);
+        // …and forgetting walks again.
+        cache.forget("f");
+        assert_eq!(cache.get(&s, "f").await, 15);
+    }
+}

@@ -4,7 +4,7 @@
 //! would hang a gateway that opened it for reading.
 
 use crate::common::{Client, TestApp};
-use crate::vfolders::{download, folder as create_folder, upload};
+use crate::vfolders::{create_upload, download, folder as create_folder, upload};
 use rustix::fs::{renameat_with, RenameFlags, CWD};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -292,4 +292,35 @@ async fn a_fifo_in_a_folder_is_shown_but_never_read() {
     let zip = download(&c, &id, "").await;
     assert_eq!(zip.status, 200);
     assert!(contains(&zip.body, b"a.txt") && !contains(&zip.body, b"pipe"));
+}
+
+#[tokio::test]
+async fn racing_uploads_cannot_pass_the_quota_together() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("racer").await;
+    let admin = app.admin().await;
+    let me = alice.get("/api/v1/me").await.expect_json(200);
+    admin
+        .put(
+            &format!("/api/v1/users/{}/policy", me["id"].as_str().unwrap()),
+            &json!({"vfolder_quota_bytes": 1000}),
+        )
+        .await
+        .expect_json(200);
+    let id = create_folder(&alice, "tight").await;
+    // Forty creations of 100 bytes at once against a quota of 1000: ten fit, whatever the order.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (c, id) = (alice.clone(), id.clone());
+        tasks.spawn(async move { create_upload(&c, &id, &format!("f-{i}"), 100).await.status });
+    }
+    let mut created = 0;
+    while let Some(s) = tasks.join_next().await {
+        match s.unwrap() {
+            201 => created += 1,
+            409 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(created, 10, "reservations raced past the quota");
 }
