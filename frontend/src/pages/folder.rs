@@ -364,14 +364,24 @@ pub fn FolderPage(id: String) -> impl IntoView {
                                     <span class="icon icon-dir" aria-hidden="true"></span>{e.name.clone()}
                                 </a>
                             }.into_any()
-                        } else {
+                        } else if e.kind == "file" {
                             view! {
                                 <a class="file-link" href=download.clone() download=e.name.clone() title="Download">
                                     <span class="icon icon-file" aria-hidden="true"></span>{e.name.clone()}
                                 </a>
-                                {(e.kind == "symlink").then(|| view! { <span class="tag">"link"</span> })}
+                            }.into_any()
+                        } else {
+                            // Links are never followed and special files never read: shown,
+                            // renamable and deletable, not downloadable.
+                            let (tag, why) = special_kind(&e.kind);
+                            view! {
+                                <span class="file-link special" title=why>
+                                    <span class="icon icon-file" aria-hidden="true"></span>{e.name.clone()}
+                                </span>
+                                <span class="tag" title=why>{tag}</span>
                             }.into_any()
                         };
+                        let downloadable = dir || e.kind == "file";
                         let (er, ed) = (e.clone(), e.clone());
                         view! {
                             <tr class="file-row" data-name=e.name.clone() data-kind=e.kind.clone()>
@@ -382,10 +392,12 @@ pub fn FolderPage(id: String) -> impl IntoView {
                                 <td class="mono muted">{modified(&e.modified)}</td>
                                 <td>
                                     <div class="row-actions">
-                                        <a class="button small ghost download" href=download
-                                            download=if dir { format!("{}.zip", e.name) } else { e.name.clone() }>
-                                            {if dir { "Download .zip" } else { "Download" }}
-                                        </a>
+                                        {downloadable.then(|| view! {
+                                            <a class="button small ghost download" href=download
+                                                download=if dir { format!("{}.zip", e.name) } else { e.name.clone() }>
+                                                {if dir { "Download .zip" } else { "Download" }}
+                                            </a>
+                                        })}
                                         {w.then(|| view! {
                                             <button class="small ghost rename" on:click=move |_| show(Open::Rename(er.clone()))>"Rename"</button>
                                         })}
@@ -710,5 +722,15 @@ fn RenameDialog(
                 </div>
             </form>
         </Dialog>
+    }
+}
+
+/// The tag and explanation shown for an entry that is neither a file nor a directory.
+fn special_kind(kind: &str) -> (&'static str, &'static str) {
+    match kind {
+        "symlink" => ("link", "A symbolic link: berth never follows links inside folders, so it cannot be opened or downloaded here."),
+        "fifo" => ("pipe", "A named pipe: only files and directories can be downloaded."),
+        "socket" => ("socket", "A socket: only files and directories can be downloaded."),
+        _ => ("device", "A device file: only files and directories can be downloaded."),
     }
 }
