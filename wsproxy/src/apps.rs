@@ -279,6 +279,14 @@ fn needs_own_origin(method: &Method, headers: &HeaderMap) -> bool {
         || headers.contains_key(header::UPGRADE)
 }
 
+/// Whether a request carries an `Origin` other than `own` (any of them, if several).
+fn foreign_origin(headers: &HeaderMap, own: &str) -> bool {
+    headers
+        .get_all(header::ORIGIN)
+        .iter()
+        .any(|o| !o.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(own)))
+}
+
 /// The raw (still percent-encoded) value of query parameter `name`.
 fn raw_query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
     uri.query()?
@@ -401,7 +409,7 @@ impl AppProxy {
     }
 
     /// Where the owner opens `app` of `session_id`: a one-use link on the app's own origin
-    /// ([`AppProxy::app_origin`]).
+    /// (see `app_origin`).
     ///
     /// # Errors
     /// Port mode with no free port left: a sentence for people.
@@ -602,18 +610,13 @@ impl AppProxy {
         // Writes and upgrades from another origin never reach the app (a page elsewhere cannot
         // act with the owner's cookie). Without `Origin` (not a browser's cross-origin
         // request) the cookie alone decides; `Origin: null` is foreign.
-        if needs_own_origin(req.method(), req.headers()) {
-            if let Some(o) = req.headers().get(header::ORIGIN) {
-                let same = o.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(own));
-                if !same {
-                    return page(
-                        StatusCode::FORBIDDEN,
-                        "Refused: another site's page",
-                        "This request came from a page on another origin and was refused: an app takes changes and websockets only from its own pages.",
-                        false,
-                    );
-                }
-            }
+        if needs_own_origin(req.method(), req.headers()) && foreign_origin(req.headers(), own) {
+            return page(
+                StatusCode::FORBIDDEN,
+                "Refused: another site's page",
+                "This request came from a page on another origin and was refused: an app takes changes and websockets only from its own pages.",
+                false,
+            );
         }
         if req.uri().path() == "/__berth/auth" {
             return self.login(&req, &app, &session_id, cookie_name);

@@ -731,6 +731,20 @@ async fn apps_cannot_set_berth_cookies_or_pass_hop_by_hop_headers() {
     let a = LoggedIn::open(&app, &app_url(&alice, &id, "port-8000").await).await;
     a.seen().await;
     attack_headers(&a).await;
+    // A cookie of the same name that another app's page tossed in first (a parent-domain
+    // cookie) does not lock the owner out: each value is tried.
+    let r = a
+        .http
+        .get(format!("{}/seen", a.dial))
+        .header(HOST, &a.host)
+        .header(
+            COOKIE,
+            format!("berth_app=tossed-by-another-app; {}", a.cookie),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     crate::common::end_session(&alice, &id).await;
 }
 
