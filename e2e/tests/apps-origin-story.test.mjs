@@ -127,6 +127,9 @@ test("a page on another user's app cannot drive alice's JupyterLab", async () =>
   const jl = await context.newPage();
   await jl.goto(labUrl);
   await jl.waitForSelector(".jp-LauncherCard", { timeout: 120000 });
+  // JupyterLab itself refuses to be framed by another origin (no clickjacking from the trap).
+  const csp = await jl.evaluate(async () => (await fetch("/lab")).headers.get("content-security-policy"));
+  assert.match(csp ?? "", /frame-ancestors 'self'/, `JupyterLab's own framing rule: ${csp}`);
   // Her own page writes through the proxy (Origin: her app's origin): a kernel for her work.
   const mine = await jl.evaluate(async () => (await fetch("/api/kernels", {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "python3" }),
