@@ -61,11 +61,12 @@ export function docker(args) {
   return execFileSync("docker", args).toString().split("\n").map((s) => s.trim()).filter(Boolean);
 }
 
-export async function launchBrowser() {
+/** Debian's Chromium, headless; `args` adds flags (e.g. `--host-resolver-rules`). */
+export async function launchBrowser({ args = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      "--disable-background-networking", "--disable-component-update", "--disable-sync", ...args],
     headless: true,
   });
 }

@@ -52,7 +52,7 @@ pub async fn dispatch(State(state): State<AppState>, req: Request, next: Next) -
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     if state.apps.parse_host(host).is_some() {
-        return state.apps.handle(req).await;
+        return state.apps.handle(req, state.public_url()).await;
     }
     next.run(req).await
 }

@@ -1,9 +1,12 @@
-//! `/healthz`, `/readyz`, and the static web console.
+//! `/healthz`, `/readyz`, the static web console, and the headers every console and API
+//! answer carries ([`console_headers`]).
 
 use crate::error::AppError;
 use crate::AppState;
-use axum::extract::State;
-use axum::response::{Html, IntoResponse};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use std::path::Path;
@@ -55,4 +58,23 @@ pub fn console(dir: &Path) -> Router<AppState> {
     } else {
         Router::new().fallback(|| async { Html(NO_CONSOLE).into_response() })
     }
+}
+
+/// Framing protection and no content sniffing on every answer of the console's origin (pages,
+/// static files, the API): no other site can frame the console (clickjacking), and a
+/// browser never runs a download or JSON as a script or page. App hosts never pass here (the
+/// app dispatch answers them first), so apps keep their own framing.
+pub async fn console_headers(req: Request, next: Next) -> Response {
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
 }

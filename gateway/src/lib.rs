@@ -107,6 +107,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(health::router())
         .merge(health::console(&state.config.console_dir))
+        .layer(middleware::from_fn(health::console_headers))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             apps::dispatch,

@@ -8,16 +8,26 @@
 //!    the token (once), sets an HttpOnly cookie for that host only, and redirects.
 //! 3. Every later request and websocket upgrade on that host needs the cookie; without it the
 //!    answer is 401 and nothing reaches the container.
-//! 4. The request is forwarded to the port published on the node's loopback, with berth's own
-//!    cookies and credentials removed and the app's secret (`Authorization: token …`) added.
-//!    Websocket upgrades are spliced byte for byte; keep-alive is pooled.
-//! 5. An app not listening yet gets a small "starting…" page that retries, never a bare 502.
+//! 4. A state-changing request (any method but GET, HEAD, OPTIONS) or an upgrade whose
+//!    `Origin` is present and is not the app's own origin is refused with 403 before it
+//!    reaches the container: a page on another origin (another user's app, any site) cannot
+//!    drive this app with the owner's cookie. The app's own origin is derived from the
+//!    gateway's public URL and the app's name and session (or its port-mode listener), never
+//!    from the request's `Host`.
+//! 5. The request is forwarded to the port published on the node's loopback, with hop-by-hop
+//!    headers, berth's own cookies and credentials removed and the app's secret
+//!    (`Authorization: token …`) added. Websocket upgrades are spliced byte for byte;
+//!    keep-alive is pooled. The answer loses its hop-by-hop headers and every `Set-Cookie`
+//!    for a cookie named `berth_…` (berth's own names), so an app cannot set berth's cookies.
+//! 6. An app not listening yet gets a small "starting…" page that retries, never a bare 502.
 //!
 //! Timeouts: connecting to the app 5 s (then the starting page), response headers 120 s,
 //! bodies and websockets are not cut while they move.
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
+use axum::http::{
+    header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
+};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -36,8 +46,22 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a resolved app target is reused without asking the resolver again.
 const TARGET_TTL: Duration = Duration::from_secs(2);
-/// Cookies and headers of berth's own that never reach an app.
-const BERTH_COOKIES: [&str; 2] = [APP_COOKIE, "berth_session"];
+/// Cookie names berth reserves (`berth_session`, `berth_app`, port mode's `berth_app_PORT`,
+/// any later one): never forwarded to an app, never set by one.
+const BERTH_COOKIE_PREFIX: &str = "berth_";
+/// Hop-by-hop headers (RFC 9110 §7.6.1, plus the common `Proxy-Connection`): they describe one
+/// connection and are never forwarded, in either direction. Headers named in `Connection` too.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("proxy-connection"),
+];
 
 /// Where an app of a running session is, and who may use it.
 #[derive(Debug, Clone)]
@@ -139,6 +163,18 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// Every value of cookie `name` in a request's `Cookie` headers, in the order sent.
+fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .filter(move |(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// The Cookie header without berth's own cookies.
 fn strip_berth_cookies(headers: &mut HeaderMap) {
     let kept: Vec<String> = headers
@@ -148,11 +184,7 @@ fn strip_berth_cookies(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(';'))
         .map(str::trim)
         .filter(|kv| !kv.is_empty())
-        .filter(|kv| {
-            let name = kv.split('=').next().unwrap_or("");
-            // `berth_app` and port mode's `berth_app_PORT` alike.
-            !(BERTH_COOKIES.contains(&name) || name.starts_with("berth_app_"))
-        })
+        .filter(|kv| !is_berth_cookie(kv.split('=').next().unwrap_or("")))
         .map(str::to_string)
         .collect();
     headers.remove(header::COOKIE);
@@ -163,29 +195,166 @@ fn strip_berth_cookies(headers: &mut HeaderMap) {
     }
 }
 
-fn query_param(uri: &Uri, name: &str) -> Option<String> {
+/// Whether a cookie name is one of berth's (`berth_…`, in any case, with or without the
+/// `__Host-`/`__Secure-` prefixes browsers give meaning to).
+fn is_berth_cookie(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    let name = name
+        .strip_prefix("__host-")
+        .or_else(|| name.strip_prefix("__secure-"))
+        .unwrap_or(&name);
+    name.starts_with(BERTH_COOKIE_PREFIX)
+}
+
+/// Whether a `Set-Cookie` value would set one of berth's cookies. Read as a browser reads it:
+/// a pair without `=` is a nameless cookie, and a nameless cookie is sent back as its bare
+/// value, so `=berth_session=x` would reach the console as `berth_session=x`. A value that is
+/// not text counts as one (it is dropped).
+fn sets_berth_cookie(value: &HeaderValue) -> bool {
+    let Ok(v) = value.to_str() else {
+        return true;
+    };
+    let pair = v.split(';').next().unwrap_or("");
+    let sent = match pair.split_once('=') {
+        Some((name, value)) if name.trim().is_empty() => value,
+        Some(_) => pair,
+        None => pair,
+    };
+    is_berth_cookie(sent.split('=').next().unwrap_or(""))
+}
+
+/// Removes hop-by-hop headers and the headers `Connection` names. With `upgrade`, the request
+/// or 101 answer keeps what performs the upgrade itself: `Connection: upgrade` and `Upgrade`.
+fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        // The target's Host is never "hop-by-hop", whatever a client claims.
+        .filter(|n| *n != header::HOST)
+        .collect();
+    let kept_upgrade = if upgrade {
+        headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    };
+    for n in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(n);
+    }
+    if let Some(u) = kept_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, u);
+    }
+}
+
+/// An app's answer as it may reach the browser: no hop-by-hop headers, no `Set-Cookie` for
+/// berth's cookie names (other cookies pass).
+fn clean_response_headers(headers: &mut HeaderMap, upgrade: bool) {
+    strip_hop_by_hop(headers, upgrade);
+    if headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(sets_berth_cookie)
+    {
+        let kept: Vec<HeaderValue> = headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter(|v| !sets_berth_cookie(v))
+            .cloned()
+            .collect();
+        headers.remove(header::SET_COOKIE);
+        for v in kept {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+/// Whether a request changes state or takes over the connection, so that its `Origin` must
+/// be the app's own: any method but GET, HEAD and OPTIONS, and every upgrade (websockets are
+/// GETs that browsers send across origins without CORS).
+fn needs_own_origin(method: &Method, headers: &HeaderMap) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+        || headers.contains_key(header::UPGRADE)
+}
+
+/// Whether a request carries an `Origin` other than `own` (any of them, if several).
+fn foreign_origin(headers: &HeaderMap, own: &str) -> bool {
+    headers
+        .get_all(header::ORIGIN)
+        .iter()
+        .any(|o| !o.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(own)))
+}
+
+/// The raw (still percent-encoded) value of query parameter `name`.
+fn raw_query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
     uri.query()?
         .split('&')
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| {
-            // Tokens are hex and `next` is a path: only %2F and friends need decoding.
-            let mut out = String::new();
-            let b = v.as_bytes();
-            let mut i = 0;
-            while i < b.len() {
-                if b[i] == b'%' && i + 2 < b.len() {
-                    if let Ok(x) = u8::from_str_radix(&v[i + 1..i + 3], 16) {
-                        out.push(x as char);
-                        i += 3;
-                        continue;
-                    }
-                }
-                out.push(b[i] as char);
-                i += 1;
+        .map(|(_, v)| v)
+}
+
+/// Percent-decodes `v` (no `+` for space: berth's links never encode one so); `None` when the
+/// result is not UTF-8.
+fn percent_decode(v: &str) -> Option<String> {
+    fn hex(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
             }
-            out
-        })
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    percent_decode(raw_query_param(uri, name)?)
+}
+
+/// Whether the login link's `next` is a path on the app's own origin: one leading `/` (`//`
+/// is another host), then only visible ASCII without `\` (browsers read `/\` as `//`) — so no
+/// scheme, no whitespace or control characters (browsers drop tabs and newlines from URLs:
+/// `/\t/evil` would become `//evil`), nothing outside ASCII.
+fn safe_next(next: &str) -> bool {
+    let b = next.as_bytes();
+    b.first() == Some(&b'/')
+        && b.get(1) != Some(&b'/')
+        && b.iter().all(|c| (0x21..=0x7e).contains(c) && *c != b'\\')
+}
+
+/// Scheme, host and port of a URL like the gateway's public URL (`http://host:port/…`).
+fn url_parts(url: &str) -> (String, String, Option<u16>) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            (h, p.parse().ok())
+        }
+        _ => (authority, None),
+    };
+    (scheme.to_ascii_lowercase(), host.to_ascii_lowercase(), port)
+}
+
+/// An origin as browsers serialise it: lowercase, without the scheme's default port.
+fn origin(scheme: &str, host: &str, port: Option<u16>) -> String {
+    let default = if scheme == "https" { 443 } else { 80 };
+    match port {
+        Some(p) if p != default => format!("{scheme}://{host}:{p}"),
+        _ => format!("{scheme}://{host}"),
+    }
 }
 
 impl AppProxy {
@@ -239,8 +408,8 @@ impl AppProxy {
         Some((app.to_string(), session.to_string()))
     }
 
-    /// Where the owner opens `app` of `session_id`: a one-use link on the app's own origin,
-    /// built from the console's `public_url` (scheme and host; subdomain mode keeps its port).
+    /// Where the owner opens `app` of `session_id`: a one-use link on the app's own origin
+    /// (see `app_origin`).
     ///
     /// # Errors
     /// Port mode with no free port left: a sentence for people.
@@ -251,25 +420,35 @@ impl AppProxy {
         owner_id: &str,
         public_url: &str,
     ) -> Result<String, String> {
-        let (scheme, rest) = public_url.split_once("://").unwrap_or(("http", public_url));
-        let authority = rest.split('/').next().unwrap_or(rest);
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p)),
-            _ => (authority, None),
+        let port = match self.port_mode {
+            Some(mode) => Some(self.listener(mode, session_id, app, public_url).await?),
+            None => None,
         };
-        let origin = match self.port_mode {
-            Some(mode) => format!(
-                "{scheme}://{host}:{}",
-                self.listener(mode, session_id, app).await?
-            ),
-            None => format!(
-                "{scheme}://{app}--{session_id}.{}{}",
-                self.base_domain,
-                port.map(|p| format!(":{p}")).unwrap_or_default()
-            ),
-        };
+        let origin = self.app_origin(public_url, app, session_id, port);
         let token = self.issue(session_id, app, owner_id);
         Ok(format!("{origin}/__berth/auth?token={token}&next=/"))
+    }
+
+    /// The origin an app is served on, from the console's `public_url` (the gateway's
+    /// configuration, never a request's `Host`): subdomain mode
+    /// `SCHEME://APP--SESSION.BASE_DOMAIN[:the public URL's port]`, port mode
+    /// `SCHEME://PUBLIC_HOST:LISTENER_PORT`. Serialised as browsers send `Origin`.
+    fn app_origin(
+        &self,
+        public_url: &str,
+        app: &str,
+        session_id: &str,
+        listener_port: Option<u16>,
+    ) -> String {
+        let (scheme, host, port) = url_parts(public_url);
+        match listener_port {
+            Some(p) => origin(&scheme, &host, Some(p)),
+            None => origin(
+                &scheme,
+                &format!("{app}--{session_id}.{}", self.base_domain),
+                port,
+            ),
+        }
     }
 
     /// Port mode: the port of the listener for `(session, app)`, opened on first use.
@@ -278,6 +457,7 @@ impl AppProxy {
         mode: PortMode,
         session_id: &str,
         app: &str,
+        public_url: &str,
     ) -> Result<u16, String> {
         let key = (session_id.to_string(), app.to_string());
         if let Some((port, _)) = self.listeners.lock().expect("listener lock").get(&key) {
@@ -309,10 +489,11 @@ impl AppProxy {
         let me = self.clone();
         let cookie_name = format!("{APP_COOKIE}_{port}");
         let (s, a) = key.clone();
+        let own = self.app_origin(public_url, app, session_id, Some(port));
         let service = axum::Router::new().fallback(move |req: Request<Body>| {
             let me = me.clone();
-            let (s, a, c) = (s.clone(), a.clone(), cookie_name.clone());
-            async move { me.serve(req, &a, &s, &c).await }
+            let (s, a, c, o) = (s.clone(), a.clone(), cookie_name.clone(), own.clone());
+            async move { me.serve(req, &a, &s, &c, &o).await }
         });
         let task = tokio::spawn(async move {
             use axum::serve::ListenerExt;
@@ -388,8 +569,9 @@ impl AppProxy {
         token
     }
 
-    /// Handles a request whose host is an app host.
-    pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
+    /// Handles a request whose host is an app host; `public_url` is the console's (the
+    /// app's origin is derived from it).
+    pub async fn handle(&self, req: Request<Body>, public_url: &str) -> Response<Body> {
         let host = req
             .headers()
             .get(header::HOST)
@@ -404,16 +586,19 @@ impl AppProxy {
                 false,
             );
         };
-        self.serve(req, &app, &session_id, APP_COOKIE).await
+        let own = self.app_origin(public_url, &app, &session_id, None);
+        self.serve(req, &app, &session_id, APP_COOKIE, &own).await
     }
 
-    /// Serves one request for `app` of `session_id`; `cookie_name` carries the app login.
+    /// Serves one request for `app` of `session_id`, whose origin is `own`; `cookie_name`
+    /// carries the app login.
     async fn serve(
         &self,
         mut req: Request<Body>,
         app: &str,
         session_id: &str,
         cookie_name: &str,
+        own: &str,
     ) -> Response<Body> {
         let (app, session_id) = (app.to_string(), session_id.to_string());
         let host = req
@@ -422,17 +607,33 @@ impl AppProxy {
             .and_then(|h| h.to_str().ok())
             .unwrap_or("")
             .to_string();
+        // Writes and upgrades from another origin never reach the app (a page elsewhere cannot
+        // act with the owner's cookie). Without `Origin` (not a browser's cross-origin
+        // request) the cookie alone decides; `Origin: null` is foreign.
+        if needs_own_origin(req.method(), req.headers()) && foreign_origin(req.headers(), own) {
+            return page(
+                StatusCode::FORBIDDEN,
+                "Refused: another site's page",
+                "This request came from a page on another origin and was refused: an app takes changes and websockets only from its own pages.",
+                false,
+            );
+        }
         if req.uri().path() == "/__berth/auth" {
             return self.login(&req, &app, &session_id, cookie_name);
         }
-        let grant = cookie(req.headers(), cookie_name).and_then(|c| {
+        // Every cookie of that name counts: a page elsewhere may have added one of its own
+        // (a parent-domain cookie) beside the owner's.
+        let grant = {
             let logins = self.logins.lock().expect("login lock");
-            logins
-                .get(&hash(&c))
-                .filter(|g| g.expires > Instant::now())
-                .cloned()
-        });
-        let Some(grant) = grant.filter(|g| g.session_id == session_id && g.app == app) else {
+            let now = Instant::now();
+            cookies(req.headers(), cookie_name).find_map(|c| {
+                logins
+                    .get(&hash(c))
+                    .filter(|g| g.expires > now && g.session_id == session_id && g.app == app)
+                    .cloned()
+            })
+        };
+        let Some(grant) = grant else {
             return page(
                 StatusCode::UNAUTHORIZED,
                 "Open this app from berth",
@@ -460,6 +661,11 @@ impl AppProxy {
             .unwrap_or("/")
             .to_string();
         let headers = req.headers_mut();
+        let upgrade = headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        strip_hop_by_hop(headers, upgrade);
         strip_berth_cookies(headers);
         headers.remove(header::AUTHORIZATION);
         if let Ok(v) = HeaderValue::from_str(&format!("token {}", target.secret)) {
@@ -468,11 +674,12 @@ impl AppProxy {
         if let Ok(v) = HeaderValue::from_str(&host) {
             headers.insert("x-forwarded-host", v);
         }
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-        let upgrade = headers
-            .get(header::UPGRADE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        let proto = if own.starts_with("https://") {
+            "https"
+        } else {
+            "http"
+        };
+        headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
         let uri: Uri = match format!("http://{}{path}", target.addr).parse() {
             Ok(u) => u,
             Err(_) => {
@@ -489,7 +696,10 @@ impl AppProxy {
             return self.upgrade(req, target.addr).await;
         }
         match tokio::time::timeout(HEADER_TIMEOUT, self.client.request(req)).await {
-            Ok(Ok(resp)) => resp.map(Body::new),
+            Ok(Ok(mut resp)) => {
+                clean_response_headers(resp.headers_mut(), false);
+                resp.map(Body::new)
+            }
             // Refused, or accepted by Docker's port forwarder and dropped because nothing
             // listens in the container yet: either way the app is not up yet.
             Ok(Err(e)) => {
@@ -512,6 +722,21 @@ impl AppProxy {
         session_id: &str,
         cookie_name: &str,
     ) -> Response<Body> {
+        // Checked before the token is spent: a bad link refuses and leaves it usable.
+        let next = match raw_query_param(req.uri(), "next") {
+            None => "/".to_string(),
+            Some(raw) => match percent_decode(raw).filter(|n| safe_next(n)) {
+                Some(n) => n,
+                None => {
+                    return page(
+                        StatusCode::BAD_REQUEST,
+                        "This link is not valid",
+                        "The link's next address must be a path on this app's own site, starting with a single /.",
+                        false,
+                    )
+                }
+            },
+        };
         let token = query_param(req.uri(), "token").unwrap_or_default();
         let grant = self
             .tokens
@@ -540,11 +765,6 @@ impl AppProxy {
                 ..grant
             },
         );
-        let next = query_param(req.uri(), "next")
-            .filter(|n| {
-                n.starts_with('/') && !n.starts_with("//") && !n.contains(['\r', '\n', '\\'])
-            })
-            .unwrap_or_else(|| "/".into());
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::FOUND;
         if let Ok(v) = HeaderValue::from_str(&next) {
@@ -601,6 +821,7 @@ impl AppProxy {
             }
         };
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            clean_response_headers(resp.headers_mut(), false);
             return resp.map(Body::new);
         }
         let upstream = hyper::upgrade::on(&mut resp);
@@ -613,6 +834,7 @@ impl AppProxy {
         let mut out = Response::new(Body::empty());
         *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         *out.headers_mut() = resp.headers().clone();
+        clean_response_headers(out.headers_mut(), true);
         out
     }
 }
@@ -717,4 +939,102 @@ pub async fn tunnel(socket: axum::extract::ws::WebSocket, addr: SocketAddr) {
     let _ = up.await;
     // The client answers our Close (or already closed); don't wait for it forever.
     let _ = tokio::time::timeout(Duration::from_secs(10), down).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn berth_cookie_names_are_recognised_as_browsers_read_them() {
+        for v in [
+            "berth_session=x",
+            "berth_app=x; Path=/",
+            "berth_app_40123=x",
+            "BERTH_SESSION=x",
+            "__Host-berth_session=x; Secure; Path=/",
+            "__secure-Berth_App=x",
+            " berth_session =x",
+            "=berth_session=x",
+            "berth_session",
+            "berth_later=x",
+        ] {
+            assert!(sets_berth_cookie(&HeaderValue::from_static(v)), "{v}");
+        }
+        for v in [
+            "theme=dark",
+            "app_berth_session=x",
+            "=x",
+            "session=berth_session",
+        ] {
+            assert!(!sets_berth_cookie(&HeaderValue::from_static(v)), "{v}");
+        }
+        assert!(sets_berth_cookie(
+            &HeaderValue::from_bytes(b"a=\xff").unwrap()
+        ));
+    }
+
+    #[test]
+    fn next_must_be_a_path_on_the_same_origin() {
+        for ok in ["/", "/lab", "/lab/tree?x=1#h", "/a%2F%2Fb"] {
+            assert!(safe_next(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "//evil",
+            "/\\evil",
+            "/\t/evil",
+            "/\r\nX: y",
+            "https://evil",
+            "evil",
+            "/a b",
+            "/caf\u{e9}",
+            "/a\\b",
+            "javascript:alert(1)",
+        ] {
+            assert!(!safe_next(bad), "{bad:?}");
+        }
+        assert_eq!(percent_decode("/a%2Fb%zz%4").as_deref(), Some("/a/b%zz%4"));
+        assert_eq!(percent_decode("%C3%A9").as_deref(), Some("\u{e9}"));
+        assert_eq!(percent_decode("%FF"), None);
+        // Never slices inside a multi-byte character.
+        assert_eq!(percent_decode("%a\u{e9}").as_deref(), Some("%a\u{e9}"));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("X-Foo, keep-alive, Host"),
+        );
+        h.insert("x-foo", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert(header::HOST, HeaderValue::from_static("a.example"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        let mut plain = h.clone();
+        strip_hop_by_hop(&mut plain, false);
+        let names: Vec<&str> = plain.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["host", "x-kept"]);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h[header::CONNECTION], "upgrade");
+        assert_eq!(h[header::UPGRADE], "websocket");
+        assert!(!h.contains_key("x-foo") && !h.contains_key(header::TE));
+    }
+
+    #[test]
+    fn app_origins_come_from_the_public_url() {
+        let (scheme, host, port) = url_parts("HTTPS://Berth.Example.com:443/console");
+        assert_eq!(origin(&scheme, &host, port), "https://berth.example.com");
+        let (scheme, host, port) = url_parts("http://127.0.0.1:8080");
+        assert_eq!(
+            origin(&scheme, &host, Some(41000)),
+            "http://127.0.0.1:41000"
+        );
+        assert_eq!(origin(&scheme, &host, port), "http://127.0.0.1:8080");
+        let (scheme, host, port) = url_parts("http://[::1]:8080/");
+        assert_eq!(origin(&scheme, &host, port), "http://[::1]:8080");
+    }
 }
