@@ -160,9 +160,12 @@ ensure_images
 ensure_bench_image
 apt_install nginx wrk curl
 ensure_chp
-log "cargo build --release -p gateway --bin berth"
-cargo build --quiet --release -p gateway --bin berth
-BERTH_BIN="$CARGO_TARGET_DIR/release/berth"
+# BERTH_BIN runs another build (e.g. the previous commit's) to compare two builds.
+if [ -z "${BERTH_BIN:-}" ]; then
+    log "cargo build --release -p gateway --bin berth"
+    cargo build --quiet --release -p gateway --bin berth
+    BERTH_BIN="$CARGO_TARGET_DIR/release/berth"
+fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-apps.XXXXXX")"
 mkdir -p "$WORK/data" "$WORK/nginx" "$WORK/out"

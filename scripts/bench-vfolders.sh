@@ -31,9 +31,13 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 ensure_docker
-log "building berth (release)"
-cargo build --quiet --release -p gateway
-BIN="$CARGO_TARGET_DIR/release/berth"
+# BERTH_BIN runs another build (e.g. the previous commit's) to compare two builds.
+BIN="${BERTH_BIN:-}"
+if [ -z "$BIN" ]; then
+    log "building berth (release)"
+    cargo build --quiet --release -p gateway
+    BIN="$CARGO_TARGET_DIR/release/berth"
+fi
 
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 BASE="http://127.0.0.1:$PORT"
