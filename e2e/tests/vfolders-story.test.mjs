@@ -180,7 +180,8 @@ test("a folder is created, filled, mounted into a session, shared and left", asy
   await page.keyboard.type("ls /home/work/datasets\n");
   await waitForScreen(page, /hello-berth\.txt/);
   await waitForScreen(page, /weights\.bin/);
-  await page.keyboard.type("echo made-in-session > /home/work/datasets/raw/from-session.txt && echo wrote-$((40+2))\n");
+  // A hostile session also leaves a link to / and a FIFO: shown as what they are, never opened.
+  await page.keyboard.type("echo made-in-session > /home/work/datasets/raw/from-session.txt && ln -s / /home/work/datasets/raw/escape && mkfifo /home/work/datasets/raw/pipe && echo wrote-$((40+2))\n");
   await waitForScreen(page, /^wrote-42$/m);
   await shot(page, "44-terminal-ls");
   await page.click("#terminate");
@@ -191,6 +192,11 @@ test("a folder is created, filled, mounted into a session, shared and left", asy
   await page.locator("#folders-mine tr.folder-row[data-name='datasets'] a.folder-link").click();
   await fileRow(page, "raw").locator("a.file-link").click();
   await fileRow(page, "from-session.txt").waitFor();
+  for (const [name, tag] of [["escape", "link"], ["pipe", "pipe"]]) {
+    await fileRow(page, name).locator(".tag", { hasText: tag }).waitFor();
+    assert.equal(await fileRow(page, name).locator("a.download").count(), 0, `${name} offers no download`);
+  }
+  await shot(page, "44b-file-manager-special-files");
   assert.deepEqual(errors, []);
   await page.close();
 

@@ -387,7 +387,7 @@ pub fn FolderPage(id: String) -> impl IntoView {
                             <tr class="file-row" data-name=e.name.clone() data-kind=e.kind.clone()>
                                 <td class="name-cell">{name_cell}</td>
                                 <td class="right mono" title=format!("{} bytes", e.size)>
-                                    {if dir { "—".to_string() } else { bytes(e.size) }}
+                                    {if e.kind != "file" { "—".to_string() } else { bytes(e.size) }}
                                 </td>
                                 <td class="mono muted">{modified(&e.modified)}</td>
                                 <td>
