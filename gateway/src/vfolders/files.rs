@@ -29,18 +29,28 @@ pub fn router() -> Router<AppState> {
 /// The read size of downloads.
 const READ_BLOCK: usize = 1 << 20;
 
+/// How long a download may take no bytes before berth stops reading for it, so stalled
+/// clients cannot hold blocking threads and open files for ever.
+const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A response body produced by `produce` on a blocking thread: it hands each chunk to `send`,
-/// which waits while four chunks are queued and answers `false` once the client has gone.
+/// which waits while four chunks are queued and answers `false` once the client has gone or
+/// has taken nothing for [`STALL_LIMIT`].
 fn blocking_stream(
     produce: impl FnOnce(&mut dyn FnMut(axum::body::Bytes) -> bool) -> std::io::Result<()>
         + Send
         + 'static,
 ) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
+    let rt = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let r = produce(&mut |chunk| tx.blocking_send(Ok(chunk)).is_ok());
+        let send = |item| {
+            rt.block_on(async { tokio::time::timeout(STALL_LIMIT, tx.send(item)).await })
+                .is_ok_and(|sent| sent.is_ok())
+        };
+        let r = produce(&mut |chunk| send(Ok(chunk)));
         if let Err(e) = r {
-            let _ = tx.blocking_send(Err(e));
+            let _ = send(Err(e));
         }
     });
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })

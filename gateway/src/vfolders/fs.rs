@@ -86,10 +86,26 @@ impl Storage {
         std::fs::create_dir_all(&folders)?;
         std::fs::create_dir_all(&uploads)?;
         let open = |p: &Path| rustix::fs::open(p, open_dir_flags(), Mode::empty());
+        let uploads_fd = open(&uploads)?;
+        // Uploads are placed with `linkat` as `work`, which needs to search this directory
+        // (upload file names are random UUIDs, so searching reveals nothing).
+        if let Ok(st) = rustix::fs::fstat(&uploads_fd) {
+            let _ = rustix::fs::fchmod(
+                &uploads_fd,
+                Mode::from_raw_mode(stat_mode(&st) & PERM_BITS | 0o711),
+            );
+        }
+        let folders_fd = open(&folders)?;
+        // Some sandboxes refuse openat2 with EPERM rather than ENOSYS: then walk components.
+        let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS;
+        if rustix::fs::openat2(&folders_fd, ".", open_dir_flags(), Mode::empty(), how).is_err() {
+            NO_OPENAT2.store(true, Ordering::Relaxed);
+        }
+        raise_fd_limit();
         Ok(Self {
             usage: Default::default(),
-            folders_fd: open(&folders)?,
-            uploads_fd: open(&uploads)?,
+            folders_fd,
+            uploads_fd,
             folders,
             uploads,
         })
@@ -132,9 +148,24 @@ impl Storage {
     /// Removes a folder's directory and everything in it. (Sessions see only the inside of a
     /// folder, never `DATA_DIR/vfolders`, and std's `remove_dir_all` does not follow links.)
     pub fn purge_folder(&self, id: &str) -> io::Result<()> {
-        match std::fs::remove_dir_all(self.folder_dir(id)) {
+        let dir = self.folder_dir(id);
+        match std::fs::remove_dir_all(&dir) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            r => r,
+            // std recurses with a descriptor per level; a tree deeper than the descriptor limit
+            // (a session can make one) goes with rm, which walks any depth without following
+            // links or leaving the file system.
+            Err(e) => {
+                let st = std::process::Command::new("rm")
+                    .args(["-rf", "--one-file-system", "--"])
+                    .arg(&dir)
+                    .status()?;
+                if st.success() && !dir.exists() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+            Ok(()) => Ok(()),
         }
     }
 
@@ -168,6 +199,22 @@ impl Storage {
     }
 }
 
+/// Walks hold one descriptor per directory level (zips, clones and usage run side by side):
+/// the soft limit on open files goes up to the hard one.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let l = getrlimit(Resource::Nofile);
+    if l.current < l.maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: l.maximum,
+                maximum: l.maximum,
+            },
+        );
+    }
+}
+
 /// `rel`'s parent and final name (`""` is the folder itself).
 fn split(rel: &str) -> (&str, &str) {
     rel.rsplit_once('/').unwrap_or(("", rel))
@@ -180,25 +227,28 @@ static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 /// any symlink on the way and at the end.
 fn open_beneath(
     dir: BorrowedFd<'_>,
-    rel: &str,
+    rel: impl AsRef<OsStr>,
     flags: OFlags,
     mode: Mode,
 ) -> Result<OwnedFd, Errno> {
     let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let rel = if rel.is_empty() { "." } else { rel };
+    let rel = rel.as_ref();
+    let rel = if rel.is_empty() { OsStr::new(".") } else { rel };
     if !NO_OPENAT2.load(Ordering::Relaxed) {
         let how = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
         match rustix::fs::openat2(dir, rel, flags, mode, how) {
             Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
-            // Interrupted by a rename elsewhere on the file system; one more try is enough.
+            // A rename elsewhere on the file system raced the lookup; one more try is enough.
             Err(Errno::AGAIN) => return rustix::fs::openat2(dir, rel, flags, mode, how),
             r => return r,
         }
     }
-    // One component at a time, each opened without following a symlink.
-    let mut parts = rel.split('/').peekable();
+    // One component at a time, each opened (`O_PATH`: search permission is enough) without
+    // following a symlink.
+    let mut parts = rel.as_bytes().split(|b| *b == b'/').peekable();
     let mut cur: Option<OwnedFd> = None;
     while let Some(part) = parts.next() {
+        let part = OsStr::from_bytes(part);
         if part == ".." {
             return Err(Errno::XDEV);
         }
@@ -206,14 +256,20 @@ fn open_beneath(
         if parts.peek().is_none() {
             return rustix::fs::openat(at, part, flags, mode);
         }
-        cur = Some(rustix::fs::openat(
-            at,
-            part,
-            open_dir_flags(),
-            Mode::empty(),
-        )?);
+        let step = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        cur = Some(match rustix::fs::openat(at, part, step, Mode::empty()) {
+            Ok(fd) => fd,
+            // A link met on the way says ENOTDIR here; say it is a link, as openat2 does.
+            Err(Errno::NOTDIR) if is_link(at, part) => return Err(Errno::LOOP),
+            Err(e) => return Err(e),
+        });
     }
     Err(Errno::NOENT)
+}
+
+fn is_link(dir: BorrowedFd<'_>, name: &OsStr) -> bool {
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| kind_of(stat_mode(&st)) == "symlink")
 }
 
 /// An error met resolving `rel`, as the API says it.
@@ -230,6 +286,13 @@ fn path_error(e: Errno, rel: &str) -> FsError {
         Errno::EXIST => FsError::Exists(format!("Something is already at \"{rel}\".")),
         Errno::NAMETOOLONG => FsError::Bad(format!("\"{rel}\" is too long.")),
         Errno::ACCESS | Errno::PERM => denied(rel),
+        // A lease taken by a program in the session (the open is O_NONBLOCK).
+        Errno::AGAIN => FsError::Exists(format!(
+            "\"{rel}\" is held by a program in a session; try again when it lets go."
+        )),
+        Errno::NOSPC | Errno::DQUOT => FsError::Exists(
+            "The disk that holds the folders is full; free some space first.".into(),
+        ),
         e => FsError::Io(e.into()),
     }
 }
@@ -303,14 +366,26 @@ fn lossy(name: &OsStr) -> String {
     name.to_string_lossy().into_owned()
 }
 
+/// The most name bytes berth reads from one directory (about a million long names): past it a
+/// listing, zip, clone or delete of that directory is refused rather than held in memory.
+pub const MAX_DIR_NAME_BYTES: usize = 64 << 20;
+
 /// The names in an open directory (not `.` and `..`), with the kind the directory reports.
 fn read_names(dir: &OwnedFd) -> io::Result<Vec<(OsString, rustix::fs::FileType)>> {
     let mut out = Vec::new();
+    let mut bytes = 0usize;
     for e in rustix::fs::Dir::read_from(dir)? {
         let e = e?;
         let name = e.file_name().to_bytes();
         if name == b"." || name == b".." {
             continue;
+        }
+        bytes += name.len() + 32;
+        if bytes > MAX_DIR_NAME_BYTES {
+            return Err(io::Error::other(format!(
+                "a directory holds more names than berth reads at once ({} MiB of names); split it from a session",
+                MAX_DIR_NAME_BYTES >> 20
+            )));
         }
         out.push((OsStr::from_bytes(name).to_os_string(), e.file_type()));
     }
@@ -418,7 +493,10 @@ impl Folder {
     /// its names. Returns the page and the number of entries.
     pub fn list(&self, rel: &str, offset: usize, limit: usize) -> FsResult<(Vec<Entry>, usize)> {
         let dir = self.open_dir(rel)?;
-        let mut names = read_names(&dir)?;
+        let mut names = read_names(&dir).map_err(|e| match e.kind() {
+            io::ErrorKind::Other => FsError::Bad(format!("\"{rel}\": {e}.")),
+            _ => e.into(),
+        })?;
         let total = names.len();
         names.sort_by(|a, b| {
             let da = a.1 != rustix::fs::FileType::Directory;
@@ -528,6 +606,12 @@ impl Folder {
                         "There is nothing at the path to move.".into(),
                     ))
                 }
+                // Moved into itself by a racing rename, or a file system without NOREPLACE.
+                Err(Errno::INVAL) => {
+                    return Err(FsError::Exists(format!(
+                        "\"{from}\" cannot be moved to \"{to}\" now; list the folder and try again."
+                    )))
+                }
                 Err(e) => return Err(path_error(e, to)),
             }
             let st = rustix::fs::statat(&dst, tname, AtFlags::SYMLINK_NOFOLLOW)?;
@@ -552,8 +636,11 @@ impl Folder {
             if kind_of(stat_mode(&st)) == "dir" {
                 remove_tree(&dir, OsStr::new(name), 0)?;
             } else {
-                rustix::fs::unlinkat(&dir, name, AtFlags::empty())
-                    .map_err(|e| path_error(e, rel))?;
+                match rustix::fs::unlinkat(&dir, name, AtFlags::empty()) {
+                    // A directory was swapped in since the stat.
+                    Err(Errno::ISDIR) => remove_tree(&dir, OsStr::new(name), 0)?,
+                    r => r.map_err(|e| path_error(e, rel))?,
+                }
             }
             Ok(())
         });
@@ -575,9 +662,10 @@ impl Folder {
         let mut total = 0u64;
         walk(&self.root, &mut |v| {
             if v.entry.kind == "file" {
-                total += v.entry.size;
+                total = total.saturating_add(v.entry.size);
             }
-            Ok(true)
+            // Counts what lies within the walk's depth rather than failing (and counting 0).
+            Ok(v.depth + 2 < MAX_DEPTH)
         })?;
         Ok(total)
     }
@@ -590,8 +678,12 @@ impl Folder {
         let mut done = 0u64;
         let mut buf = vec![0u8; 1 << 20];
         walk(&self.root, &mut |v| {
-            let (parent, _) = split(v.rel);
-            let dst_dir = WorkRights::run(|| to.open_dir(parent)).map_err(fs_io)?;
+            let parent = std::path::Path::new(v.raw)
+                .parent()
+                .map_or(OsStr::new(""), |p| p.as_os_str());
+            let dst_dir = WorkRights::run(|| {
+                open_beneath(to.root.as_fd(), parent, open_dir_flags(), Mode::empty())
+            })?;
             let perm = Mode::from_raw_mode(v.entry.mode & PERM_BITS);
             if v.entry.kind == "dir" {
                 WorkRights::run(|| {
@@ -637,13 +729,6 @@ impl Folder {
     }
 }
 
-fn fs_io(e: FsError) -> io::Error {
-    match e {
-        FsError::Io(e) => e,
-        FsError::Bad(m) | FsError::Missing(m) | FsError::Exists(m) => io::Error::other(m),
-    }
-}
-
 /// `name` in `dir` opened for reading when it is (still) a regular file; `None` otherwise.
 pub fn open_regular(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<OpenFile>> {
     let fd = match rustix::fs::openat(
@@ -653,7 +738,10 @@ pub fn open_regular(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<Open
         Mode::empty(),
     ) {
         Ok(fd) => fd,
-        Err(Errno::NOENT | Errno::LOOP | Errno::NXIO | Errno::ACCESS) => return Ok(None),
+        // Gone, replaced by a link or a socket, unreadable, or leased by a program: left out.
+        Err(Errno::NOENT | Errno::LOOP | Errno::NXIO | Errno::ACCESS | Errno::AGAIN) => {
+            return Ok(None)
+        }
         Err(e) => return Err(e.into()),
     };
     let st = rustix::fs::fstat(&fd)?;
@@ -711,8 +799,12 @@ fn remove_tree(parent: &OwnedFd, name: &OsStr, depth: usize) -> FsResult<()> {
 
 /// One entry met by [`walk`].
 pub struct Visit<'a> {
-    /// The path relative to the walk's root.
+    /// The path relative to the walk's root (names made UTF-8 for display).
     pub rel: &'a str,
+    /// The same path with the names' own bytes, to open it again.
+    pub raw: &'a OsStr,
+    /// 0 for the walk root's entries.
+    pub depth: usize,
     /// The open directory the entry is in, and its name there: open it through these.
     pub dir: BorrowedFd<'a>,
     pub name: &'a OsStr,
@@ -722,6 +814,7 @@ pub struct Visit<'a> {
 struct Level {
     dir: OwnedFd,
     prefix: String,
+    raw: OsString,
     names: std::vec::IntoIter<OsString>,
 }
 
@@ -744,6 +837,7 @@ pub fn walk(
         names: names(&first)?,
         dir: first,
         prefix: String::new(),
+        raw: OsString::new(),
     }];
     while let Some(level) = stack.last_mut() {
         let Some(name) = level.names.next() else {
@@ -759,8 +853,17 @@ pub fn walk(
         } else {
             format!("{}/{}", level.prefix, entry.name)
         };
+        let mut raw = level.raw.clone();
+        if !raw.is_empty() {
+            raw.push("/");
+        }
+        raw.push(&name);
+        let depth = stack.len() - 1;
+        let level = stack.last().expect("a level");
         let go_in = visit(&Visit {
             rel: &rel,
+            raw: &raw,
+            depth,
             dir: level.dir.as_fd(),
             name: &name,
             entry: &entry,
@@ -782,6 +885,7 @@ pub fn walk(
             names: names(&dir)?,
             dir,
             prefix: rel,
+            raw,
         });
     }
     Ok(())
@@ -809,32 +913,44 @@ fn give_fd_to_work(fd: &OwnedFd) {
 /// uid stays 0 so the guard can switch back on drop — also when the work inside panics.
 /// Where the process is not root it already writes with its own rights and nothing changes.
 pub struct WorkRights {
-    groups: Option<Vec<rustix::process::Gid>>,
+    /// What to put back: the supplementary groups and the effective gid.
+    saved: Option<(Vec<rustix::process::Gid>, rustix::process::Gid)>,
 }
 
 impl WorkRights {
     fn enter() -> Self {
         if !rustix::process::geteuid().is_root() {
-            return Self { groups: None };
+            return Self { saved: None };
         }
         let Ok(groups) = rustix::process::getgroups() else {
-            return Self { groups: None };
+            return Self::could_not();
         };
+        let egid = rustix::process::getegid();
         let work_uid = rustix::process::Uid::from_raw(WORK_UID);
         let work_gid = rustix::process::Gid::from_raw(WORK_UID);
+        let guard = Self {
+            saved: Some((groups, egid)),
+        };
         if rustix::thread::set_thread_groups(&[]).is_err()
             || rustix::thread::set_thread_res_gid(None, work_gid, None).is_err()
             || rustix::thread::set_thread_res_uid(None, work_uid, None).is_err()
         {
-            let guard = Self {
-                groups: Some(groups),
-            };
             drop(guard); // puts back whatever was changed
-            return Self { groups: None };
+            return Self::could_not();
         }
-        Self {
-            groups: Some(groups),
+        guard
+    }
+
+    /// Root that cannot switch (a user namespace without uid 1000, a seccomp filter) writes
+    /// with its own rights, as a non-root gateway does; said once in the log.
+    fn could_not() -> Self {
+        static SAID: AtomicBool = AtomicBool::new(false);
+        if !SAID.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "cannot switch to uid {WORK_UID} for folder writes; they run with the gateway's rights"
+            );
         }
+        Self { saved: None }
     }
 
     /// Runs `f` with `work`'s rights (see the type).
@@ -846,12 +962,11 @@ impl WorkRights {
 
 impl Drop for WorkRights {
     fn drop(&mut self) {
-        if let Some(groups) = self.groups.take() {
+        if let Some((groups, egid)) = self.saved.take() {
             let root_uid = rustix::process::Uid::ROOT;
-            let root_gid = rustix::process::Gid::ROOT;
             // Back to root first: only then may the group ids change again.
             let restored = rustix::thread::set_thread_res_uid(None, root_uid, None).is_ok()
-                && rustix::thread::set_thread_res_gid(None, root_gid, None).is_ok()
+                && rustix::thread::set_thread_res_gid(None, egid, None).is_ok()
                 && rustix::thread::set_thread_groups(&groups).is_ok();
             if !restored {
                 // A blocking-pool thread left with the wrong rights would act wrongly later.
@@ -904,6 +1019,45 @@ mod tests {
         assert_eq!(f.stat("root").unwrap().kind, "symlink");
         f.remove("root").unwrap();
         assert!(std::path::Path::new("/etc/passwd").exists());
+    }
+
+    #[test]
+    fn without_openat2_links_are_refused_component_by_component() {
+        let (_tmp, _s, f, base) = folder();
+        std::fs::create_dir_all(base.join("d/e")).unwrap();
+        std::fs::write(base.join("d/e/x"), "x").unwrap();
+        std::os::unix::fs::symlink("/", base.join("root")).unwrap();
+        std::os::unix::fs::symlink("d", base.join("inner")).unwrap();
+        chown_work(&base);
+        let flags = OFlags::RDONLY;
+        // Both paths give the same answers (the switch is process-wide; both are correct).
+        for fallback in [false, true] {
+            NO_OPENAT2.store(fallback, Ordering::Relaxed);
+            let at = f.root.as_fd();
+            assert!(open_beneath(at, "d/e/x", flags, Mode::empty()).is_ok());
+            for p in ["root/etc/passwd", "inner/e/x", "inner", "d/../root"] {
+                let e = open_beneath(at, p, flags, Mode::empty()).unwrap_err();
+                assert!(
+                    matches!(e, Errno::LOOP | Errno::XDEV),
+                    "{p} with fallback={fallback}: {e:?}"
+                );
+            }
+        }
+        NO_OPENAT2.store(false, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn usage_of_a_tree_deeper_than_a_walk_still_counts_what_it_reaches() {
+        let (_tmp, _s, f, base) = folder();
+        std::fs::write(base.join("top"), [0u8; 100]).unwrap();
+        let mut deep = base.clone();
+        for _ in 0..MAX_DEPTH + 10 {
+            deep.push("d");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(deep.join("bottom"), [0u8; 5]).unwrap();
+        // The walk stops short of the bottom instead of failing and counting nothing.
+        assert_eq!(f.usage().unwrap(), 100);
     }
 
     #[test]

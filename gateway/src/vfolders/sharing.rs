@@ -448,6 +448,7 @@ async fn clone(
         job_id.clone(),
         src.id.clone(),
         new_id,
+        quota,
     ));
     Ok((
         StatusCode::ACCEPTED,
@@ -457,7 +458,7 @@ async fn clone(
 
 /// Copies the folder on the blocking pool, writing progress about every 200 ms; on failure
 /// the half-made folder is removed.
-async fn run_clone(state: AppState, job: String, src: String, dst: String) {
+async fn run_clone(state: AppState, job: String, src: String, dst: String, quota: Option<u64>) {
     let done = Arc::new(AtomicU64::new(0));
     let storage = state.storage.clone();
     let counter = done.clone();
@@ -467,9 +468,10 @@ async fn run_clone(state: AppState, job: String, src: String, dst: String) {
         let (Ok(from), Ok(to)) = (from, to) else {
             return Err(std::io::Error::other("a folder's directory is missing"));
         };
+        // The source may have grown since its usage was measured: the copy stops at the quota.
         from.copy_into(&to, |n| {
             counter.store(n, Ordering::Relaxed);
-            true
+            quota.is_none_or(|q| n <= q)
         })
     });
     let result = loop {
@@ -487,6 +489,10 @@ async fn run_clone(state: AppState, job: String, src: String, dst: String) {
     let done = done.load(Ordering::Relaxed) as i64;
     let outcome = match result {
         Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) if quota.is_some_and(|q| done as u64 > q) => Err(format!(
+            "The copy stopped at your per-folder quota of {}: the folder grew while it was copied.",
+            api::Bytes(quota.unwrap_or_default()).human()
+        )),
         Ok(Err(e)) => Err(format!("The copy failed: {e}.")),
         Err(e) => Err(format!("The copy stopped: {e}.")),
     };

@@ -170,10 +170,16 @@ pub fn write(dir: &OwnedFd, send: &mut dyn FnMut(Bytes) -> bool) -> io::Result<(
             Err(gone())
         }
     };
+    let mut central_bytes = 0usize;
     fs::walk(dir, &mut |v| {
         let dir = v.entry.kind == "dir";
         if !dir && v.entry.kind != "file" {
             return Ok(true); // links, FIFOs, sockets and devices are not archived
+        }
+        // Zip names are at most 65,535 bytes: longer paths (and what is under them) are left
+        // out rather than written as a broken archive.
+        if v.rel.len() >= usize::from(u16::MAX) {
+            return Ok(false);
         }
         let file = if dir {
             None
@@ -197,6 +203,13 @@ pub fn write(dir: &OwnedFd, send: &mut dyn FnMut(Bytes) -> bool) -> io::Result<(
             external: ((v.entry.mode & 0o170777) << 16) | if dir { 0x10 } else { 0 },
             zip64: size >= U32_MAX,
         };
+        // The central directory is kept until the end: bounded like a directory's names.
+        central_bytes += c.name.len() + 64;
+        if central_bytes > fs::MAX_DIR_NAME_BYTES {
+            return Err(io::Error::other(
+                "the folder holds too many entries for one archive",
+            ));
+        }
         emit(local_header(&c, dir), &mut offset)?;
         let Some(f) = file else {
             central.push((c, 0x0800u16));
