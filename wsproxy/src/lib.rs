@@ -9,8 +9,10 @@
 
 pub mod apps;
 mod exec;
+pub mod revoke;
 mod terminal;
 
 pub use apps::{AppProxy, AppResolver, AppTarget, PortMode};
 pub use exec::{ExecEndpoint, ExecStream, ExecTransport};
+pub use revoke::{Revocations, Watch};
 pub use terminal::{HandleInfo, TerminalConfig, TerminalHub};
