@@ -107,9 +107,9 @@ impl LoginThrottle {
                 first: now,
                 locked_until: None,
             });
-            // Earlier attempts decide the delay; this one is counted for the next.
-            delay = delay.max((STEP * e.attempts.saturating_sub(free)).min(MAX_DELAY));
+            // Counted at once; each attempt past the free ones waits a step longer.
             e.attempts += 1;
+            delay = delay.max((STEP * e.attempts.saturating_sub(free)).min(MAX_DELAY));
             if lock_after.is_some_and(|l| e.attempts >= l) {
                 e.locked_until = Some(now + LOCK);
             }
