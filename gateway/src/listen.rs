@@ -2,7 +2,9 @@
 //! gateway by connecting:
 //! 1. At most `max_connections` are served at once. A permit is taken *before* `accept`, so
 //!    connections past the cap wait in the kernel's backlog (connected, not yet read) until
-//!    one closes, instead of each costing a task and buffers here.
+//!    one closes, instead of each costing a task and buffers here. The permit travels with
+//!    the socket ([`Counted`]), so a connection upgraded to a websocket keeps counting until
+//!    the websocket closes.
 //! 2. A connection must deliver each request's headers within `header_timeout`, from its
 //!    first byte to the blank line; one that stalls (slowloris) is closed and its permit
 //!    freed. Bodies, server-sent events and websockets are not cut while they move.
@@ -27,7 +29,7 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then waits (at most 10 s) for open
+/// Serves `app` on `listener` until `shutdown` resolves, then waits (at most 5 s) for open
 /// connections to finish their requests.
 pub async fn serve(
     listener: TcpListener,
@@ -68,6 +70,10 @@ pub async fn serve(
                 req
             },
         );
+        let stream = Counted {
+            io: stream,
+            _permit: permit,
+        };
         let conn = http
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
@@ -84,13 +90,65 @@ pub async fn serve(
             if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-            drop(permit);
         });
     }
     drop(listener);
     let _ = stop_tx.send(());
     // Every connection gives its permit back when it ends: wait for all of them, a while.
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(Duration::from_secs(10), permits.acquire_many(all)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(all)).await;
     Ok(())
+}
+
+/// A client socket holding its connection permit: dropped with the socket, wherever it ends
+/// up (hyper's connection, or an upgraded websocket).
+struct Counted {
+    io: tokio::net::TcpStream,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }

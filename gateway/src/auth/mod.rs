@@ -1,6 +1,13 @@
 //! Users, password login and the `berth_session` cookie; the `CurrentUser` extractor every
 //! authenticated route takes; the cookie CSRF rule (a state-changing request carrying the
 //! cookie must come from the console's own origin).
+//!
+//! Every `CurrentUser` remembers the revocation generation read before its credential was
+//! checked ([`CurrentUser::access`]); what a request starts that outlives it (a terminal
+//! handle, a tunnel, an app login, an event stream) holds that watch and ends when the user's
+//! access is revoked (`routes::update_user`, `routes::change_password` call
+//! `wsproxy::Revocations::revoke` after committing). Plain requests need nothing more: each
+//! one checks its cookie or key against the database.
 
 pub mod keys;
 pub mod password;

@@ -327,3 +327,98 @@ async fn terminal_handles_nobody_dials_are_forgotten() {
     let _ = ws.close(None).await;
     crate::common::end_session(&alice, &id).await;
 }
+
+#[tokio::test]
+async fn a_websocket_keeps_counting_against_the_connection_cap() {
+    let app = TestApp::spawn_with_config("max_connections = 2\nheader_timeout_s = 60\n").await;
+    let cookie = app.user("alice").await.cookie_header();
+    // From here on, no connection is kept idle in a pool: each request has its own.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let api = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("{}{path}", app.base))
+            .header("cookie", &cookie)
+    };
+    let s: serde_json::Value = api(reqwest::Method::POST, "/api/v1/sessions")
+        .json(&small_session("ws"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = s["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s: serde_json::Value = api(reqwest::Method::GET, &format!("/api/v1/sessions/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if s["status"] == "RUNNING" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the session did not start: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let t: serde_json::Value = api(
+        reqwest::Method::POST,
+        &format!("/api/v1/sessions/{id}/terminal"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    // A terminal websocket and an idle connection hold both slots.
+    let (ws, _) = tokio_tungstenite::connect_async(t["url"].as_str().unwrap())
+        .await
+        .expect("terminal");
+    let _idle = TcpStream::connect(app.addr).await.unwrap();
+    let mut probe = TcpStream::connect(app.addr).await.unwrap();
+    probe
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let early = tokio::time::timeout(Duration::from_secs(2), probe.read(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "a third connection was served while a websocket and an idle connection held the cap"
+    );
+    // The websocket closes: its slot goes to the waiting connection.
+    drop(ws);
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), probe.read_to_end(&mut out))
+        .await
+        .expect("served once the websocket closed")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+    drop(_idle);
+    let r = api(reqwest::Method::DELETE, &format!("/api/v1/sessions/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s: serde_json::Value = api(reqwest::Method::GET, &format!("/api/v1/sessions/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if s["status"] == "TERMINATED" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the session did not end: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
