@@ -396,9 +396,11 @@ impl Lifecycle {
     /// `Err(sentence)` when the session's owner is disabled or may no longer mount one of
     /// its folders as asked.
     async fn owner_may_start(&self, s: &SessionRow) -> anyhow::Result<Result<(), String>> {
-        let owner = crate::auth::find_user(&self.db, &s.owner_id)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let owner: Option<crate::auth::UserRow> =
+            sqlx::query_as("SELECT * FROM users WHERE id = ?")
+                .bind(&s.owner_id)
+                .fetch_optional(&self.db)
+                .await?;
         let Some(owner) = owner.filter(|o| !o.disabled) else {
             return Ok(Err(
                 "The owner's account is disabled, so no container was created.".into(),
