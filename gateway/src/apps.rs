@@ -101,7 +101,7 @@ async fn open_app(
     }
     let url = state
         .apps
-        .link(&row.id, &app, &row.owner_id, state.public_url())
+        .link(&row.id, &app, user.access(&state), state.public_url())
         .await
         .map_err(AppError::conflict)?;
     Ok(Json(AppUrl { url }))
@@ -130,5 +130,6 @@ async fn tunnel(
     let addr = a
         .host
         .ok_or_else(|| AppError::conflict("The app's port is not published."))?;
-    Ok(ws.on_upgrade(move |socket| wsproxy::apps::tunnel(socket, addr)))
+    let access = user.access(&state);
+    Ok(ws.on_upgrade(move |socket| wsproxy::apps::tunnel(socket, addr, access)))
 }

@@ -41,6 +41,18 @@ pub struct ServeArgs {
     /// Bytes of recent terminal output replayed after a reconnect [default: 262144]
     #[arg(long, env = "BERTH_TERMINAL_REPLAY_BYTES")]
     pub terminal_replay_bytes: Option<usize>,
+    /// Seconds a terminal handle waits for its first connection before it is forgotten
+    /// [default: 60]
+    #[arg(long, env = "BERTH_TERMINAL_CONNECT_S")]
+    pub terminal_connect_s: Option<u64>,
+    /// Seconds a client has to send a request's headers; slower connections are closed
+    /// [default: 10]
+    #[arg(long, env = "BERTH_HEADER_TIMEOUT_S")]
+    pub header_timeout_s: Option<u64>,
+    /// Client connections served at once; further ones wait to be accepted until one closes
+    /// [default: 1024]
+    #[arg(long, env = "BERTH_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Seconds an unfinished upload is kept after its last byte [default: 86400]
     #[arg(long, env = "BERTH_UPLOAD_EXPIRY_S")]
     pub upload_expiry_s: Option<u64>,
@@ -73,6 +85,9 @@ struct FileConfig {
     docker_host: Option<String>,
     terminal_grace_s: Option<u64>,
     terminal_replay_bytes: Option<usize>,
+    terminal_connect_s: Option<u64>,
+    header_timeout_s: Option<u64>,
+    max_connections: Option<usize>,
     app_base_domain: Option<String>,
     app_mode: Option<String>,
     app_ports: Option<String>,
@@ -100,8 +115,12 @@ pub struct Config {
     pub app_base_domain: String,
     /// Port mode's port range (`Some(None)` = any free port); `None` = subdomain mode.
     pub app_ports: Option<Option<(u16, u16)>>,
-    /// Terminal grace period and replay buffer.
+    /// Terminal grace period, replay buffer and connect deadline.
     pub terminal: wsproxy::TerminalConfig,
+    /// How long a client has to send a request's headers.
+    pub header_timeout: std::time::Duration,
+    /// Client connections served at once.
+    pub max_connections: usize,
     /// The first superadmin's password (`BERTH_ADMIN_PASSWORD`), used only at first start.
     pub admin_password: Option<String>,
     /// Seconds an unfinished upload is kept after its last byte.
@@ -185,6 +204,13 @@ impl Config {
                 let d = wsproxy::TerminalConfig::default();
                 let grace = args.terminal_grace_s.or(file.terminal_grace_s);
                 let replay = args.terminal_replay_bytes.or(file.terminal_replay_bytes);
+                let connect = match args.terminal_connect_s.or(file.terminal_connect_s) {
+                    Some(0) => {
+                        anyhow::bail!("the terminal connect deadline must be at least 1 second")
+                    }
+                    Some(s) => std::time::Duration::from_secs(s),
+                    None => d.connect_deadline,
+                };
                 if replay.is_some_and(|r| !(4096..=64 << 20).contains(&r)) {
                     anyhow::bail!(
                         "the terminal replay buffer must be between 4096 bytes and 64 MiB"
@@ -193,7 +219,20 @@ impl Config {
                 wsproxy::TerminalConfig {
                     grace: grace.map(std::time::Duration::from_secs).unwrap_or(d.grace),
                     replay_bytes: replay.unwrap_or(d.replay_bytes),
+                    connect_deadline: connect,
                 }
+            },
+            header_timeout: match args.header_timeout_s.or(file.header_timeout_s) {
+                Some(0) => anyhow::bail!("the header timeout must be at least 1 second"),
+                Some(s) => std::time::Duration::from_secs(s),
+                None => DEFAULT_HEADER_TIMEOUT,
+            },
+            max_connections: match args.max_connections.or(file.max_connections) {
+                Some(n) if !(1..=1_000_000).contains(&n) => {
+                    anyhow::bail!("max connections must be between 1 and 1000000")
+                }
+                Some(n) => n,
+                None => DEFAULT_MAX_CONNECTIONS,
             },
             admin_password: std::env::var("BERTH_ADMIN_PASSWORD")
                 .ok()
@@ -254,6 +293,8 @@ impl Config {
             console_dir: data_dir.join("no-console"),
             docker_socket: PathBuf::from("/var/run/docker.sock"),
             terminal: Default::default(),
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             app_base_domain: "localhost".into(),
             app_ports: None,
             admin_password: Some(admin_password.to_string()),
@@ -266,6 +307,11 @@ impl Config {
     }
 }
 
+/// A client has this long to send a request's headers (slowloris).
+pub const DEFAULT_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Client connections served at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
 const KNOWN_ENV: &[&str] = &[
     "BERTH_LISTEN",
     "BERTH_DATA_DIR",
@@ -277,6 +323,9 @@ const KNOWN_ENV: &[&str] = &[
     "BERTH_APP_MODE",
     "BERTH_APP_PORTS",
     "BERTH_TERMINAL_REPLAY_BYTES",
+    "BERTH_TERMINAL_CONNECT_S",
+    "BERTH_HEADER_TIMEOUT_S",
+    "BERTH_MAX_CONNECTIONS",
     "BERTH_UPLOAD_EXPIRY_S",
     "BERTH_SCHEDULER_ORDER",
     "BERTH_SCHEDULER_PLACEMENT",

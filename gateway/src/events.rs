@@ -88,15 +88,24 @@ async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let (backlog, mut rx) = state.events.subscribe(last);
+    // The stream ends when the user's access is revoked (disabled, role changed).
+    let access = user.access(&state);
     let visible = move |e: &Event| user.is_admin() || e.owner_id == user.id;
     let stream = async_stream::stream! {
+        if access.is_revoked() {
+            return;
+        }
         for e in backlog {
             if visible(&e) {
                 yield Ok(SseEvent::default().id(e.id.to_string()).event(e.kind).data(e.data.clone()));
             }
         }
         loop {
-            match rx.recv().await {
+            let next = tokio::select! {
+                r = rx.recv() => r,
+                _ = access.revoked() => break,
+            };
+            match next {
                 Ok(e) => {
                     if visible(&e) {
                         yield Ok(SseEvent::default().id(e.id.to_string()).event(e.kind).data(e.data.clone()));

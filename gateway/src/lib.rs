@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 mod health;
 mod images;
+mod listen;
 pub mod node;
 pub mod nodes;
 pub mod policy;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub terminals: Arc<TerminalHub>,
     pub lifecycle: Arc<Lifecycle>,
     pub throttle: Arc<auth::LoginThrottle>,
+    /// Ends everything a user holds open when their access is taken away.
+    pub revocations: Arc<wsproxy::Revocations>,
     pub apps: Arc<wsproxy::AppProxy>,
     /// Where vfolders live on disk.
     pub storage: Arc<vfolders::fs::Storage>,
@@ -169,6 +172,7 @@ pub async fn serve(
         terminals,
         lifecycle,
         throttle: Arc::default(),
+        revocations: Arc::default(),
         apps: app_proxy,
         storage,
         upload_writers: Arc::default(),
@@ -181,17 +185,11 @@ pub async fn serve(
     tokio::spawn(nodes::run_health(state.clone(), instance.clone()));
     tracing::info!(instance = %instance, "berth listening on {public_url}");
     println!("berth: listening on http://{addr} (console: {public_url})");
-    // No Nagle delay on small answers (API calls, proxied app requests).
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let limits = listen::Limits {
+        header_timeout: state.config.header_timeout,
+        max_connections: state.config.max_connections,
+    };
+    listen::serve(listener, app(state), limits, shutdown).await?;
     Ok(())
 }
 

@@ -7,7 +7,9 @@
 //! 2. The browser opens `http://APP--ID.BASE/__berth/auth?token=…&next=/`; the proxy takes
 //!    the token (once), sets an HttpOnly cookie for that host only, and redirects.
 //! 3. Every later request and websocket upgrade on that host needs the cookie; without it the
-//!    answer is 401 and nothing reaches the container.
+//!    answer is 401 and nothing reaches the container. The login carries the owner's access
+//!    as the gateway checked it ([`Watch`]): once that is revoked the cookie opens nothing
+//!    and the app's websockets are cut.
 //! 4. A state-changing request (any method but GET, HEAD, OPTIONS) or an upgrade whose
 //!    `Origin` is present and is not the app's own origin is refused with 403 before it
 //!    reaches the container: a page on another origin (another user's app, any site) cannot
@@ -24,6 +26,7 @@
 //! Timeouts: connecting to the app 5 s (then the starting page), response headers 120 s,
 //! bodies and websockets are not cut while they move.
 
+use crate::revoke::Watch;
 use axum::body::Body;
 use axum::http::{
     header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
@@ -85,6 +88,8 @@ struct Grant {
     app: String,
     owner_id: String,
     expires: Instant,
+    /// The owner's access as checked when the link was made; revoked, the grant is void.
+    access: Watch,
 }
 
 /// Port mode: each open app gets a listener of its own, for sites without wildcard DNS.
@@ -417,7 +422,7 @@ impl AppProxy {
         self: &Arc<Self>,
         session_id: &str,
         app: &str,
-        owner_id: &str,
+        access: Watch,
         public_url: &str,
     ) -> Result<String, String> {
         let port = match self.port_mode {
@@ -425,7 +430,7 @@ impl AppProxy {
             None => None,
         };
         let origin = self.app_origin(public_url, app, session_id, port);
-        let token = self.issue(session_id, app, owner_id);
+        let token = self.issue(session_id, app, access);
         Ok(format!("{origin}/__berth/auth?token={token}&next=/"))
     }
 
@@ -551,8 +556,9 @@ impl AppProxy {
             });
     }
 
-    /// A one-use token that logs the owner into one app of one session.
-    pub fn issue(&self, session_id: &str, app: &str, owner_id: &str) -> String {
+    /// A one-use token that logs the owner (whose access `access` watches) into one app of
+    /// one session.
+    pub fn issue(&self, session_id: &str, app: &str, access: Watch) -> String {
         let token = secret();
         let mut tokens = self.tokens.lock().expect("token lock");
         let now = Instant::now();
@@ -562,8 +568,9 @@ impl AppProxy {
             Grant {
                 session_id: session_id.into(),
                 app: app.into(),
-                owner_id: owner_id.into(),
+                owner_id: access.user_id().into(),
                 expires: now + TOKEN_TTL,
+                access,
             },
         );
         token
@@ -629,7 +636,12 @@ impl AppProxy {
             cookies(req.headers(), cookie_name).find_map(|c| {
                 logins
                     .get(&hash(c))
-                    .filter(|g| g.expires > now && g.session_id == session_id && g.app == app)
+                    .filter(|g| {
+                        g.expires > now
+                            && !g.access.is_revoked()
+                            && g.session_id == session_id
+                            && g.app == app
+                    })
                     .cloned()
             })
         };
@@ -693,7 +705,7 @@ impl AppProxy {
         };
         *req.uri_mut() = uri;
         if upgrade {
-            return self.upgrade(req, target.addr).await;
+            return self.upgrade(req, target.addr, grant.access).await;
         }
         match tokio::time::timeout(HEADER_TIMEOUT, self.client.request(req)).await {
             Ok(Ok(mut resp)) => {
@@ -743,9 +755,12 @@ impl AppProxy {
             .lock()
             .expect("token lock")
             .remove(&hash(&token));
-        let Some(grant) = grant
-            .filter(|g| g.expires > Instant::now() && g.app == app && g.session_id == session_id)
-        else {
+        let Some(grant) = grant.filter(|g| {
+            g.expires > Instant::now()
+                && g.app == app
+                && g.session_id == session_id
+                && !g.access.is_revoked()
+        }) else {
             return page(
                 StatusCode::UNAUTHORIZED,
                 "This link has expired",
@@ -756,8 +771,8 @@ impl AppProxy {
         let login = secret();
         let mut logins = self.logins.lock().expect("login lock");
         let now = Instant::now();
-        // Expired logins are dropped here, not on the hot path of every request.
-        logins.retain(|_, g| g.expires > now);
+        // Expired and revoked logins are dropped here, not on the hot path of every request.
+        logins.retain(|_, g| g.expires > now && !g.access.is_revoked());
         logins.insert(
             hash(&login),
             Grant {
@@ -781,7 +796,12 @@ impl AppProxy {
     }
 
     /// A websocket (or other) upgrade: handshake with the app, then splice the two sockets.
-    async fn upgrade(&self, mut req: Request<Body>, addr: SocketAddr) -> Response<Body> {
+    async fn upgrade(
+        &self,
+        mut req: Request<Body>,
+        addr: SocketAddr,
+        access: Watch,
+    ) -> Response<Body> {
         let client_side = hyper::upgrade::on(&mut req);
         // A bare connection writes the target as given: use the origin form (`/path?q`).
         if let Some(pq) = req.uri().path_and_query().cloned() {
@@ -829,7 +849,12 @@ impl AppProxy {
             let (Ok(c), Ok(u)) = (client_side.await, upstream.await) else {
                 return;
             };
-            let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(c), &mut TokioIo::new(u)).await;
+            // Spliced until either side ends or the owner's access is revoked.
+            let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut c, &mut u) => {}
+                _ = access.revoked() => {}
+            }
         });
         let mut out = Response::new(Body::empty());
         *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -852,7 +877,8 @@ fn starting(app: &str) -> Response<Body> {
 /// are done. Binary frames carry bytes; an **empty binary frame** is the end of one
 /// direction (a half-close), so a client can shut its side and still read the reply. The
 /// proxy sends Close once both directions have ended; a Close from the client ends it all.
-pub async fn tunnel(socket: axum::extract::ws::WebSocket, addr: SocketAddr) {
+/// When the owner's `access` is revoked both connections are cut at once.
+pub async fn tunnel(socket: axum::extract::ws::WebSocket, addr: SocketAddr, access: Watch) {
     use axum::extract::ws::Message;
     use futures_util::{SinkExt, StreamExt};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -936,9 +962,18 @@ pub async fn tunnel(socket: axum::extract::ws::WebSocket, addr: SocketAddr) {
         }
         let _ = state_tx.send(Client::Closed);
     });
-    let _ = up.await;
-    // The client answers our Close (or already closed); don't wait for it forever.
-    let _ = tokio::time::timeout(Duration::from_secs(10), down).await;
+    let (mut up, mut down) = (up, down);
+    tokio::select! {
+        _ = async {
+            let _ = (&mut up).await;
+            // The client answers our Close (or already closed); don't wait for it forever.
+            let _ = tokio::time::timeout(Duration::from_secs(10), &mut down).await;
+        } => {}
+        _ = access.revoked() => {}
+    }
+    // Whatever ended it, neither pump outlives the tunnel.
+    up.abort();
+    down.abort();
 }
 
 #[cfg(test)]

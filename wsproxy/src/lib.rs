@@ -6,11 +6,16 @@
 //! A **handle** is not a connection: it names one shell (an exec) in one container and is
 //! authorised by its secret. Connections attach to it; the shell's lifetime is the handle's,
 //! which is where a grace period and a replay buffer can live later.
+//!
+//! What the proxy serves for a user (terminal handles and their connections, app logins and
+//! app websockets, tunnels) ends when that user's access is revoked: see [`revoke`].
 
 pub mod apps;
 mod exec;
+pub mod revoke;
 mod terminal;
 
 pub use apps::{AppProxy, AppResolver, AppTarget, PortMode};
 pub use exec::{ExecEndpoint, ExecStream, ExecTransport};
+pub use revoke::{Revocations, Watch};
 pub use terminal::{HandleInfo, TerminalConfig, TerminalHub};

@@ -18,8 +18,14 @@
 //! 5. When the socket drops, the shell keeps running for the grace period, its output
 //!    still filling the ring; a reconnect picks it up. After the grace period, or when the
 //!    shell exits (`{"type":"exit","code":N}`), the shell is hung up and the handle refused.
+//!
+//! Each handle has a supervisor task from its creation: a handle nobody dials within the
+//! connect deadline is forgotten, and when the owner's access is revoked (the [`Watch`] the
+//! gateway took when it checked them) the handle is closed at once — an attached connection
+//! gets a Close frame, the shell is hung up, and the secret opens nothing any more.
 
 use crate::exec::ExecEndpoint;
+use crate::revoke::Watch;
 use api::terminal::{ClientControl, ServerControl, MAX_FRAME_BYTES};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
@@ -44,6 +50,8 @@ const NOBODY: u64 = u64::MAX;
 pub struct TerminalConfig {
     pub grace: Duration,
     pub replay_bytes: usize,
+    /// How long a handle waits for its first connection before it is forgotten.
+    pub connect_deadline: Duration,
 }
 
 impl Default for TerminalConfig {
@@ -51,9 +59,13 @@ impl Default for TerminalConfig {
         Self {
             grace: Duration::from_secs(600),
             replay_bytes: 256 * 1024,
+            connect_deadline: Duration::from_secs(60),
         }
     }
 }
+
+/// Why a handle was closed, sent as the Close frame's reason to an attached connection.
+const REVOKED: &str = "access to this terminal was revoked";
 
 /// Who a handle belongs to and where its shell lives.
 #[derive(Debug, Clone)]
@@ -127,6 +139,10 @@ struct Handle {
     state: Mutex<HandleState>,
     shell: tokio::sync::OnceCell<Arc<Shell>>,
     detachments: AtomicU64,
+    /// The owner's access as the gateway checked it when the handle was made.
+    access: Watch,
+    /// Set (with the reason for an attached connection) when the handle is closed.
+    closed: tokio::sync::watch::Sender<Option<&'static str>>,
 }
 
 /// All terminal handles of this process.
@@ -175,6 +191,22 @@ impl Authorized {
     }
 }
 
+/// Waits until a handle is closed; the reason it was closed with.
+async fn closed_reason(
+    rx: &mut tokio::sync::watch::Receiver<Option<&'static str>>,
+) -> &'static str {
+    let why = rx
+        .wait_for(Option::is_some)
+        .await
+        .ok()
+        .map(|why| (*why).unwrap_or_default());
+    match why {
+        Some(why) => why,
+        // The handle itself is gone: nothing will close it any more.
+        None => std::future::pending().await,
+    }
+}
+
 fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
@@ -191,8 +223,14 @@ impl TerminalHub {
         }
     }
 
-    /// Makes a handle for a shell in `info.container_id`; returns `(id, secret)`.
-    pub fn create(&self, info: HandleInfo, endpoint: ExecEndpoint) -> (String, String) {
+    /// Makes a handle for a shell in `info.container_id`, usable while `access` holds;
+    /// returns `(id, secret)`.
+    pub fn create(
+        self: &Arc<Self>,
+        info: HandleInfo,
+        endpoint: ExecEndpoint,
+        access: Watch,
+    ) -> (String, String) {
         let id = uuid::Uuid::new_v4().to_string();
         let mut b = [0u8; 32];
         rand::rng().fill_bytes(&mut b);
@@ -204,12 +242,42 @@ impl TerminalHub {
             state: Mutex::new(HandleState::Fresh),
             shell: tokio::sync::OnceCell::new(),
             detachments: AtomicU64::new(0),
+            access,
+            closed: tokio::sync::watch::channel(None).0,
         });
         self.handles
             .lock()
             .expect("hub lock")
-            .insert(id.clone(), handle);
+            .insert(id.clone(), handle.clone());
+        tokio::spawn(self.clone().supervise(id.clone(), handle));
         (id, secret)
+    }
+
+    /// Watches one handle for as long as it is open: forgets it if nobody connects within
+    /// the connect deadline, and closes it when its owner's access is revoked.
+    async fn supervise(self: Arc<Self>, id: String, handle: Arc<Handle>) {
+        let mut closed = handle.closed.subscribe();
+        let deadline = tokio::time::sleep(self.config.connect_deadline);
+        tokio::pin!(deadline);
+        let mut waiting_for_first = true;
+        loop {
+            tokio::select! {
+                _ = handle.access.revoked() => {
+                    tracing::info!(handle = %id, "terminal closed: its owner's access was revoked");
+                    self.finish(&id, &handle, REVOKED).await;
+                    return;
+                }
+                _ = &mut deadline, if waiting_for_first => {
+                    waiting_for_first = false;
+                    if *handle.state.lock().expect("handle lock") == HandleState::Fresh {
+                        tracing::info!(handle = %id, "terminal handle never connected; forgotten");
+                        self.finish(&id, &handle, "the terminal was never connected").await;
+                        return;
+                    }
+                }
+                _ = closed_reason(&mut closed) => return,
+            }
+        }
     }
 
     /// Checks a handle's secret and claims it for one connection. `user`, when the request
@@ -220,7 +288,7 @@ impl TerminalHub {
         if !constant_eq(&handle.secret_hash, &hash(secret)) {
             return None;
         }
-        if user.is_some_and(|u| u != handle.info.owner_id) {
+        if user.is_some_and(|u| u != handle.info.owner_id) || handle.access.is_revoked() {
             return None;
         }
         let mut st = handle.state.lock().expect("handle lock");
@@ -242,6 +310,7 @@ impl TerminalHub {
             let keep = h.info.session_id != session_id;
             if !keep {
                 *h.state.lock().expect("handle lock") = HandleState::Closed;
+                h.closed.send_replace(Some("the session ended"));
             }
             keep
         });
@@ -263,11 +332,21 @@ impl TerminalHub {
         self.len() == 0
     }
 
-    /// Hangs the shell up and refuses the handle from now on.
-    async fn finish(&self, id: &str, handle: &Handle) {
+    /// Hangs the shell up (if one was started) and refuses the handle from now on; an
+    /// attached connection is closed with `why`. Only the first call does anything.
+    async fn finish(&self, id: &str, handle: &Handle, why: &'static str) {
         self.handles.lock().expect("hub lock").remove(id);
-        *handle.state.lock().expect("handle lock") = HandleState::Closed;
-        handle.endpoint.hangup(&handle.info.container_id, id).await;
+        let was = std::mem::replace(
+            &mut *handle.state.lock().expect("handle lock"),
+            HandleState::Closed,
+        );
+        if handle.closed.send_replace(Some(why)).is_some() {
+            return;
+        }
+        // A handle never connected has no shell to hang up.
+        if was != HandleState::Fresh {
+            handle.endpoint.hangup(&handle.info.container_id, id).await;
+        }
     }
 
     /// Starts the shell and its output reader, once per handle.
@@ -356,13 +435,15 @@ impl TerminalHub {
                         reason: "the shell could not be started".into(),
                     })))
                     .await;
-                self.finish(&id, &handle).await;
+                self.finish(&id, &handle, "the shell could not be started")
+                    .await;
                 return;
             }
         };
 
         // Ring → websocket: a replay first when reconnecting, then live output and pings.
         let out_shell = shell.clone();
+        let mut closed = handle.closed.subscribe();
         let mut out = tokio::spawn(async move {
             let mut pos = match offset {
                 Some(o) => o,
@@ -432,6 +513,16 @@ impl TerminalHub {
                             return false;
                         }
                     }
+                    // Closed from outside (access revoked, session ended): say why and stop.
+                    reason = closed_reason(&mut closed) => {
+                        let _ = ws_tx
+                            .send(Message::Close(Some(CloseFrame {
+                                code: 1008,
+                                reason: reason.into(),
+                            })))
+                            .await;
+                        return true;
+                    }
                 }
             }
         });
@@ -483,7 +574,7 @@ impl TerminalHub {
         shell.consumer.store(NOBODY, Ordering::Release);
         shell.consumed.notify_waiters();
         if shell_ended || shell.ring.lock().expect("ring lock").exit.is_some() {
-            self.finish(&id, &handle).await;
+            self.finish(&id, &handle, "the shell exited").await;
             return;
         }
         // Detached: the shell waits for a reconnect until the grace period ends.
@@ -503,7 +594,7 @@ impl TerminalHub {
                 *handle.state.lock().expect("handle lock") == HandleState::Detached(generation);
             if expired {
                 tracing::info!(handle = %id, "terminal grace period over; hanging up");
-                hub.finish(&id, &handle).await;
+                hub.finish(&id, &handle, "the grace period ended").await;
             }
         });
     }

@@ -117,7 +117,7 @@ async fn revoke(
 
 /// The user behind a Bearer key, or `None` for an unknown, revoked or malformed key or a
 /// disabled user. Notes the use.
-pub async fn user_for_key(db: &db::Db, key: &str) -> AppResult<Option<CurrentUser>> {
+pub async fn user_for_key(db: &db::Db, key: &str, since: u64) -> AppResult<Option<CurrentUser>> {
     let ok_shape = key.len() == KEY_PREFIX.len() + 40
         && key.starts_with(KEY_PREFIX)
         && key[KEY_PREFIX.len()..]
@@ -150,5 +150,6 @@ pub async fn user_for_key(db: &db::Db, key: &str) -> AppResult<Option<CurrentUse
         id: u.id,
         username: u.username,
         via_key: true,
+        since,
     }))
 }

@@ -1,6 +1,13 @@
 //! Users, password login and the `berth_session` cookie; the `CurrentUser` extractor every
 //! authenticated route takes; the cookie CSRF rule (a state-changing request carrying the
 //! cookie must come from the console's own origin).
+//!
+//! Every `CurrentUser` remembers the revocation generation read before its credential was
+//! checked ([`CurrentUser::access`]); what a request starts that outlives it (a terminal
+//! handle, a tunnel, an app login, an event stream) holds that watch and ends when the user's
+//! access is revoked (`routes::update_user`, `routes::change_password` call
+//! `wsproxy::Revocations::revoke` after committing). Plain requests need nothing more: each
+//! one checks its cookie or key against the database.
 
 pub mod keys;
 pub mod password;
@@ -61,12 +68,21 @@ pub struct CurrentUser {
     pub role: Role,
     /// Authenticated by an API key rather than the login cookie.
     pub via_key: bool,
+    /// The revocation generation read before the credential was checked: what a long-lived
+    /// thing made for this request watches ([`CurrentUser::access`]).
+    pub since: u64,
 }
 
 impl CurrentUser {
     pub fn is_admin(&self) -> bool {
         self.role.is_admin()
     }
+    /// A watch over this user's access as this request authorised it: long-lived things
+    /// (terminal handles, tunnels, app logins, event streams) end when it fires.
+    pub fn access(&self, state: &AppState) -> wsproxy::Watch {
+        state.revocations.watch(&self.id, self.since)
+    }
+
     pub fn require_admin(&self) -> AppResult<()> {
         if self.is_admin() {
             Ok(())
@@ -89,7 +105,12 @@ pub fn random_token() -> String {
 pub use wsproxy::apps::cookie as cookie_value;
 
 /// Looks up the user behind a cookie token; disabled users and expired logins are nobody.
-pub async fn user_for_token(db: &db::Db, token: &str) -> AppResult<Option<CurrentUser>> {
+/// `since` is the revocation generation read before this check.
+pub async fn user_for_token(
+    db: &db::Db,
+    token: &str,
+    since: u64,
+) -> AppResult<Option<CurrentUser>> {
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
@@ -106,6 +127,7 @@ pub async fn user_for_token(db: &db::Db, token: &str) -> AppResult<Option<Curren
         id: u.id,
         username: u.username,
         via_key: false,
+        since,
     }))
 }
 
@@ -127,8 +149,11 @@ pub async fn optional_user(
     state: &AppState,
     headers: &HeaderMap,
 ) -> AppResult<Option<CurrentUser>> {
+    // Read before the database: a revocation committed after this check still reaches
+    // whatever this request starts (see `wsproxy::revoke`).
+    let since = state.revocations.now();
     if let Some(key) = bearer(headers) {
-        return match keys::user_for_key(&state.db, key).await? {
+        return match keys::user_for_key(&state.db, key, since).await? {
             Some(u) => Ok(Some(u)),
             None => Err(AppError::new(
                 api::ProblemType::Unauthenticated,
@@ -137,7 +162,7 @@ pub async fn optional_user(
         };
     }
     match cookie_value(headers, COOKIE) {
-        Some(token) => user_for_token(&state.db, &token).await,
+        Some(token) => user_for_token(&state.db, &token, since).await,
         None => Ok(None),
     }
 }

@@ -4,7 +4,9 @@ use super::throttle::Verdict;
 use super::{password, sha256_hex, CurrentUser, UserRow, COOKIE, LOGIN_TTL_SECS};
 use crate::error::{ApiJson, AppError, AppResult};
 use crate::{db, AppState};
-use api::auth::{validate_password, ChangePassword, CreateUser, LoginRequest, UpdateUser, User};
+use api::auth::{
+    validate_password, ChangePassword, CreateUser, LoginRequest, Role, UpdateUser, User,
+};
 use api::ProblemType;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -51,7 +53,8 @@ async fn login(
         return Err(bad());
     }
     let addr = peer.ip().to_string();
-    match state.throttle.check(&username, &addr) {
+    // Counted now, before the password is checked: parallel attempts see each other.
+    match state.throttle.begin(&username, &addr) {
         Verdict::Locked(secs) => {
             return Err(AppError::new(
                 ProblemType::TooManyRequests,
@@ -68,36 +71,51 @@ async fn login(
         .bind(&username)
         .fetch_optional(&state.db)
         .await?;
-    let ok = password::verify(
+    let ok = match password::verify(
         req.password.0.clone(),
         row.as_ref().map(|r| r.password_hash.clone()),
     )
-    .await;
+    .await
+    {
+        Ok(ok) => ok,
+        Err(busy) => {
+            state.throttle.abandoned(&username, &addr);
+            return Err(busy);
+        }
+    };
     let Some(user) = row.filter(|_| ok) else {
-        state.throttle.failed(&username, &addr);
         return Err(bad());
     };
-    state.throttle.succeeded(&username);
+    state.throttle.succeeded(&username, &addr);
     if user.disabled {
         return Err(AppError::new(
             ProblemType::Unauthenticated,
             "This account is disabled; ask an administrator.",
         ));
     }
-    let token = super::random_token();
-    sqlx::query("INSERT INTO auth_sessions(token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-        .bind(sha256_hex(&token))
-        .bind(&user.id)
-        .bind(db::now())
-        .bind(db::now_plus(LOGIN_TTL_SECS))
-        .execute(&state.db)
-        .await?;
+    let token = new_login(&state.db, &user.id).await?;
     let mut resp = Json(user.to_api()).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
         session_cookie(&state, &token, LOGIN_TTL_SECS),
     );
     Ok(resp)
+}
+
+/// Records a new login of `user_id`; returns its cookie token.
+async fn new_login<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    user_id: &str,
+) -> AppResult<String> {
+    let token = super::random_token();
+    sqlx::query("INSERT INTO auth_sessions(token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+        .bind(sha256_hex(&token))
+        .bind(user_id)
+        .bind(db::now())
+        .bind(db::now_plus(LOGIN_TTL_SECS))
+        .execute(db)
+        .await?;
+    Ok(token)
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
@@ -167,10 +185,17 @@ async fn update_user(
     let target = find_user(&state.db, &id)
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
-    if target.role() > user.role || role.is_some_and(|r| r > user.role) {
+    if role.is_some_and(|r| r > user.role) {
         return Err(AppError::forbidden(
-            "You cannot change a user with a higher role than yours, nor raise anyone above your own role.",
+            "You cannot raise anyone above your own role.",
         ));
+    }
+    // Admins are trusted with users, not with other administrators' accounts.
+    if target.id != user.id && target.role().is_admin() && user.role != Role::Superadmin {
+        return Err(AppError::forbidden(format!(
+            "Only a superadmin may change the password, role or state of another administrator ({}).",
+            target.username
+        )));
     }
     if target.id == user.id && (req.disabled == Some(true) || role.is_some_and(|r| r < user.role)) {
         return Err(AppError::conflict(
@@ -181,6 +206,8 @@ async fn update_user(
         Some(p) => Some(password::hash(p.0.clone()).await?),
         None => None,
     };
+    let disabling = req.disabled == Some(true) && !target.disabled;
+    let role_changed = role.is_some_and(|r| r != target.role());
     let mut tx = state.db.begin().await?;
     sqlx::query(
         "UPDATE users SET role = COALESCE(?, role), disabled = COALESCE(?, disabled),
@@ -199,7 +226,31 @@ async fn update_user(
             .execute(&mut *tx)
             .await?;
     }
+    // Disabling revokes the keys for good: enabling the account again does not bring back
+    // credentials that may have leaked meanwhile.
+    if req.disabled == Some(true) {
+        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
+            .bind(db::now())
+            .bind(&target.id)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
+    // After the commit: live terminals, tunnels, app logins and event streams end now (a
+    // role change too, so event streams reopen with the new rights).
+    if req.disabled == Some(true) || hash.is_some() || role_changed {
+        state.revocations.revoke(&target.id);
+    }
+    if disabling {
+        let reason = format!(
+            "Cancelled: the owner's account was disabled by {} before the session was scheduled.",
+            user.username
+        );
+        state
+            .lifecycle
+            .cancel_pending_of(&target.id, &reason)
+            .await?;
+    }
     let row = find_user(&state.db, &target.id)
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
@@ -209,38 +260,47 @@ async fn update_user(
 async fn change_password(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
     ApiJson(req): ApiJson<ChangePassword>,
-) -> AppResult<StatusCode> {
+) -> AppResult<Response> {
     validate_password(&req.new_password.0).map_err(|m| AppError::field("new_password", m))?;
     let row: UserRow = sqlx::query_as("SELECT * FROM users WHERE id = ?")
         .bind(&user.id)
         .fetch_one(&state.db)
         .await?;
-    if !password::verify(req.current_password.0.clone(), Some(row.password_hash)).await {
+    if !password::verify(req.current_password.0.clone(), Some(row.password_hash)).await? {
         return Err(AppError::field(
             "current_password",
             "The current password is wrong.",
         ));
     }
     let hash = password::hash(req.new_password.0.clone()).await?;
-    let keep = super::cookie_value(&headers, COOKIE)
-        .map(|t| sha256_hex(&t))
-        .unwrap_or_default();
     let mut tx = state.db.begin().await?;
     sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
         .bind(&hash)
         .bind(&user.id)
         .execute(&mut *tx)
         .await?;
-    // Other logins of this user end; this one stays.
-    sqlx::query("DELETE FROM auth_sessions WHERE user_id = ? AND token_hash <> ?")
+    // Every login of this user ends, this one included; a browser that changed it by cookie
+    // gets a fresh login in its place, so a stolen copy of its old cookie opens nothing.
+    sqlx::query("DELETE FROM auth_sessions WHERE user_id = ?")
         .bind(&user.id)
-        .bind(&keep)
         .execute(&mut *tx)
         .await?;
+    let token = match user.via_key {
+        false => Some(new_login(&mut *tx, &user.id).await?),
+        true => None,
+    };
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    // Live terminals, tunnels, app logins and event streams opened before end too.
+    state.revocations.revoke(&user.id);
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if let Some(token) = token {
+        resp.headers_mut().insert(
+            header::SET_COOKIE,
+            session_cookie(&state, &token, LOGIN_TTL_SECS),
+        );
+    }
+    Ok(resp)
 }
 
 async fn create_user(

@@ -393,6 +393,43 @@ impl Lifecycle {
         (views, queue, limited)
     }
 
+    /// `Err(sentence)` when the session's owner is disabled or may no longer mount one of
+    /// its folders as asked.
+    async fn owner_may_start(&self, s: &SessionRow) -> anyhow::Result<Result<(), String>> {
+        let owner: Option<crate::auth::UserRow> =
+            sqlx::query_as("SELECT * FROM users WHERE id = ?")
+                .bind(&s.owner_id)
+                .fetch_optional(&self.db)
+                .await?;
+        let Some(owner) = owner.filter(|o| !o.disabled) else {
+            return Ok(Err(
+                "The owner's account is disabled, so no container was created.".into(),
+            ));
+        };
+        let owner = crate::auth::CurrentUser {
+            role: owner.role(),
+            id: owner.id,
+            username: owner.username,
+            via_key: false,
+            since: 0,
+        };
+        crate::vfolders::mounts::recheck(&self.db, &owner, &s.mounts())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+    }
+
+    /// Cancels every PENDING session of `owner_id` (their account was disabled) with
+    /// `reason`. One scheduled meanwhile is refused when it is prepared instead.
+    pub async fn cancel_pending_of(&self, owner_id: &str, reason: &str) -> anyhow::Result<()> {
+        for s in store::with_status(&self.db, &[SessionStatus::Pending]).await? {
+            if s.owner_id == owner_id {
+                self.transition(&s.id, SessionStatus::Cancelled, reason, Patch::default())
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
     /// SCHEDULED → PREPARING → RUNNING: creates and starts the container.
     async fn prepare(self: Arc<Self>, s: SessionRow) {
         let reason = format!("Creating the container from {}.", s.image);
@@ -400,6 +437,17 @@ impl Lifecycle {
             .transition(&s.id, SessionStatus::Preparing, &reason, Patch::default())
             .await
         {
+            return;
+        }
+        // The owner and their folders are checked again now: access may have gone while
+        // the session waited in the queue.
+        let refused = match self.owner_may_start(&s).await {
+            Ok(r) => r,
+            Err(e) => Err(format!("The owner's access could not be checked: {e}.")),
+        };
+        if let Err(reason) = refused {
+            self.transition(&s.id, SessionStatus::Error, &reason, Patch::default())
+                .await;
             return;
         }
         let spec = ContainerSpec {

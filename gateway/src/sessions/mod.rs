@@ -341,6 +341,7 @@ async fn terminal(
                 ))
             })?
             .exec_endpoint(),
+        user.access(&state),
     );
     let base = state.public_url();
     let ws = base.replacen("http", "ws", 1);

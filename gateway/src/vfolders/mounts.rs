@@ -90,3 +90,38 @@ pub async fn resolve(db: &Db, user: &CurrentUser, wanted: &[ValidMount]) -> AppR
         Err(AppError::validation(errs))
     }
 }
+
+/// Checks a session's stored mounts again for its owner, right before its container is
+/// created: a folder unshared, trashed or deleted while the session waited, or one whose
+/// permission was lowered to read-only under a read-write mount, is refused. Returns the
+/// sentence naming the first such folder.
+pub async fn recheck(
+    db: &Db,
+    owner: &CurrentUser,
+    mounts: &[Mount],
+) -> AppResult<Result<(), String>> {
+    for m in mounts {
+        let Some(row) = store::find_usable(db, owner, &m.vfolder)
+            .await?
+            .filter(|r| r.id == m.vfolder)
+        else {
+            return Ok(Err(format!(
+                "Folder {} is no longer available to {} (unshared, trashed or deleted while the session waited), so no container was created.",
+                m.name, owner.username
+            )));
+        };
+        if row.state != "READY" {
+            return Ok(Err(format!(
+                "Folder {} is being filled by a clone, so no container was created.",
+                m.name
+            )));
+        }
+        if m.mode != "ro" && row.permission() == Permission::Ro {
+            return Ok(Err(format!(
+                "Folder {} is now shared with {} read-only, but the session mounts it read-write, so no container was created.",
+                m.name, owner.username
+            )));
+        }
+    }
+    Ok(Ok(()))
+}

@@ -332,7 +332,7 @@ async fn admins_manage_users_within_their_rank_and_disabling_is_immediate() {
         "conflict",
     );
 
-    // Disabling stops the cookie and the key at once; enabling needs a new login.
+    // Disabling stops the cookie and the key at once; enabling needs a new login and key.
     let r = ada
         .patch("/api/v1/users/alice", &json!({"disabled": true}))
         .await;
@@ -348,9 +348,12 @@ async fn admins_manage_users_within_their_rank_and_disabling_is_immediate() {
     root.patch("/api/v1/users/alice", &json!({"disabled": false}))
         .await
         .expect_json(200);
-    bearer_get(&app.anon(), &key, "/api/v1/me")
-        .await
-        .expect_json(200);
+    // Disabling revoked the key for good: enabling the account does not bring it back.
+    assert_problem(
+        &bearer_get(&app.anon(), &key, "/api/v1/me").await,
+        401,
+        "unauthenticated",
+    );
 
     // A user changes their own password; the old one stops working.
     let alice = app.login("alice", USER_PASSWORD).await;
