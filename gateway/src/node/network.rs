@@ -139,32 +139,47 @@ pub enum Firewall {
     Broken(String),
 }
 
-/// Checks Docker's inter-container drop for `bridge` and installs berth's INPUT rule for it.
+/// Installs berth's INPUT rule for `bridge` and checks Docker's inter-container drop for it.
 /// Blocking (runs `iptables`): call it from `spawn_blocking`.
 pub fn secure_bridge(bridge: &str) -> Firewall {
     if !std::path::Path::new("/sys/class/net").join(bridge).exists() {
         return Firewall::NotVisible;
     }
-    let forward = match iptables(&["-S", "FORWARD"]) {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-        Ok(o) => {
-            return Firewall::Broken(format!(
-                "Sessions on this node may reach each other: berth cannot read the firewall ({}).",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ))
-        }
-        Err(e) => {
-            return Firewall::Broken(format!(
-                "Sessions on this node may reach each other: berth cannot run iptables ({e})."
-            ))
-        }
-    };
-    let icc_drop = format!("-A FORWARD -i {bridge} -o {bridge} -j DROP");
-    if !forward.lines().any(|l| l.trim() == icc_drop) {
-        return Firewall::Broken(format!(
-            "Sessions on this node can reach each other: its Docker engine does not manage iptables (started with --iptables=false?), so the network {NETWORK} ({bridge}) does not block traffic between containers."
+    let mut broken = Vec::new();
+    if let Err(why) = guard_host(bridge) {
+        broken.push(format!(
+            "Sessions on this node can reach services of its host: berth could not add its firewall rule ({why})."
         ));
     }
+    match iptables(&["-S", "FORWARD"]) {
+        Ok(o) if o.status.success() => {
+            let forward = String::from_utf8_lossy(&o.stdout);
+            let icc_drop = format!("-A FORWARD -i {bridge} -o {bridge} -j DROP");
+            if !forward.lines().any(|l| l.trim() == icc_drop) {
+                broken.push(format!(
+                    "Sessions on this node can reach each other: its Docker engine does not manage iptables (started with --iptables=false?), so the network {NETWORK} ({bridge}) does not block traffic between containers."
+                ));
+            }
+        }
+        Ok(o) => broken.push(format!(
+            "Sessions on this node may reach each other: berth cannot read the firewall ({}).",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => broken.push(format!(
+            "Sessions on this node may reach each other: berth cannot run iptables ({e})."
+        )),
+    }
+    if broken.is_empty() {
+        Firewall::Enforced
+    } else {
+        Firewall::Broken(broken.join(" "))
+    }
+}
+
+/// Drops new connections from `bridge` to this host (replies to the host's own connections,
+/// such as the proxy's through published ports, pass). Idempotent: checked before inserted;
+/// two instances inserting at once leave a harmless duplicate.
+fn guard_host(bridge: &str) -> Result<(), String> {
     let rule = [
         "INPUT",
         "-i",
@@ -184,24 +199,15 @@ pub fn secure_bridge(bridge: &str) -> Firewall {
     let present = iptables(&[&["-C"][..], &rule[..]].concat())
         .map(|o| o.status.success())
         .unwrap_or(false);
-    if !present {
-        // Two instances may both insert it; a duplicate rule is harmless.
-        match iptables(&[&["-I"][..], &rule[..]].concat()) {
-            Ok(o) if o.status.success() => {
-                tracing::info!(bridge, "sessions on {bridge} cannot reach this host's services")
-            }
-            Ok(o) => {
-                return Firewall::Broken(format!(
-                    "Sessions on this node can reach services of its host: berth could not add its firewall rule ({}).",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                ))
-            }
-            Err(e) => {
-                return Firewall::Broken(format!(
-                    "Sessions on this node can reach services of its host: berth could not run iptables ({e})."
-                ))
-            }
-        }
+    if present {
+        return Ok(());
     }
-    Firewall::Enforced
+    match iptables(&[&["-I"][..], &rule[..]].concat()) {
+        Ok(o) if o.status.success() => {
+            tracing::info!(bridge, "sessions on {bridge} cannot reach this host's services");
+            Ok(())
+        }
+        Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
