@@ -305,7 +305,11 @@ mod tests {
     fn process_limits_have_a_floor() {
         let m = parse_policy_map(&map(r#"{"max_processes": "256"}"#)).unwrap();
         assert_eq!(m["max_processes"], 256);
-        for bad in [r#"{"max_processes": 0}"#, r#"{"max_processes": 31}"#, r#"{"max_processes": -1}"#] {
+        for bad in [
+            r#"{"max_processes": 0}"#,
+            r#"{"max_processes": 31}"#,
+            r#"{"max_processes": -1}"#,
+        ] {
             let e = parse_policy_map(&map(bad)).unwrap_err();
             assert_eq!(e[0].field, "max_processes", "{bad}");
         }

@@ -244,9 +244,9 @@ pub fn reserved_env(name: &str) -> Option<String> {
             "{name} cannot be set: names starting with {p} belong to berth or the GPU runtime."
         ));
     }
-    RESERVED_ENV_NAMES.contains(&upper.as_str()).then(|| {
-        format!("{name} cannot be set: berth or the GPU runtime sets it for the session.")
-    })
+    RESERVED_ENV_NAMES
+        .contains(&upper.as_str())
+        .then(|| format!("{name} cannot be set: berth or the GPU runtime sets it for the session."))
 }
 
 pub fn validate_env(env: &BTreeMap<String, String>) -> Vec<FieldError> {
@@ -532,9 +532,20 @@ mod tests {
             let errs = validate_env(&env);
             assert_eq!(errs.len(), 1, "{name}: {errs:?}");
             assert_eq!(errs[0].field, format!("env.{name}"));
-            assert!(errs[0].message.starts_with(&format!("{name} cannot be set")), "{errs:?}");
+            assert!(
+                errs[0]
+                    .message
+                    .starts_with(&format!("{name} cannot be set")),
+                "{errs:?}"
+            );
         }
-        for ok in ["CUDA_HOME", "LD_LIBRARY_PATH", "MY_BERTH", "PYTHONPATH", "OMP_NUM_THREADS"] {
+        for ok in [
+            "CUDA_HOME",
+            "LD_LIBRARY_PATH",
+            "MY_BERTH",
+            "PYTHONPATH",
+            "OMP_NUM_THREADS",
+        ] {
             let env = BTreeMap::from([(ok.to_string(), "x".to_string())]);
             assert!(validate_env(&env).is_empty(), "{ok}");
         }

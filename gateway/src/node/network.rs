@@ -204,7 +204,10 @@ fn guard_host(bridge: &str) -> Result<(), String> {
     }
     match iptables(&[&["-I"][..], &rule[..]].concat()) {
         Ok(o) if o.status.success() => {
-            tracing::info!(bridge, "sessions on {bridge} cannot reach this host's services");
+            tracing::info!(
+                bridge,
+                "sessions on {bridge} cannot reach this host's services"
+            );
             Ok(())
         }
         Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_string()),

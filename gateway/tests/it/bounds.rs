@@ -96,8 +96,9 @@ async fn a_containers_log_stays_under_its_cap() {
     let alice = app.user("alice").await;
     // 40 MB of output in 1000-byte lines, then quiet.
     let mut body = small_session("chatty");
-    body["command"] =
-        json!("head -c 40000000 /dev/zero | tr '\\0' x | fold -w 999; echo done-writing; sleep infinity");
+    body["command"] = json!(
+        "head -c 40000000 /dev/zero | tr '\\0' x | fold -w 999; echo done-writing; sleep infinity"
+    );
     let s = alice.create_session(body).await;
     let id = s["id"].as_str().unwrap().to_string();
     let s = wait_status(&alice, &id, "RUNNING", Duration::from_secs(60)).await;
@@ -216,9 +217,7 @@ async fn folder_names_cannot_start_with_a_dot() {
     let alice = app.user("alice").await;
     for name in [".local", ".ssh", "..hidden"] {
         let p = assert_field_error(
-            &alice
-                .post("/api/v1/vfolders", &json!({"name": name}))
-                .await,
+            &alice.post("/api/v1/vfolders", &json!({"name": name})).await,
             "name",
         );
         assert!(p.to_string().contains("cannot start with '.'"), "{p}");
@@ -234,10 +233,7 @@ async fn a_fresh_install_is_not_unlimited() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let alice = app.user("alice").await;
-    let d = admin
-        .get("/api/v1/policies/default")
-        .await
-        .expect_json(200);
+    let d = admin.get("/api/v1/policies/default").await.expect_json(200);
     assert_eq!(d["max_pending_sessions"], 10, "{d}");
     assert_eq!(d["max_vfolders"], 100, "{d}");
     assert_eq!(d["vfolder_quota_bytes"], 100u64 << 30, "{d}");
@@ -254,11 +250,15 @@ async fn a_fresh_install_is_not_unlimited() {
         .await
         .expect_json(200);
     for i in 0..10 {
-        let s = alice.create_session(small_session(&format!("wait-{i}"))).await;
+        let s = alice
+            .create_session(small_session(&format!("wait-{i}")))
+            .await;
         assert_eq!(s["status"], "PENDING", "{s}");
     }
     let p = assert_problem(
-        &alice.post("/api/v1/sessions", &small_session("one-too-many")).await,
+        &alice
+            .post("/api/v1/sessions", &small_session("one-too-many"))
+            .await,
         409,
         "quota",
     );

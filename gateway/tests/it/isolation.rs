@@ -53,7 +53,15 @@ fn dials(host: &str, container: &str, ip: &str, port: u16) -> bool {
     if !host.is_empty() {
         args.extend(["-H", host]);
     }
-    args.extend(["exec", "-u", "1000:1000", container, "python3", "-c", &program]);
+    args.extend([
+        "exec",
+        "-u",
+        "1000:1000",
+        container,
+        "python3",
+        "-c",
+        &program,
+    ]);
     let (ok, out) = docker(&args);
     ok && out.contains("connected")
 }
@@ -150,14 +158,9 @@ impl Bystander {
     }
 
     fn ip(&self) -> String {
-        docker_ok(&[
-            "inspect",
-            "-f",
-            "{{.NetworkSettings.IPAddress}}",
-            &self.0,
-        ])
-        .trim()
-        .to_string()
+        docker_ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &self.0])
+            .trim()
+            .to_string()
     }
 }
 
@@ -172,8 +175,7 @@ impl Drop for Bystander {
 }
 
 #[tokio::test]
-async fn sessions_cannot_dial_each_other_the_node_or_other_containers_but_the_proxy_reaches_them(
-) {
+async fn sessions_cannot_dial_each_other_the_node_or_other_containers_but_the_proxy_reaches_them() {
     let app = TestApp::spawn().await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
@@ -411,7 +413,16 @@ async fn an_added_engine_with_its_own_firewall_isolates_sessions_and_lets_them_o
     assert_eq!(bob.session(&b_id).await["node"], "node4");
     let h = engine.url();
     docker_ok(&[
-        "-H", &h, "exec", "-d", "-u", "1000:1000", &a, "python3", "-c", SERVER,
+        "-H",
+        &h,
+        "exec",
+        "-d",
+        "-u",
+        "1000:1000",
+        &a,
+        "python3",
+        "-c",
+        SERVER,
     ]);
     let a_ip = address(&h, &a);
     wait_until("A's server to listen", Duration::from_secs(30), || {
@@ -438,9 +449,7 @@ async fn an_added_engine_with_its_own_firewall_isolates_sessions_and_lets_them_o
     for (c, id) in [(&alice, &a_id), (&bob, &b_id)] {
         end_session(c, id).await;
     }
-    admin
-        .delete("/api/v1/nodes/node4")
-        .await;
+    admin.delete("/api/v1/nodes/node4").await;
 }
 
 #[tokio::test]

@@ -4,10 +4,10 @@
 mod accounts;
 mod apps;
 mod auth;
+mod bounds;
 mod cli;
 mod common;
 mod events;
-mod bounds;
 mod health;
 mod isolation;
 mod jupyter;
