@@ -405,6 +405,12 @@ impl Node for DockerNode {
                     ])),
                 }),
                 network_mode: Some(self.network_id()),
+                // The network has no IPv6, and none is wanted inside: link-local IPv6 would
+                // pass beside the IPv4 rules that keep sessions apart and off the host.
+                sysctls: Some(HashMap::from([(
+                    "net.ipv6.conf.all.disable_ipv6".to_string(),
+                    "1".to_string(),
+                )])),
                 init: Some(true),
                 port_bindings: Some(bindings),
                 device_requests: (self.nvidia && !spec.gpu_devices.is_empty()).then(|| {

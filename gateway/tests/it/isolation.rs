@@ -265,6 +265,15 @@ async fn sessions_cannot_dial_each_other_the_node_or_other_containers_but_the_pr
     let nets = inspect(&a).unwrap()["NetworkSettings"]["Networks"].clone();
     let names: Vec<&String> = nets.as_object().unwrap().keys().collect();
     assert_eq!(names, [NETWORK], "{nets}");
+    // No IPv6 inside, so nothing passes beside the IPv4 rules (link-local addresses).
+    let (ok, out) = docker(&[
+        "exec",
+        &b,
+        "cat",
+        "/proc/sys/net/ipv6/conf/all/disable_ipv6",
+        "/proc/net/if_inet6",
+    ]);
+    assert!(ok && out.trim() == "1", "{out}");
     let net: Value = serde_json::from_str(&docker_ok(&["network", "inspect", NETWORK])).unwrap();
     assert_eq!(
         net[0]["Options"]["com.docker.network.bridge.enable_icc"], "false",
