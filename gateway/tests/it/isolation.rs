@@ -79,7 +79,11 @@ fn address(host: &str, container: &str) -> String {
         container,
     ]);
     let out = docker_ok(&args);
-    let ip = out.split_whitespace().next().unwrap_or_default().to_string();
+    let ip = out
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     assert!(!ip.is_empty(), "{container} has no address");
     ip
 }
