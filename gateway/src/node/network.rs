@@ -48,9 +48,9 @@ fn docker_error(what: &str, e: bollard::errors::Error) -> String {
     }
 }
 
-/// The networks named exactly [`NETWORK`] (the name filter matches substrings), by id.
-async fn named(docker: &Docker) -> Result<Vec<bollard::models::Network>, String> {
-    let filters = HashMap::from([("name".to_string(), vec![NETWORK.to_string()])]);
+/// The networks named exactly `name` (the name filter matches substrings), by id.
+async fn named(docker: &Docker, name: &str) -> Result<Vec<bollard::models::Network>, String> {
+    let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
     let opts = ListNetworksOptionsBuilder::default()
         .filters(&filters)
         .build();
@@ -59,7 +59,7 @@ async fn named(docker: &Docker) -> Result<Vec<bollard::models::Network>, String>
         .await
         .map_err(|e| docker_error("list networks", e))?
         .into_iter()
-        .filter(|n| n.name.as_deref() == Some(NETWORK))
+        .filter(|n| n.name.as_deref() == Some(name))
         .collect();
     list.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(list)
@@ -68,10 +68,15 @@ async fn named(docker: &Docker) -> Result<Vec<bollard::models::Network>, String>
 /// Finds or creates the sessions' network of an engine. Refuses a network of that name that
 /// lets containers reach each other (made by hand, or by something else).
 pub async fn ensure(docker: &Docker) -> Result<SessionNetwork, String> {
-    let mut list = named(docker).await?;
+    ensure_named(docker, NETWORK).await
+}
+
+/// [`ensure`] for a network of any name (tests race it on a name of their own).
+pub async fn ensure_named(docker: &Docker, name: &str) -> Result<SessionNetwork, String> {
+    let mut list = named(docker, name).await?;
     if list.is_empty() {
         let req = NetworkCreateRequest {
-            name: NETWORK.to_string(),
+            name: name.to_string(),
             driver: Some("bridge".into()),
             options: Some(HashMap::from([(ICC.to_string(), "false".to_string())])),
             labels: Some(HashMap::from([(
@@ -90,14 +95,14 @@ pub async fn ensure(docker: &Docker) -> Result<SessionNetwork, String> {
                     ..
                 }
             ) {
-                return Err(docker_error(&format!("create the network {NETWORK}"), e));
+                return Err(docker_error(&format!("create the network {name}"), e));
             }
         }
-        list = named(docker).await?;
+        list = named(docker, name).await?;
     }
     let Some(first) = list.first().cloned() else {
         return Err(format!(
-            "The network {NETWORK} disappeared while it was being created."
+            "The network {name} disappeared while it was being created."
         ));
     };
     // Duplicates from a race: every creator keeps the lowest id; the others are removed
@@ -110,7 +115,7 @@ pub async fn ensure(docker: &Docker) -> Result<SessionNetwork, String> {
     let options = first.options.clone().unwrap_or_default();
     if options.get(ICC).map(String::as_str) != Some("false") {
         return Err(format!(
-            "The Docker network {NETWORK} exists but lets containers reach each other; remove it (docker network rm {NETWORK}) and berth creates it again with inter-container traffic off."
+            "The Docker network {name} exists but lets containers reach each other; remove it (docker network rm {name}) and berth creates it again with inter-container traffic off."
         ));
     }
     let id = first.id.clone().unwrap_or_default();

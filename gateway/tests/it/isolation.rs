@@ -489,3 +489,52 @@ async fn an_engine_without_iptables_is_flagged_in_its_state() {
     );
     admin.delete("/api/v1/nodes/node2").await;
 }
+
+#[tokio::test]
+async fn instances_racing_to_create_the_network_agree_on_one_and_refuse_an_open_one() {
+    use gateway::node::network::ensure_named;
+    let name = format!("berth-it-race-{}", std::process::id());
+    let docker = bollard::Docker::connect_with_local_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap();
+    // Removed however the test ends.
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = sh(&format!(
+                "docker network ls -q --filter name={0} | xargs -r docker network rm >/dev/null 2>&1",
+                self.0
+            ));
+        }
+    }
+    let _cleanup = Cleanup(name.clone());
+    // Eight instances connect to the engine at once.
+    let tries = (0..8).map(|_| ensure_named(&docker, &name));
+    let got: Vec<_> = futures_util::future::join_all(tries).await;
+    let ids: Vec<String> = got
+        .into_iter()
+        .map(|r| r.expect("ensure succeeds").id)
+        .collect();
+    let (_, out) = sh(&format!(
+        "docker network ls -q --no-trunc --filter name={name}"
+    ));
+    let left: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(left.len(), 1, "one network remains: {out}");
+    // Each saw the one that remains, or one it then lost to it (and renews on first use).
+    assert!(ids.iter().any(|i| i == left[0]), "{ids:?} {left:?}");
+    let again = ensure_named(&docker, &name).await.unwrap();
+    assert_eq!(again.id, left[0]);
+    let inspect: Value = serde_json::from_str(&docker_ok(&["network", "inspect", &name])).unwrap();
+    assert_eq!(
+        inspect[0]["Options"]["com.docker.network.bridge.enable_icc"],
+        "false"
+    );
+
+    // A network of that name that lets containers talk is refused, not used.
+    docker_ok(&["network", "rm", &name]);
+    docker_ok(&["network", "create", &name]);
+    let e = ensure_named(&docker, &name).await.unwrap_err();
+    assert!(e.contains("lets containers reach each other"), "{e}");
+}
