@@ -1,5 +1,6 @@
 //! Resource policies: limits per user, as defaults plus per-user overrides. `None` (JSON
-//! `null`) means unlimited.
+//! `null`) means unlimited. A fresh install starts from [`Policy::builtin`], which is not
+//! unlimited where that would let one user exhaust the node or the disk.
 
 use crate::{FieldError, Resources, ResourcesRequest};
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,15 @@ pub struct Policy {
     pub max_vfolders: Option<u64>,
     pub vfolder_quota_bytes: Option<u64>,
     pub allowed_node_groups: Option<Vec<String>>,
+    /// Processes (and threads) one session's container may hold at once: Docker's
+    /// `pids_limit`, so a fork bomb stays inside its session.
+    pub max_processes: Option<u64>,
 }
+
+/// The built-in process limit per session.
+pub const DEFAULT_MAX_PROCESSES: u64 = 1024;
+/// The smallest process limit accepted: a shell, the init, JupyterLab and its kernels need some.
+pub const MIN_PROCESSES: u64 = 32;
 
 /// A user's effective policy and which keys their own override sets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +36,7 @@ pub struct UserPolicy {
     pub overridden: Vec<String>,
 }
 
-pub const KEYS: [&str; 8] = [
+pub const KEYS: [&str; 9] = [
     "max_concurrent_sessions",
     "max_pending_sessions",
     "max_total_resources",
@@ -36,6 +45,7 @@ pub const KEYS: [&str; 8] = [
     "max_vfolders",
     "vfolder_quota_bytes",
     "allowed_node_groups",
+    "max_processes",
 ];
 
 /// The largest count or duration accepted (about 31 years in seconds).
@@ -103,6 +113,15 @@ fn parse_key(key: &str, v: &Value) -> Result<Value, FieldError> {
             }
             _ => count(key, v, u64::MAX >> 1)?.map(Value::from).unwrap_or(Value::Null),
         },
+        "max_processes" => match count(key, v, MAX_NUMBER)? {
+            Some(n) if n < MIN_PROCESSES => {
+                return Err(FieldError::new(
+                    key,
+                    format!("Policy setting max_processes must be at least {MIN_PROCESSES}: a session's shell, init and apps need some; use null for unlimited."),
+                ))
+            }
+            n => n.map(Value::from).unwrap_or(Value::Null),
+        },
         _ => count(key, v, MAX_NUMBER)?.map(Value::from).unwrap_or(Value::Null),
     };
     Ok(out)
@@ -136,6 +155,20 @@ pub fn parse_policy_map(map: &Map<String, Value>) -> Result<Map<String, Value>, 
 }
 
 impl Policy {
+    /// What every user gets where neither the default policy nor their own sets a value: at
+    /// most 10 sessions waiting, 100 folders of at most 100 GiB each, 1024 processes per
+    /// session. Sessions, resources, lifetimes and node groups stay unlimited (the nodes'
+    /// size bounds them). An administrator who wants unlimited sets `null` explicitly.
+    pub fn builtin() -> Policy {
+        Policy {
+            max_pending_sessions: Some(10),
+            max_vfolders: Some(100),
+            vfolder_quota_bytes: Some(100 << 30),
+            max_processes: Some(DEFAULT_MAX_PROCESSES),
+            ..Default::default()
+        }
+    }
+
     /// Whether a session asking for `want` may start now, given what its owner already holds
     /// (`running` live sessions past the queue, `held` their resources). The error is the
     /// sentence a waiting session shows.
@@ -249,6 +282,37 @@ mod tests {
         assert!(Policy::default()
             .admits(100, &r(9000, 9000), &r(9000, 9000))
             .is_ok());
+    }
+
+    #[test]
+    fn builtin_defaults_are_bounded_and_null_overrides_them() {
+        let b = Policy::builtin();
+        assert_eq!(b.max_pending_sessions, Some(10));
+        assert_eq!(b.vfolder_quota_bytes, Some(100 << 30));
+        assert_eq!(b.max_processes, Some(DEFAULT_MAX_PROCESSES));
+        let m = parse_policy_map(&map(
+            r#"{"max_processes": null, "vfolder_quota_bytes": "unlimited", "max_pending_sessions": 3}"#,
+        ))
+        .unwrap();
+        let p = b.with_overrides(&m);
+        assert_eq!(p.max_processes, None);
+        assert_eq!(p.vfolder_quota_bytes, None);
+        assert_eq!(p.max_pending_sessions, Some(3));
+        assert_eq!(p.max_vfolders, Some(100), "left out: the built-in value");
+    }
+
+    #[test]
+    fn process_limits_have_a_floor() {
+        let m = parse_policy_map(&map(r#"{"max_processes": "256"}"#)).unwrap();
+        assert_eq!(m["max_processes"], 256);
+        for bad in [
+            r#"{"max_processes": 0}"#,
+            r#"{"max_processes": 31}"#,
+            r#"{"max_processes": -1}"#,
+        ] {
+            let e = parse_policy_map(&map(bad)).unwrap_err();
+            assert_eq!(e[0].field, "max_processes", "{bad}");
+        }
     }
 
     #[test]

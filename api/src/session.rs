@@ -216,6 +216,39 @@ pub fn validate_image_ref(image: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Environment names a session may not set, matched without regard to case: berth's own
+/// (`BERTH_*`, and `HOME`, `USER`, `PATH`, which it sets for the `work` user), what the GPU
+/// runtime and MPS read on the host or in the container to choose and limit devices
+/// (`NVIDIA_*`, `CUDA_VISIBLE_DEVICES`, `CUDA_MPS_*`, and the AMD/Intel equivalents), and the
+/// loader's code-injection hooks (`LD_PRELOAD`, `LD_AUDIT`), which would run in every process
+/// berth starts in the session.
+pub const RESERVED_ENV_PREFIXES: [&str; 3] = ["BERTH_", "NVIDIA_", "CUDA_MPS_"];
+pub const RESERVED_ENV_NAMES: [&str; 10] = [
+    "HOME",
+    "USER",
+    "PATH",
+    "CUDA_VISIBLE_DEVICES",
+    "ROCR_VISIBLE_DEVICES",
+    "HIP_VISIBLE_DEVICES",
+    "GPU_DEVICE_ORDINAL",
+    "ZE_AFFINITY_MASK",
+    "LD_PRELOAD",
+    "LD_AUDIT",
+];
+
+/// Why `name` is reserved, as a sentence, or `None` when a session may set it.
+pub fn reserved_env(name: &str) -> Option<String> {
+    let upper = name.to_ascii_uppercase();
+    if let Some(p) = RESERVED_ENV_PREFIXES.iter().find(|p| upper.starts_with(*p)) {
+        return Some(format!(
+            "{name} cannot be set: names starting with {p} belong to berth or the GPU runtime."
+        ));
+    }
+    RESERVED_ENV_NAMES
+        .contains(&upper.as_str())
+        .then(|| format!("{name} cannot be set: berth or the GPU runtime sets it for the session."))
+}
+
 pub fn validate_env(env: &BTreeMap<String, String>) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if env.len() > MAX_ENV_ENTRIES {
@@ -246,6 +279,8 @@ pub fn validate_env(env: &BTreeMap<String, String>) -> Vec<FieldError> {
                     shown.escape_default()
                 ),
             ));
+        } else if let Some(m) = reserved_env(k) {
+            errs.push(FieldError::new(format!("env.{k}"), m));
         } else if v.contains('\0') {
             errs.push(FieldError::new(
                 format!("env.{k}"),
@@ -477,5 +512,42 @@ mod tests {
         assert!(fields.contains(&"resources.cpu"));
         assert!(fields.contains(&"resources.mem"));
         assert!(fields.contains(&"env.1BAD"));
+    }
+
+    #[test]
+    fn reserved_environment_names_are_refused() {
+        for name in [
+            "BERTH_SESSION_ID",
+            "BERTH_JUPYTER_TOKEN",
+            "NVIDIA_VISIBLE_DEVICES",
+            "nvidia_driver_capabilities",
+            "CUDA_VISIBLE_DEVICES",
+            "CUDA_MPS_PIPE_DIRECTORY",
+            "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE",
+            "LD_PRELOAD",
+            "HOME",
+            "PATH",
+        ] {
+            let env = BTreeMap::from([(name.to_string(), "x".to_string())]);
+            let errs = validate_env(&env);
+            assert_eq!(errs.len(), 1, "{name}: {errs:?}");
+            assert_eq!(errs[0].field, format!("env.{name}"));
+            assert!(
+                errs[0]
+                    .message
+                    .starts_with(&format!("{name} cannot be set")),
+                "{errs:?}"
+            );
+        }
+        for ok in [
+            "CUDA_HOME",
+            "LD_LIBRARY_PATH",
+            "MY_BERTH",
+            "PYTHONPATH",
+            "OMP_NUM_THREADS",
+        ] {
+            let env = BTreeMap::from([(ok.to_string(), "x".to_string())]);
+            assert!(validate_env(&env).is_empty(), "{ok}");
+        }
     }
 }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_PATH_BYTES: usize = 4096;
 pub const MAX_COMPONENT_BYTES: usize = 255;
 
-/// A folder name: 1–64 of `[A-Za-z0-9._-]`, not `.` or `..`.
+/// A folder name: 1–64 of `[A-Za-z0-9._-]`, not starting with `.` (a folder is mounted
+/// under `~/NAME` by default, and one named `.local` or `.ssh` would shadow the user's own).
 pub fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("Give the folder a name.".into());
@@ -30,8 +31,10 @@ pub fn validate_name(name: &str) -> Result<(), String> {
             c
         ));
     }
-    if name == "." || name == ".." {
-        return Err("A folder cannot be named \".\" or \"..\".".into());
+    if name.starts_with('.') {
+        return Err(format!(
+            "A folder name cannot start with '.' (\"{name}\" would hide a file of the home directory it is mounted in)."
+        ));
     }
     Ok(())
 }
@@ -590,6 +593,10 @@ mod tests {
         }
         for bad in ["", ".", "..", "a b", "a/b", "ü", &"x".repeat(65), "a\0"] {
             assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+        for hidden in [".local", ".ssh", ".bashrc", "..x"] {
+            let e = validate_name(hidden).unwrap_err();
+            assert!(e.starts_with("A folder name cannot start with '.'"), "{e}");
         }
     }
 

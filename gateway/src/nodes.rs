@@ -219,10 +219,15 @@ async fn mark_up(
     reason: &str,
 ) -> sqlx::Result<()> {
     let cap = node.capacity().saturating_sub(reserve);
+    // Isolation berth found broken on the node is said where admins look at its state.
+    let reason = match node.isolation_warning() {
+        Some(w) => format!("{reason} {w}"),
+        None => reason.to_string(),
+    };
     sqlx::query(
         "UPDATE nodes SET healthy = 1, state_reason = ?, cpu_milli = ?, mem_bytes = ?, checked_at = ? WHERE name = ?",
     )
-    .bind(reason)
+    .bind(&reason)
     .bind(cap.cpu.0 as i64)
     .bind(cap.mem.0 as i64)
     .bind(db::now())

@@ -40,8 +40,10 @@ async fn store_map(db: &db::Db, scope: &str, map: &Map<String, Value>) -> AppRes
     Ok(())
 }
 
+/// The default policy: berth's built-in one ([`Policy::builtin`]) with the administrator's
+/// settings laid over it (`null` there means unlimited).
 pub async fn defaults(db: &db::Db) -> AppResult<Policy> {
-    Ok(Policy::default().with_overrides(&load_map(db, "default").await?))
+    Ok(Policy::builtin().with_overrides(&load_map(db, "default").await?))
 }
 
 /// The policy in force for a user.
@@ -93,17 +95,15 @@ async fn get_default(State(state): State<AppState>, user: CurrentUser) -> AppRes
     Ok(Json(defaults(&state.db).await?))
 }
 
-/// Replaces the defaults; keys left out become unlimited.
+/// Replaces the defaults; keys left out take berth's built-in values ([`Policy::builtin`]),
+/// `null` means unlimited.
 async fn put_default(
     State(state): State<AppState>,
     user: CurrentUser,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> AppResult<Json<Policy>> {
     user.require_admin()?;
-    let mut map = parse_policy_map(&body).map_err(AppError::validation)?;
-    for k in api::policy::KEYS {
-        map.entry(k.to_string()).or_insert(Value::Null);
-    }
+    let map = parse_policy_map(&body).map_err(AppError::validation)?;
     store_map(&state.db, "default", &map).await?;
     state.lifecycle.wake();
     Ok(Json(defaults(&state.db).await?))

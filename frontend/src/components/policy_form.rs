@@ -27,7 +27,7 @@ pub struct Setting {
 }
 
 /// In the order of [`KEYS`].
-pub const SETTINGS: [Setting; 8] = [
+pub const SETTINGS: [Setting; 9] = [
     Setting {
         key: KEYS[0],
         label: "Concurrent sessions",
@@ -76,16 +76,22 @@ pub const SETTINGS: [Setting; 8] = [
         help: "Comma-separated groups sessions may run in.",
         kind: Kind::Groups,
     },
+    Setting {
+        key: KEYS[8],
+        label: "Processes",
+        help: "Processes and threads per session (at least 32); keeps a fork bomb inside it.",
+        kind: Kind::Count,
+    },
 ];
 
 /// The form's state: the text of every input, and for a user's policy which settings the
 /// user overrides. Copy, like the signals it holds.
 #[derive(Clone, Copy)]
 pub struct PolicyForm {
-    text: [RwSignal<String>; 8],
+    text: [RwSignal<String>; 9],
     /// The total-resources boxes: CPU, memory, GPUs, GPU shares.
     res: [RwSignal<String>; 4],
-    pub overridden: [RwSignal<bool>; 8],
+    pub overridden: [RwSignal<bool>; 9],
 }
 
 impl Default for PolicyForm {
@@ -122,6 +128,7 @@ impl PolicyForm {
             "max_session_lifetime_s" => self.text[i].set(n(p.max_session_lifetime_s)),
             "idle_timeout_s" => self.text[i].set(n(p.idle_timeout_s)),
             "max_vfolders" => self.text[i].set(n(p.max_vfolders)),
+            "max_processes" => self.text[i].set(n(p.max_processes)),
             "vfolder_quota_bytes" => {
                 self.text[i].set(p.vfolder_quota_bytes.map(compact_bytes).unwrap_or_default())
             }

@@ -1,11 +1,14 @@
 //! The local Docker engine as a node, through bollard.
 
+use super::network::{self, Firewall, SessionNetwork};
 use super::{ContainerSpec, ContainerState, Node, NodeError, NodeEvent, NodeResult};
 use api::images::{parse_service_ports, ImageInfo, MIN_RESOURCES_LABEL, SERVICE_PORTS_LABEL};
 use api::session::SessionType;
 use api::{Bytes, Millicores, Resources};
 use bollard::errors::Error as DockerError;
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, PortBinding};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, PortBinding,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
     ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -32,7 +35,16 @@ pub struct DockerNode {
     nvidia: bool,
     /// The engine's own id (`docker info`), the same whatever path reaches it.
     engine_id: String,
+    /// The sessions' network on this engine (see [`network`]); replaced if it vanishes.
+    network: std::sync::Mutex<SessionNetwork>,
+    /// What berth could verify of the network's isolation from this host.
+    firewall: std::sync::Mutex<Firewall>,
 }
+
+/// A session container's log (`json-file`) is capped at this size per file, times
+/// [`LOG_FILES`]: output past it rotates away instead of filling the node's disk.
+pub const LOG_MAX_SIZE: &str = "10m";
+pub const LOG_FILES: &str = "3";
 
 /// Where an engine is: its unix socket on this host, or `HOST:PORT` over TCP with mutual
 /// TLS, the PEM files (`ca.pem`, `cert.pem`, `key.pem`) in `dir`.
@@ -169,6 +181,16 @@ impl DockerNode {
             .ok()
             .and_then(|v| v.version)
             .unwrap_or_default();
+        let net = network::ensure(&docker)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let bridge = net.bridge.clone();
+        let firewall = tokio::task::spawn_blocking(move || network::secure_bridge(&bridge))
+            .await
+            .unwrap_or_else(|e| Firewall::Broken(format!("Checking the firewall failed: {e}.")));
+        if let Firewall::Broken(why) = &firewall {
+            tracing::warn!(node = name, "{why}");
+        }
         let cpus = info.ncpu.unwrap_or(1).max(1) as u64;
         let mem = info.mem_total.unwrap_or(0).max(0) as u64;
         tracing::info!(engine = %version, cpus, mem, "node {name}: Docker engine connected");
@@ -191,7 +213,32 @@ impl DockerNode {
                 info.id.clone().unwrap_or_default(),
                 info.docker_root_dir.clone().unwrap_or_default()
             ),
+            network: std::sync::Mutex::new(net),
+            firewall: std::sync::Mutex::new(firewall),
         })
+    }
+
+    fn network_id(&self) -> String {
+        self.network
+            .lock()
+            .map(|n| n.id.clone())
+            .unwrap_or_default()
+    }
+
+    /// Finds or makes the sessions' network again (it was removed under us) and secures it.
+    async fn renew_network(&self) -> NodeResult<()> {
+        let net = network::ensure(&self.docker).await.map_err(NodeError)?;
+        let bridge = net.bridge.clone();
+        let firewall = tokio::task::spawn_blocking(move || network::secure_bridge(&bridge))
+            .await
+            .unwrap_or_else(|e| Firewall::Broken(format!("Checking the firewall failed: {e}.")));
+        if let Ok(mut n) = self.network.lock() {
+            *n = net;
+        }
+        if let Ok(mut f) = self.firewall.lock() {
+            *f = firewall;
+        }
+        Ok(())
     }
 
     /// Marks the engine's host as having `n` NVIDIA devices (found by NVML).
@@ -346,6 +393,24 @@ impl Node for DockerNode {
                 memory: Some(mem),
                 memory_swap: Some(mem),
                 security_opt: Some(vec!["no-new-privileges".into()]),
+                // Sessions run as uid 1000 and need no capability; none is kept, so neither
+                // a set-uid binary in the image nor root in an exec can use one.
+                cap_drop: Some(vec!["ALL".into()]),
+                pids_limit: spec.max_processes.map(|n| n.min(i64::MAX as u64) as i64),
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("json-file".into()),
+                    config: Some(HashMap::from([
+                        ("max-size".to_string(), LOG_MAX_SIZE.to_string()),
+                        ("max-file".to_string(), LOG_FILES.to_string()),
+                    ])),
+                }),
+                network_mode: Some(self.network_id()),
+                // The network has no IPv6, and none is wanted inside: link-local IPv6 would
+                // pass beside the IPv4 rules that keep sessions apart and off the host.
+                sysctls: Some(HashMap::from([(
+                    "net.ipv6.conf.all.disable_ipv6".to_string(),
+                    "1".to_string(),
+                )])),
                 init: Some(true),
                 port_bindings: Some(bindings),
                 device_requests: (self.nvidia && !spec.gpu_devices.is_empty()).then(|| {
@@ -381,11 +446,28 @@ impl Node for DockerNode {
         };
         let name = container_name(&spec.session_id);
         let opts = CreateContainerOptionsBuilder::default().name(&name).build();
-        let created = self
+        let created = match self
             .docker
-            .create_container(Some(opts), body)
+            .create_container(Some(opts.clone()), body.clone())
             .await
-            .map_err(|e| sentence("create the container", e))?;
+        {
+            // The sessions' network was removed (by hand, or as a duplicate of a concurrent
+            // instance's): made or found again, then one more try.
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404,
+                message,
+            }) if message.contains("network") => {
+                tracing::warn!(node = %self.name, "the sessions' network is gone ({message}); renewing it");
+                self.renew_network().await?;
+                let mut body = body;
+                if let Some(hc) = body.host_config.as_mut() {
+                    hc.network_mode = Some(self.network_id());
+                }
+                self.docker.create_container(Some(opts), body).await
+            }
+            other => other,
+        }
+        .map_err(|e| sentence("create the container", e))?;
         if let Err(e) = self.docker.start_container(&created.id, None).await {
             let _ = self.remove_session(&spec.session_id).await;
             return Err(sentence("start the container", e));
@@ -597,5 +679,12 @@ impl Node for DockerNode {
 
     fn engine_id(&self) -> &str {
         &self.engine_id
+    }
+
+    fn isolation_warning(&self) -> Option<String> {
+        match &*self.firewall.lock().ok()? {
+            Firewall::Broken(why) => Some(why.clone()),
+            _ => None,
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod docker;
 pub mod gpu;
+pub mod network;
 pub mod registry;
 
 use api::images::ImageInfo;
@@ -32,6 +33,8 @@ pub struct ContainerSpec {
     /// The largest fraction of one device the session holds, in hundredths, when it holds
     /// parts of devices (not whole ones): the MPS thread limit on NVIDIA nodes.
     pub gpu_share: Option<u32>,
+    /// The owner's `max_processes`: the container's pids limit (`None`: unlimited).
+    pub max_processes: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -112,5 +115,10 @@ pub trait Node: Send + Sync {
     /// The engine's own identity, to refuse adding one engine twice under two paths.
     fn engine_id(&self) -> &str {
         ""
+    }
+    /// A sentence when berth found that sessions on this node are not isolated from each
+    /// other or from the node's host (shown in the node's state reason).
+    fn isolation_warning(&self) -> Option<String> {
+        None
     }
 }

@@ -450,7 +450,18 @@ impl Lifecycle {
                 .await;
             return;
         }
+        // The owner's process limit as it is now (a policy change applies to the next launch).
+        // Unreadable, the built-in limit applies: a container is never created unbounded
+        // by accident.
+        let max_processes = match crate::policy::effective(&self.db, &s.owner_id).await {
+            Ok(p) => p.policy.max_processes,
+            Err(e) => {
+                tracing::warn!(session = %s.id, "reading the owner's policy failed: {e:?}");
+                Some(api::policy::DEFAULT_MAX_PROCESSES)
+            }
+        };
         let spec = ContainerSpec {
+            max_processes,
             session_id: s.id.clone(),
             owner_id: s.owner_id.clone(),
             image: s.image.clone(),

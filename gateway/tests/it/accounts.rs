@@ -509,7 +509,9 @@ async fn policies_layer_defaults_and_overrides_and_refuse_bad_values() {
     .await
     .expect_json(200);
     assert_eq!(d["max_concurrent_sessions"], 5);
-    assert!(d["max_vfolders"].is_null());
+    // Keys left out keep berth's built-in values, which are not unlimited.
+    assert_eq!(d["max_vfolders"], 100);
+    assert!(d["max_session_lifetime_s"].is_null());
     let p = put(
         "/api/v1/users/alice/policy",
         json!({"idle_timeout_s": null, "max_total_resources": {"cpu": "4", "mem": "8g"}}),

@@ -4,10 +4,12 @@
 mod accounts;
 mod apps;
 mod auth;
+mod bounds;
 mod cli;
 mod common;
 mod events;
 mod health;
+mod isolation;
 mod jupyter;
 mod limits;
 mod nodes;

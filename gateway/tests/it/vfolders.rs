@@ -128,7 +128,7 @@ async fn folders_have_checked_names_a_trash_and_stay_private() {
     assert_eq!(v["owner"], "alice");
     assert_eq!(v["permission"], "OWNER");
     assert_eq!(v["bytes"], 0);
-    assert!(v["quota_bytes"].is_null());
+    assert_eq!(v["quota_bytes"], 100u64 << 30, "the built-in quota");
     // On disk by id, not by name.
     assert!(app.data_dir().join("vfolders").join(&id).is_dir());
     assert!(!app.data_dir().join("vfolders/datasets").exists());
