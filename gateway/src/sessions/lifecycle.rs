@@ -541,9 +541,13 @@ impl Lifecycle {
 
     /// The session's apps with the addresses their ports were published at.
     async fn published(&self, s: &SessionRow, container_id: &str) -> Option<String> {
+        let apps = s.apps();
+        // Nothing published: no need to ask the engine (one round trip off every launch).
+        if apps.is_empty() {
+            return serde_json::to_string(&apps).ok();
+        }
         let published = self.node_of(s)?.published_ports(container_id).await.ok()?;
-        let apps: Vec<store::AppPort> = s
-            .apps()
+        let apps: Vec<store::AppPort> = apps
             .into_iter()
             .map(|mut a| {
                 a.host = published
