@@ -146,6 +146,15 @@ impl TestApp {
         self.login(name, USER_PASSWORD).await
     }
 
+    /// Sets `user`'s policy keys (`policy`, a JSON object) as the admin, asserting 200.
+    pub async fn set_policy(&self, user: &str, policy: Value) {
+        self.admin()
+            .await
+            .put(&format!("/api/v1/users/{user}/policy"), &policy)
+            .await
+            .expect_json(200);
+    }
+
     /// Ids of all containers (running or not) of this instance.
     pub fn instance_containers(&self) -> Vec<String> {
         containers_labelled(&format!("berth.instance={}", self.instance))

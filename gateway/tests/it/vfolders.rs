@@ -230,14 +230,7 @@ async fn folders_have_checked_names_a_trash_and_stay_private() {
 
     // The policy's folder count.
     let admin = app.admin().await;
-    let me = alice.get("/api/v1/me").await.expect_json(200);
-    admin
-        .put(
-            &format!("/api/v1/users/{}/policy", me["id"].as_str().unwrap()),
-            &json!({"max_vfolders": 1}),
-        )
-        .await
-        .expect_json(200);
+    app.set_policy("alice", json!({"max_vfolders": 1})).await;
     folder(&alice, "one").await;
     let r = alice
         .post("/api/v1/vfolders", &json!({"name": "two"}))
@@ -638,14 +631,8 @@ async fn quota_refuses_uploads_before_they_land_and_abandoned_ones_expire() {
     let app = TestApp::spawn_with_config("upload_expiry_s = 2\n").await;
     let alice = app.user("alice").await;
     let admin = app.admin().await;
-    let me = alice.get("/api/v1/me").await.expect_json(200);
-    admin
-        .put(
-            &format!("/api/v1/users/{}/policy", me["id"].as_str().unwrap()),
-            &json!({"vfolder_quota_bytes": 1000}),
-        )
-        .await
-        .expect_json(200);
+    app.set_policy("alice", json!({"vfolder_quota_bytes": 1000}))
+        .await;
     let id = folder(&alice, "small").await;
     let v = alice
         .get(&format!("/api/v1/vfolders/{id}"))

@@ -48,16 +48,12 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_directory_swapped_for_a_symlink_never_leads_outside_the_folder() {
     let app = TestApp::spawn().await;
-    let admin = app.admin().await;
     let mallory = app.user("mallory").await;
-    let me = mallory.get("/api/v1/me").await.expect_json(200);
-    admin
-        .put(
-            &format!("/api/v1/users/{}/policy", me["id"].as_str().unwrap()),
-            &json!({"max_vfolders": null, "vfolder_quota_bytes": null}),
-        )
-        .await
-        .expect_json(200);
+    app.set_policy(
+        "mallory",
+        json!({"max_vfolders": null, "vfolder_quota_bytes": null}),
+    )
+    .await;
     let id = create_folder(&mallory, "loot").await;
     let folder = app.data_dir().join("vfolders").join(&id);
 
@@ -298,15 +294,8 @@ async fn a_fifo_in_a_folder_is_shown_but_never_read() {
 async fn racing_uploads_cannot_pass_the_quota_together() {
     let app = TestApp::spawn().await;
     let alice = app.user("racer").await;
-    let admin = app.admin().await;
-    let me = alice.get("/api/v1/me").await.expect_json(200);
-    admin
-        .put(
-            &format!("/api/v1/users/{}/policy", me["id"].as_str().unwrap()),
-            &json!({"vfolder_quota_bytes": 1000}),
-        )
-        .await
-        .expect_json(200);
+    app.set_policy("racer", json!({"vfolder_quota_bytes": 1000}))
+        .await;
     let id = create_folder(&alice, "tight").await;
     // Forty creations of 100 bytes at once against a quota of 1000: ten fit, whatever the order.
     let mut tasks = tokio::task::JoinSet::new();
