@@ -229,7 +229,6 @@ async fn folders_have_checked_names_a_trash_and_stay_private() {
     );
 
     // The policy's folder count.
-    let admin = app.admin().await;
     app.set_policy("alice", json!({"max_vfolders": 1})).await;
     folder(&alice, "one").await;
     let r = alice
