@@ -46,7 +46,7 @@ pub struct ServeArgs {
     #[arg(long, env = "BERTH_TERMINAL_CONNECT_S")]
     pub terminal_connect_s: Option<u64>,
     /// Seconds a client has to send a request's headers; slower connections are closed
-    /// [default: 10]
+    /// (and idle kept-alive connections after as long) [default: 30]
     #[arg(long, env = "BERTH_HEADER_TIMEOUT_S")]
     pub header_timeout_s: Option<u64>,
     /// Client connections served at once; further ones wait to be accepted until one closes
@@ -307,8 +307,11 @@ impl Config {
     }
 }
 
-/// A client has this long to send a request's headers (slowloris).
-pub const DEFAULT_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A client has this long to send a request's headers (slowloris). The same timer closes a
+/// kept-alive connection that stays idle this long, so it is set above the seconds clients
+/// commonly leave between two requests on one connection: a close racing a reused
+/// connection's next request is what clients see as a dropped request.
+pub const DEFAULT_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Client connections served at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 

@@ -99,13 +99,17 @@ pub fn causes(e: &dyn std::error::Error) -> String {
 
 impl Client {
     pub fn new(base: &str, auth: Auth) -> Result<Self> {
+        // Pooled connections are dropped well before the server closes idle ones (its
+        // header timeout), so a request never goes out on a connection being closed.
         let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
             .user_agent(concat!("berth-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Other(format!("cannot set up HTTP: {}", causes(&e))))?;
         let streaming = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(10))
             .tcp_keepalive(Duration::from_secs(30))
             .user_agent(concat!("berth-cli/", env!("CARGO_PKG_VERSION")))

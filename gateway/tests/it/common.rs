@@ -93,6 +93,8 @@ impl TestApp {
         Client {
             http: reqwest::Client::builder()
                 .cookie_store(true)
+                // Below the gateway's idle close (its header timeout), as the CLI does.
+                .pool_idle_timeout(Duration::from_secs(5))
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("http client"),
