@@ -287,7 +287,8 @@ pub struct FileEntry {
     pub name: String,
     /// The entry's path inside the folder.
     pub path: String,
-    /// `file`, `dir` or `symlink`.
+    /// `file`, `dir`, `symlink`, `fifo`, `socket` or `device` (only files and directories are
+    /// downloaded; links are never followed).
     pub kind: String,
     pub size: u64,
     /// Last modification, RFC 3339 UTC.
