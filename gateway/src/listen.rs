@@ -5,9 +5,10 @@
 //!    one closes, instead of each costing a task and buffers here. The permit travels with
 //!    the socket ([`Counted`]), so a connection upgraded to a websocket keeps counting until
 //!    the websocket closes.
-//! 2. A connection must deliver each request's headers within `header_timeout`, from its
-//!    first byte to the blank line; one that stalls (slowloris) is closed and its permit
-//!    freed. Bodies, server-sent events and websockets are not cut while they move.
+//! 2. A connection must deliver each request's headers within `header_timeout`, counted from
+//!    when it starts waiting for a request (so an idle kept-alive connection closes after as
+//!    long); one that stalls (slowloris) is closed and its permit freed. Bodies, server-sent
+//!    events and websockets are not cut while they move.
 //!
 //! HTTP/1.1 with upgrades (websockets); each request carries the peer address as
 //! [`axum::extract::ConnectInfo`]. Shutdown stops accepting and lets open requests finish.

@@ -1,7 +1,8 @@
 //! Resource policies: defaults for everyone plus per-user overrides, in the `policies`
 //! table. `GET/PUT /api/v1/users/{id}/policy` (a user reads their own) and
-//! `GET/PUT /api/v1/policies/default` (admins). Enforced here today: lifetime and idle
-//! timeout (see `sessions::lifecycle`); the scheduler and vfolders read the same store.
+//! `GET/PUT /api/v1/policies/default` (admins). Enforced from it: lifetime and idle
+//! timeout (`sessions::lifecycle`'s reaper), the process limit (`max_processes`, when the
+//! container is created), admission (the scheduler), folder count and quota (vfolders).
 
 use crate::auth::{find_user, CurrentUser};
 use crate::error::{ApiJson, AppError, AppResult};

@@ -2,9 +2,10 @@
 //! `APP--SESSIONID.BASE_DOMAIN`, never on the console's.
 //!
 //! Flow of one app visit:
-//! 1. The gateway checks the session's owner and calls [`AppProxy::issue`]: a one-use token,
-//!    valid for a minute, bound to that session and app.
-//! 2. The browser opens `http://APP--ID.BASE/__berth/auth?token=…&next=/`; the proxy takes
+//! 1. The gateway checks the session's owner and calls [`AppProxy::link`], which issues a
+//!    one-use token ([`AppProxy::issue`]), valid for a minute, bound to that session and app.
+//! 2. The browser opens `SCHEME://APP--ID.BASE/__berth/auth?token=…&next=/` (the scheme of
+//!    the gateway's public URL); the proxy takes
 //!    the token (once), sets an HttpOnly cookie for that host only, and redirects.
 //! 3. Every later request and websocket upgrade on that host needs the cookie; without it the
 //!    answer is 401 and nothing reaches the container. The login carries the owner's access

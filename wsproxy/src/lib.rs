@@ -4,8 +4,9 @@
 //! database — only Docker endpoints, handles and sockets.
 //!
 //! A **handle** is not a connection: it names one shell (an exec) in one container and is
-//! authorised by its secret. Connections attach to it; the shell's lifetime is the handle's,
-//! which is where a grace period and a replay buffer can live later.
+//! authorised by its secret. Connections attach to it; the shell's lifetime is the handle's:
+//! it outlives a dropped connection for the grace period, and a replay buffer gives a
+//! reconnect what it missed.
 //!
 //! What the proxy serves for a user (terminal handles and their connections, app logins and
 //! app websockets, tunnels) ends when that user's access is revoked: see [`revoke`].

@@ -1,5 +1,6 @@
 //! Revocation: the one signal that ends everything a user holds open when their access goes
-//! (account disabled, role changed, password reset by an administrator).
+//! (account disabled, role changed, password reset by an administrator or changed by the
+//! user).
 //!
 //! Every authorisation is taken at a **generation** of this counter, read *before* the
 //! credential is checked against the database ([`Revocations::now`]). Whoever revokes commits

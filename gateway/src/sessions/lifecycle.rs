@@ -415,7 +415,11 @@ impl Lifecycle {
         };
         crate::vfolders::mounts::recheck(&self.db, &owner, &s.mounts())
             .await
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
+            .map_err(|e| {
+                // The cause goes to the log; the session's reason stays a sentence.
+                tracing::warn!(session = %s.id, "rechecking mounts failed: {e:?}");
+                anyhow::anyhow!("the folders could not be looked up")
+            })
     }
 
     /// Cancels every PENDING session of `owner_id` (their account was disabled) with

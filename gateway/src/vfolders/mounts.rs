@@ -1,5 +1,7 @@
 //! Mounts at launch: a session's requested folders resolved to folders the owner can use,
-//! mount points, and modes — every rule checked before anything starts.
+//! mount points, and modes — every rule checked before anything starts, and checked again
+//! ([`recheck`]) right before the container is created, since access may have gone while the
+//! session waited.
 
 use super::store;
 use crate::auth::CurrentUser;

@@ -1,7 +1,8 @@
 //! Folder usage without a tree walk per request: each folder's byte count is remembered for
 //! [`FRESH_FOR`], computed by at most one walk at a time per folder (callers that arrive
 //! meanwhile wait for that walk instead of starting their own), moved forward at once by
-//! uploads that land through berth, and forgotten when berth deletes or moves files out.
+//! uploads that land through berth, and forgotten when berth deletes files or purges the
+//! folder.
 //! Writes made inside sessions show up within [`FRESH_FOR`].
 
 use super::fs::Storage;
