@@ -13,7 +13,6 @@ pub mod error;
 pub mod events;
 mod health;
 mod images;
-mod listen;
 pub mod node;
 pub mod nodes;
 pub mod policy;
@@ -136,9 +135,14 @@ pub async fn serve(
     let nodes = nodes::bootstrap(&db, &config, &instance).await?;
     let events = Arc::new(EventHub::default());
     let terminals = Arc::new(TerminalHub::new(config.terminal));
+    let limits = wsproxy::listen::Limits {
+        header_timeout: config.header_timeout,
+        max_connections: config.max_connections,
+    };
     let port_mode = config.app_ports.map(|range| wsproxy::PortMode {
         ip: addr.ip(),
         range,
+        limits,
     });
     let app_proxy = Arc::new(wsproxy::AppProxy::new(
         &config.app_base_domain,
@@ -185,11 +189,7 @@ pub async fn serve(
     tokio::spawn(nodes::run_health(state.clone(), instance.clone()));
     tracing::info!(instance = %instance, "berth listening on {public_url}");
     println!("berth: listening on http://{addr} (console: {public_url})");
-    let limits = listen::Limits {
-        header_timeout: state.config.header_timeout,
-        max_connections: state.config.max_connections,
-    };
-    listen::serve(listener, app(state), limits, shutdown).await?;
+    wsproxy::listen::serve(listener, app(state), limits, shutdown).await?;
     Ok(())
 }
 

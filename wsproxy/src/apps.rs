@@ -100,6 +100,8 @@ pub struct PortMode {
     pub ip: std::net::IpAddr,
     /// The ports to use, inclusive; `None` lets the system pick free ones.
     pub range: Option<(u16, u16)>,
+    /// The header timeout and connection cap of each app listener, as on the console's port.
+    pub limits: crate::listen::Limits,
 }
 
 /// A port-mode listener: its port and the task serving it.
@@ -501,12 +503,10 @@ impl AppProxy {
             let (s, a, c, o) = (s.clone(), a.clone(), cookie_name.clone(), own.clone());
             async move { me.serve(req, &a, &s, &c, &o).await }
         });
+        // Bounded like the console's port: a header timeout and a connection cap per listener.
         let task = tokio::spawn(async move {
-            use axum::serve::ListenerExt;
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let _ = axum::serve(listener, service).await;
+            let _ =
+                crate::listen::serve(listener, service, mode.limits, std::future::pending()).await;
         });
         let mut listeners = self.listeners.lock().expect("listener lock");
         if let Some((existing, _)) = listeners.get(&key) {

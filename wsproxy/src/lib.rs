@@ -13,6 +13,7 @@
 
 pub mod apps;
 mod exec;
+pub mod listen;
 pub mod revoke;
 mod terminal;
 

@@ -422,3 +422,30 @@ async fn a_websocket_keeps_counting_against_the_connection_cap() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn port_mode_app_listeners_cut_stalled_headers_too() {
+    // (3 s: short enough to wait for, long enough for the API calls' kept-alive connection.)
+    let app = TestApp::spawn_with_config(
+        "app_mode = \"port\"\napp_ports = \"0\"\nheader_timeout_s = 3\n",
+    )
+    .await;
+    let alice = app.user("alice").await;
+    let (id, _) = crate::common::running_with_ports(&alice, "ported", &[8000]).await;
+    let v = alice
+        .post(&format!("/api/v1/sessions/{id}/apps/port-8000"), &json!({}))
+        .await
+        .expect_json(200);
+    let url = reqwest::Url::parse(v["url"].as_str().unwrap()).unwrap();
+    let port = url
+        .port()
+        .expect("port mode gives the app a port of its own");
+    assert_ne!(port, app.addr.port());
+    // Half a request line to the app's own listener, then nothing: cut like on the console's.
+    let mut half = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .await
+        .unwrap();
+    half.write_all(b"GET /heal").await.unwrap();
+    let took = closed_within(&mut half, Duration::from_secs(12)).await;
+    assert!(took >= Duration::from_secs(2), "closed too early: {took:?}");
+}

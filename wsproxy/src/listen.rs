@@ -1,5 +1,5 @@
-//! Accepting client connections for `berth serve`, bounded so that no client can exhaust the
-//! gateway by connecting:
+//! Accepting client connections for `berth serve` and for port mode's app listeners, bounded
+//! so that no client can exhaust the gateway by connecting:
 //! 1. At most `max_connections` are served at once. A permit is taken *before* `accept`, so
 //!    connections past the cap wait in the kernel's backlog (connected, not yet read) until
 //!    one closes, instead of each costing a task and buffers here. The permit travels with
