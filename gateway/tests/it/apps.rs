@@ -183,13 +183,7 @@ async fn http_apps_live_on_their_own_origin_behind_a_one_use_link() {
     let burl = app_url(&bob, &bid, "port-8000").await;
     let (bproxy, bpath) = App::new(&app, &burl);
     let r = bproxy.get(&bpath, None).await;
-    let bob_cookie = r.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let bob_cookie = crate::common::set_cookie_pair(&r);
     assert_eq!(proxy.get("/", Some(&bob_cookie)).await.status(), 401);
 
     // The console's own origin never serves the app, and the app host never serves the API.
@@ -261,13 +255,7 @@ async fn port_mode_gives_each_app_a_listener_of_its_own() {
         .unwrap();
     let r = http.get(url.as_str()).send().await.unwrap();
     assert_eq!(r.status(), 302);
-    let cookie = r.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = crate::common::set_cookie_pair(&r);
     assert!(
         cookie.starts_with(&format!("berth_app_{}=", u.port().unwrap())),
         "{cookie}"
@@ -413,13 +401,7 @@ impl LoggedIn {
             .await
             .unwrap();
         assert_eq!(r.status(), 302, "the app link logs in");
-        let cookie = r.headers()[SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let cookie = crate::common::set_cookie_pair(&r);
         LoggedIn {
             http,
             dial,

@@ -271,6 +271,15 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<(String, String)> {
         })
 }
 
+/// The `name=value` of a response's first `Set-Cookie` (an app login's cookie, say).
+#[track_caller]
+pub fn set_cookie_pair(r: &reqwest::Response) -> String {
+    let set = r.headers()[SET_COOKIE]
+        .to_str()
+        .expect("a Set-Cookie header");
+    set.split(';').next().unwrap_or_default().to_string()
+}
+
 /// A logged-in (or anonymous) API client bound to one gateway address.
 #[derive(Clone)]
 pub struct Client {

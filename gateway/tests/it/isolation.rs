@@ -10,7 +10,7 @@ use crate::common::{
     TestApp, IMAGE,
 };
 use crate::nodes::SecondEngine;
-use reqwest::header::{COOKIE, HOST, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, HOST, LOCATION};
 use serde_json::{json, Value};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -121,13 +121,7 @@ async fn through_proxy(app: &TestApp, c: &Client, id: &str, name: &str) -> (u16,
     let r = http.get(login).header(HOST, &host).send().await.unwrap();
     assert_eq!(r.status(), 302, "the app link logs in");
     assert_eq!(r.headers()[LOCATION], "/");
-    let cookie = r.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = crate::common::set_cookie_pair(&r);
     let r = http
         .get(format!("{}/", app.base))
         .header(HOST, &host)

@@ -3,7 +3,7 @@
 
 use crate::common::{wait_status, TestApp, USER_PASSWORD};
 use futures_util::{SinkExt, StreamExt};
-use reqwest::header::{COOKIE, HOST, SET_COOKIE};
+use reqwest::header::{COOKIE, HOST};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -52,13 +52,7 @@ async fn jupyterlab_runs_a_kernel_through_the_proxy() {
         .await
         .unwrap();
     assert_eq!(r.status(), 302);
-    let cookie = r.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = crate::common::set_cookie_pair(&r);
 
     // The starting page until JupyterLab listens, then its API, without any token from us.
     let deadline = Instant::now() + Duration::from_secs(90);

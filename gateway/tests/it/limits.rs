@@ -351,21 +351,28 @@ async fn a_websocket_keeps_counting_against_the_connection_cap() {
         .await
         .unwrap();
     let id = s["id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s: serde_json::Value = api(reqwest::Method::GET, &format!("/api/v1/sessions/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if s["status"] == "RUNNING" {
-            break;
+    // Polled on fresh connections (the pool keeps none), each taking a slot while it asks.
+    let wait_for = async |status: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s: serde_json::Value = api(reqwest::Method::GET, &format!("/api/v1/sessions/{id}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if s["status"] == status {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the session is not {status}: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        assert!(Instant::now() < deadline, "the session did not start: {s}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    };
+    wait_for("RUNNING").await;
     let t: serde_json::Value = api(
         reqwest::Method::POST,
         &format!("/api/v1/sessions/{id}/terminal"),
@@ -406,21 +413,7 @@ async fn a_websocket_keeps_counting_against_the_connection_cap() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s: serde_json::Value = api(reqwest::Method::GET, &format!("/api/v1/sessions/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if s["status"] == "TERMINATED" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the session did not end: {s}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for("TERMINATED").await;
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use crate::common::{
     TestApp, USER_PASSWORD,
 };
 use futures_util::{SinkExt, StreamExt};
-use reqwest::header::{COOKIE, HOST, SET_COOKIE};
+use reqwest::header::{COOKIE, HOST};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -151,8 +151,7 @@ async fn app_login(app: &TestApp, host: &str, path: &str) -> String {
         .await
         .unwrap();
     assert_eq!(r.status(), 302, "the link logs in");
-    let c = r.headers()[SET_COOKIE].to_str().unwrap();
-    c.split(';').next().unwrap().to_string()
+    crate::common::set_cookie_pair(&r)
 }
 
 async fn app_get(app: &TestApp, host: &str, cookie: &str) -> reqwest::Response {
