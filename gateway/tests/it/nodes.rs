@@ -195,6 +195,14 @@ impl Drop for SecondEngine {
                 self.url(),
                 self.url()
             ));
+            // Its networks too (berth's sessions network): their bridges live in the host's
+            // namespace and would outlive the engine, each holding one of Docker's address
+            // pools until no engine on the host could create a network.
+            let _ = run(&format!(
+                "docker -H {} network ls -q --filter type=custom | xargs -r docker -H {} network rm >/dev/null 2>&1",
+                self.url(),
+                self.url()
+            ));
             run(&format!("kill -TERM {}", c.id()));
             let _ = c.wait();
         }
