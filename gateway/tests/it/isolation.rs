@@ -7,7 +7,7 @@
 
 use crate::common::{
     docker, docker_ok, end_session, inspect, run_python, running_with_ports, wait_until, Client,
-    TestApp, IMAGE,
+    ContainerGuard, TestApp, IMAGE,
 };
 use crate::nodes::SecondEngine;
 use reqwest::header::{COOKIE, HOST, LOCATION};
@@ -135,43 +135,28 @@ async fn through_proxy(app: &TestApp, c: &Client, id: &str, name: &str) -> (u16,
 
 /// A container that is not berth's, on the engine's default bridge, serving on port 8001;
 /// removed on drop.
-struct Bystander(String);
-
-impl Bystander {
-    fn start() -> Bystander {
-        let id = docker_ok(&[
-            "run",
-            "-d",
-            "--memory",
-            "64m",
-            "--label",
-            "berth.test=isolation-bystander",
-            IMAGE,
-            "python3",
-            "-m",
-            "http.server",
-            "8001",
-        ])
-        .trim()
-        .to_string();
-        Bystander(id)
-    }
-
-    fn ip(&self) -> String {
-        docker_ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &self.0])
-            .trim()
-            .to_string()
-    }
+fn bystander() -> ContainerGuard {
+    let id = docker_ok(&[
+        "run",
+        "-d",
+        "--memory",
+        "64m",
+        "--label",
+        "berth.test=isolation-bystander",
+        IMAGE,
+        "python3",
+        "-m",
+        "http.server",
+        "8001",
+    ]);
+    ContainerGuard(id.trim().to_string())
 }
 
-impl Drop for Bystander {
-    fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["rm", "-f", "-v", &self.0])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
+/// A container's address on the default bridge.
+fn bridge_ip(container: &str) -> String {
+    docker_ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", container])
+        .trim()
+        .to_string()
 }
 
 #[tokio::test]
@@ -183,7 +168,7 @@ async fn sessions_cannot_dial_each_other_the_node_or_other_containers_but_the_pr
     let (a2_id, a2) = running_with_ports(&alice, "alices-other", &[]).await;
     let (b_id, b) = running_with_ports(&bob, "dialer", &[]).await;
     run_python(&a, SERVER);
-    let bystander = Bystander::start();
+    let bystander = bystander();
 
     // The port answers through the proxy (the way in berth gives)...
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -214,7 +199,7 @@ async fn sessions_cannot_dial_each_other_the_node_or_other_containers_but_the_pr
     );
 
     // A container that is not berth's, on the default bridge, is out of reach too.
-    let by_ip = bystander.ip();
+    let by_ip = bridge_ip(&bystander.0);
     wait_until("the bystander to listen", Duration::from_secs(20), || {
         let id = bystander.0.clone();
         let ip = by_ip.clone();

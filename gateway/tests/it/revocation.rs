@@ -202,13 +202,8 @@ async fn disabling_a_user_ends_everything_they_hold_at_once() {
         .as_str()
         .unwrap()
         .to_string();
-    admin
-        .put(
-            "/api/v1/users/alice/policy",
-            &json!({"max_concurrent_sessions": 1}),
-        )
-        .await
-        .expect_json(200);
+    app.set_policy("alice", json!({"max_concurrent_sessions": 1}))
+        .await;
     let mut body = small_session("work");
     body["preopen_ports"] = json!([8000, 8001]);
     let s = alice.create_session(body).await;
@@ -484,16 +479,10 @@ async fn share(owner: &Client, user_client: &Client, user: &str, name: &str, per
 #[tokio::test]
 async fn mounts_are_checked_again_when_the_container_is_created() {
     let app = TestApp::spawn().await;
-    let admin = app.admin().await;
     let bob = app.user("bob").await;
     let alice = app.user("alice").await;
-    admin
-        .put(
-            "/api/v1/users/alice/policy",
-            &json!({"max_concurrent_sessions": 1}),
-        )
-        .await
-        .expect_json(200);
+    app.set_policy("alice", json!({"max_concurrent_sessions": 1}))
+        .await;
     let gone = share(&bob, &alice, "alice", "gone", "rw").await;
     let lowered = share(&bob, &alice, "alice", "lowered", "rw").await;
     // One running session holds alice's only slot; two more wait, mounting bob's folders rw.
