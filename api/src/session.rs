@@ -244,9 +244,14 @@ pub fn reserved_env(name: &str) -> Option<String> {
             "{name} cannot be set: names starting with {p} belong to berth or the GPU runtime."
         ));
     }
-    RESERVED_ENV_NAMES
-        .contains(&upper.as_str())
-        .then(|| format!("{name} cannot be set: berth or the GPU runtime sets it for the session."))
+    if !RESERVED_ENV_NAMES.contains(&upper.as_str()) {
+        return None;
+    }
+    Some(if upper.starts_with("LD_") {
+        format!("{name} cannot be set: it would load code into every program of the session.")
+    } else {
+        format!("{name} cannot be set: berth or the GPU runtime sets it for the session.")
+    })
 }
 
 pub fn validate_env(env: &BTreeMap<String, String>) -> Vec<FieldError> {
