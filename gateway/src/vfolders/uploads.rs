@@ -379,10 +379,18 @@ async fn patch(
         )));
     }
     let length = u.length as u64;
-    let path = state.storage.upload_file(&u.id);
-    let file =
-        tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().append(true).open(path))
-            .await??;
+    let (storage, uid) = (state.storage.clone(), u.id.clone());
+    let file = tokio::task::spawn_blocking(move || {
+        match std::fs::OpenOptions::new()
+            .append(true)
+            .open(storage.upload_file(&uid))
+        {
+            // The gateway was killed between recording the upload and creating its file.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => storage.create_upload_file(&uid),
+            r => r,
+        }
+    })
+    .await??;
     let mut sink = BlockWriter::new(file);
     let mut stream = body.into_data_stream();
     let mut overflow = false;

@@ -1174,3 +1174,17 @@ async fn mounted_folders_are_visible_in_the_container_and_outlive_the_session() 
     assert_eq!(download(&alice, &out, "result.txt").await.body, b"done\n");
     assert_eq!(download(&alice, &data, "new/y").await.body, b"x\n");
 }
+
+#[tokio::test]
+async fn an_upload_whose_file_was_never_made_still_completes() {
+    // As after a gateway killed between recording an upload and creating its file.
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let id = folder(&alice, "k").await;
+    let loc = location(&create_upload(&alice, &id, "a.bin", 5).await);
+    let upload = loc.rsplit('/').next().unwrap();
+    std::fs::remove_file(app.data_dir().join("uploads").join(upload)).unwrap();
+    assert_eq!(head_offset(&alice, &loc).await, (200, Some(0)));
+    assert_eq!(patch(&alice, &loc, 0, b"hello").await.status, 204);
+    assert_eq!(download(&alice, &id, "a.bin").await.body, b"hello");
+}
