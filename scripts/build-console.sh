@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the web console into $BERTH_CONSOLE_DIR (default frontend/dist): the Leptos app to
-# WASM with the size-optimised profile, wasm-bindgen's JS glue, xterm.js and the styles.
+# WASM with the size-optimised profile, wasm-bindgen's JS glue, xterm.js, the styles and the
+# API reference page (Swagger UI).
 # Skips the work when nothing it depends on changed.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -32,5 +33,9 @@ frontend/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrappin
 cp frontend/node_modules/@xterm/xterm/lib/xterm.js frontend/node_modules/@xterm/xterm/css/xterm.css \
    frontend/node_modules/@xterm/addon-fit/lib/addon-fit.js frontend/static/term.js \
    frontend/index.html style/berth.css "$OUT/"
+# The API reference at /api/v1/docs: Swagger UI's standalone bundle beside our page and setup.
+mkdir -p "$OUT/api-docs"
+cp frontend/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+   frontend/node_modules/swagger-ui-dist/swagger-ui.css frontend/static/api-docs/* "$OUT/api-docs/"
 echo "$stamp_now" > "$OUT/.stamp"
 log "console built in $OUT ($(du -k "$OUT/app_bg.wasm" | cut -f1) KiB wasm)"

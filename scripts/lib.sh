@@ -6,6 +6,16 @@
 #   ensure_docker       install docker.io if needed and make sure dockerd answers
 #   ensure_images       build berth/rootfs:bookworm, berth/base and berth/jupyter when missing or
 #                       out of date
+#   ensure_wasm_tools   the wasm32 target and the wasm-bindgen CLI of Cargo.lock's version
+#   ensure_chromium     Debian's Chromium, for the end-to-end tests
+#   ensure_e2e_deps     the end-to-end tests' npm packages
+#   berth_dir_hash DIR  sha256 of a directory's names and contents (what a build depends on)
+#   ensure_contract_tools  openapi-spec-validator and schemathesis in $BERTH_CACHE/venv
+#   ensure_postgres     Debian's PostgreSQL server and a throwaway cluster on a free loopback
+#                       port, stopped and removed when the calling shell exits; sets
+#                       BERTH_PG_URL (the server's maintenance database, trust auth) and
+#                       BERTH_PG_RESTART (a command that restarts that cluster)
+#   ensure_nginx        Debian's nginx (the replica tests run their own instances of it)
 
 # Repository root, whatever the caller's cwd.
 BERTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -278,4 +288,67 @@ ensure_chromium() {
 # The npm packages of the end-to-end tests (playwright-core drives Debian's Chromium).
 ensure_e2e_deps() {
     (cd "$BERTH_ROOT/e2e" && npm ci --no-audit --no-fund --silent)
+}
+
+# The Python tools of the API contract check (scripts/contract.sh): openapi-spec-validator and
+# schemathesis 4, in a venv kept in the cache (outside the checkout). Reinstalled only when
+# scripts/contract-requirements.txt changes.
+ensure_contract_tools() {
+    local venv="$BERTH_CACHE/venv" req="$BERTH_ROOT/scripts/contract-requirements.txt" want
+    want="$(sha256sum "$req" | cut -c1-16)"
+    if [ "$(cat "$venv/.berth-requirements" 2>/dev/null)" != "$want" ]; then
+        log "installing the contract tools into $venv"
+        mkdir -p "$BERTH_CACHE"
+        python3 -m venv --clear "$venv" >&2
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2
+        echo "$want" >"$venv/.berth-requirements"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL, for the integration tests' PostgreSQL pass
+
+ensure_postgres() {
+    if [ -n "${BERTH_PG_URL:-}" ] && psql "$BERTH_PG_URL" -qAtc 'SELECT 1' >/dev/null 2>&1; then
+        return 0
+    fi
+    apt_install postgresql
+    local bin port dir owner
+    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    [ -x "$bin/initdb" ] || die "PostgreSQL's initdb is not under /usr/lib/postgresql/*/bin"
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    dir="$(mktemp -d /tmp/berth-pg.XXXXXX)"
+    # initdb refuses root: the cluster belongs to the postgres user then.
+    if [ "$(id -u)" -eq 0 ]; then
+        owner=postgres
+        chown postgres "$dir"
+        _berth_as_pg() { runuser -u postgres -- "$@"; }
+    else
+        owner="$(id -un)"
+        _berth_as_pg() { "$@"; }
+    fi
+    log "PostgreSQL: a throwaway cluster in $dir on 127.0.0.1:$port"
+    _berth_as_pg "$bin/initdb" -A trust -U "$owner" -D "$dir/data" >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+    _berth_as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400" \
+        >/dev/null || { cat "$dir/server.log" >&2; die "PostgreSQL did not start"; }
+    _BERTH_PG_STOP="$bin/pg_ctl -D $dir/data -m immediate stop"
+    if [ "$(id -u)" -eq 0 ]; then
+        BERTH_PG_RESTART="runuser -u postgres -- $bin/pg_ctl -D $dir/data -l $dir/server.log -w -t 60 -m fast restart"
+    else
+        BERTH_PG_RESTART="$bin/pg_ctl -D $dir/data -l $dir/server.log -w -t 60 -m fast restart"
+    fi
+    _BERTH_PG_DIR="$dir"
+    trap '_berth_as_pg $_BERTH_PG_STOP >/dev/null 2>&1 || true; rm -rf "$_BERTH_PG_DIR"' EXIT
+    # Not exported: berth would warn about a BERTH_* variable that is not its setting.
+    BERTH_PG_URL="postgres://$owner@127.0.0.1:$port/postgres"
+}
+
+# ---------------------------------------------------------------------------------------------
+# nginx, in front of gateway replicas in the replica tests and the benchmark (each run starts
+# its own nginx with its own configuration; the packaged service is not used)
+
+ensure_nginx() {
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_install nginx
 }

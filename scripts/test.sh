@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The second command: installs what the tests need, then runs every test — formatting and
-# lints, unit tests, integration tests against the real Docker engine, and the end-to-end
-# stories in headless Chromium. Idempotent; CI runs it through .ci/run.
+# lints, unit tests, integration tests against the real Docker engine, the API contract check
+# (schemathesis against a live server) and the end-to-end stories in headless Chromium; the
+# database-touching integration tests run a second time on a throwaway PostgreSQL cluster.
+# Idempotent; CI runs it through .ci/run.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$BERTH_ROOT"
@@ -22,6 +24,24 @@ cargo clippy --quiet -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 log "cargo test: unit and integration tests (real Docker)"
 cargo test --workspace --exclude frontend 2>&1 | tee "$BERTH_CACHE/cargo-test.log" | grep -vE '^test .* \.\.\. ok$'
+
+# The PostgreSQL pass: the integration tests that touch the database in ways that differ
+# between the backends (accounts and logins, session lifecycle and transitions, the scheduler's
+# queue, folder quota races and sharing, policies, nodes, kill -9 recovery, the wire contract),
+# each on a fresh database of a throwaway cluster, and the gateway replicas (two `berth serve`
+# on one database, nginx in front): 40 tests, about 4 minutes on 2 cores. In this pass the
+# PostgreSQL-restart test cuts every connection instead of restarting the cluster; the real
+# restart (BERTH_TEST_PG_RESTART="$BERTH_PG_RESTART", the test alone) is left out until the
+# container it once saw killed during a restart (exit 137) is explained.
+PG_TESTS=(accounts:: auth:: sessions:: scheduler:: vfolders:: vfolders_attack::racing nodes::
+          crash:: contract:: replicas:: limits::a_parallel_burst)
+log "cargo test: the database-touching integration tests again, on PostgreSQL"
+ensure_postgres
+ensure_nginx
+BERTH_TEST_DATABASE_URL="$BERTH_PG_URL" cargo test -p gateway --test it -- "${PG_TESTS[@]}" 2>&1 \
+    | tee "$BERTH_CACHE/cargo-test-pg.log" | grep -vE '^test .* \.\.\. ok$'
+log "API contract: the served OpenAPI document, validated and exercised by schemathesis"
+bash scripts/contract.sh
 
 log "end-to-end stories in headless Chromium"
 cargo build --quiet -p gateway

@@ -6,6 +6,7 @@ pub const SERVICE_PORTS_LABEL: &str = "berth.service-ports";
 pub const MIN_RESOURCES_LABEL: &str = "berth.min-resources";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServicePort {
     pub name: String,
     pub protocol: String,
@@ -15,6 +16,7 @@ pub struct ServicePort {
 /// An image as the launcher lists it. An image whose labels do not parse carries `error`
 /// and cannot be launched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageInfo {
     pub name: String,
     pub id: String,
@@ -178,6 +180,22 @@ pub fn session_apps(
 
 /// `POST /api/v1/sessions/{id}/apps/{app}` answer: where the browser opens the app.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppUrl {
     pub url: String,
+}
+
+/// `GET /api/v1/sessions/{id}/apps/{app}/token` answer: the app's own token (JupyterLab's),
+/// for the owner reaching the app through `berth app`, where no proxy adds it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppToken {
+    /// Empty when the session has no app secret.
+    pub token: String,
+}
+
+impl std::fmt::Debug for AppToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppToken").field("token", &"***").finish()
+    }
 }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 /// The policy object of the contract.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Policy {
     pub max_concurrent_sessions: Option<u64>,
     pub max_pending_sessions: Option<u64>,
@@ -29,6 +30,7 @@ pub const MIN_PROCESSES: u64 = 32;
 
 /// A user's effective policy and which keys their own override sets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserPolicy {
     #[serde(flatten)]
     pub policy: Policy,

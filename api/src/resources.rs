@@ -70,21 +70,7 @@ fn format_fixed(v: u64, scale_digits: u32) -> String {
 impl Millicores {
     /// Parses `"1.5"`, `"250m"` or `"2"`. Zero, negative and finer than 1m are refused.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let t = s.trim();
-        let v = if let Some(m) = t.strip_suffix('m') {
-            if m.is_empty() || !m.bytes().all(|b| b.is_ascii_digit()) || m.len() > 12 {
-                None
-            } else {
-                m.parse::<u64>().ok()
-            }
-        } else {
-            parse_fixed(t, 3)
-        };
-        let v = v.ok_or_else(|| {
-            format!(
-                "CPU \"{s}\" is not a number of cores: write e.g. \"1\", \"0.5\" or \"250m\" (at most 3 decimals)."
-            )
-        })?;
+        let v = Self::parse_amount(s)?.0;
         if v == 0 {
             return Err("CPU must be more than zero.".into());
         }
@@ -96,6 +82,28 @@ impl Millicores {
         Ok(Self(v))
     }
 
+    /// Parses the form alone (`"1.5"`, `"250m"`, `"0"`): zero and any size are accepted.
+    /// This is how a reported amount (a node's free CPU, say) is read back; requests go
+    /// through [`Millicores::parse`].
+    pub fn parse_amount(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let v = if let Some(m) = t.strip_suffix('m') {
+            if m.is_empty() || !m.bytes().all(|b| b.is_ascii_digit()) || m.len() > 12 {
+                None
+            } else {
+                m.parse::<u64>().ok()
+            }
+        } else {
+            parse_fixed(t, 3)
+        };
+        v.map(Self).ok_or_else(|| {
+            format!(
+                "CPU \"{s}\" is not a number of cores: write e.g. \"1\", \"0.5\" or \"250m\" (at most 3 decimals)."
+            )
+        })
+    }
+
+    /// The amount in cores as a decimal string (`"1.5"`, `"0.25"`, `"2"`).
     pub fn cores_string(self) -> String {
         format_fixed(self.0, 3)
     }
@@ -126,6 +134,20 @@ impl Bytes {
 
     /// Any size of more than zero and at most 64 TiB; `what` names it in the error sentences.
     pub fn parse_size(s: &str, what: &str) -> Result<Self, String> {
+        let v = Self::parse_amount(s, what)?.0;
+        if v == 0 {
+            return Err(format!("{what} must be more than zero."));
+        }
+        if v > MAX_MEM_BYTES {
+            return Err(format!("{what} {s} is too large: at most 64 TiB."));
+        }
+        Ok(Self(v))
+    }
+
+    /// Parses the form alone (bytes, or a number with a binary suffix): zero and any size up
+    /// to `u64::MAX` are accepted. This is how a reported amount is read back; requests go
+    /// through [`Bytes::parse`] or [`Bytes::parse_size`].
+    pub fn parse_amount(s: &str, what: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "{what} \"{s}\" is not a size: write bytes or a number with a k, m, g or t suffix, e.g. \"512m\" or \"2GiB\"."
@@ -144,20 +166,22 @@ impl Bytes {
             "t" | "ti" | "tib" | "tb" => 40,
             _ => return Err(bad()),
         };
+        if !num.is_empty() && num.len() <= 20 && num.bytes().all(|b| b.is_ascii_digit()) {
+            // Whole numbers directly: every u64 byte count reads back.
+            let v = num.parse::<u128>().map_err(|_| bad())? << shift;
+            return u64::try_from(v)
+                .map(Self)
+                .map_err(|_| format!("{what} {s} is too large."));
+        }
         // Fractions are allowed with a suffix ("1.5g") as long as the result is whole bytes.
         let fixed = parse_fixed(num, 6).ok_or_else(bad)?;
         let scaled = (fixed as u128) << shift;
         if !scaled.is_multiple_of(1_000_000) {
             return Err(format!("{what} \"{s}\" is not a whole number of bytes."));
         }
-        let v = scaled / 1_000_000;
-        if v == 0 {
-            return Err(format!("{what} must be more than zero."));
-        }
-        if v > u128::from(MAX_MEM_BYTES) {
-            return Err(format!("{what} {s} is too large: at most 64 TiB."));
-        }
-        Ok(Self(v as u64))
+        u64::try_from(scaled / 1_000_000)
+            .map(Self)
+            .map_err(|_| format!("{what} {s} is too large."))
     }
 
     /// A short human form: `1 GiB`, `512 MiB`, `1.5 GiB`.
@@ -179,14 +203,24 @@ impl Bytes {
 }
 
 impl Shares {
+    /// Parses a request's GPU shares: a decimal in steps of 0.01, at most [`MAX_GPUS`].
     pub fn parse(s: &str) -> Result<Self, String> {
-        let v = parse_fixed(s, 2).ok_or_else(|| {
-            format!("GPU shares \"{s}\" must be a decimal in steps of 0.01, e.g. \"0.3\".")
-        })?;
-        if v > u64::from(MAX_GPUS) * 100 {
+        let v = Self::parse_amount(s)?;
+        if v.0 > MAX_GPUS * 100 {
             return Err(format!("GPU shares {s} are too many: at most {MAX_GPUS}."));
         }
-        Ok(Self(v as u32))
+        Ok(v)
+    }
+
+    /// Parses the form alone (a decimal in steps of 0.01), any amount that fits: how a
+    /// reported amount is read back.
+    pub fn parse_amount(s: &str) -> Result<Self, String> {
+        parse_fixed(s, 2)
+            .and_then(|v| u32::try_from(v).ok())
+            .map(Self)
+            .ok_or_else(|| {
+                format!("GPU shares \"{s}\" must be a decimal in steps of 0.01, e.g. \"0.3\".")
+            })
     }
 }
 
@@ -258,10 +292,15 @@ impl Serialize for Resources {
     }
 }
 
+/// Decodes resources as the server reports them (a session's, a node's capacity and
+/// allocation, a policy's total, an image's minimum): the exact wire form, where zero is a
+/// valid amount (an idle node holds nothing). Decoding never applies the request rules; what
+/// a client asks for arrives as a [`ResourcesRequest`] and passes
+/// [`ResourcesRequest::validate`].
 impl<'de> Deserialize<'de> for Resources {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
         let req = ResourcesRequest::deserialize(de)?;
-        req.validate().map_err(|errs| {
+        req.reported().map_err(|errs| {
             serde::de::Error::custom(
                 errs.into_iter()
                     .map(|e| e.message)
@@ -312,6 +351,7 @@ impl Serialize for NumText {
 
 /// Resources as a client sends them, before validation.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ResourcesRequest {
     pub cpu: Option<NumText>,
@@ -332,8 +372,52 @@ impl ResourcesRequest {
         }
     }
 
-    /// Checks every field and returns the exact resources, or one error per bad field
-    /// (field names are prefixed `resources.`).
+    /// Reads resources the server reported: `cpu` and `mem` present, every amount in its
+    /// exact form, zero allowed, none of the request limits. Errors name the field like
+    /// [`ResourcesRequest::validate`]'s.
+    pub fn reported(&self) -> Result<Resources, Vec<crate::FieldError>> {
+        use crate::FieldError;
+        let mut errs = Vec::new();
+        let mut out = Resources::default();
+        match &self.cpu {
+            None => errs.push(FieldError::new("resources.cpu", "CPU is missing.")),
+            Some(t) => match Millicores::parse_amount(&t.0) {
+                Ok(v) => out.cpu = v,
+                Err(m) => errs.push(FieldError::new("resources.cpu", m)),
+            },
+        }
+        match &self.mem {
+            None => errs.push(FieldError::new("resources.mem", "Memory is missing.")),
+            Some(t) => match Bytes::parse_amount(&t.0, "Memory") {
+                Ok(v) => out.mem = v,
+                Err(m) => errs.push(FieldError::new("resources.mem", m)),
+            },
+        }
+        if let Some(t) = &self.gpu {
+            match t.0.trim().parse::<u32>() {
+                Ok(v) => out.gpu = v,
+                Err(_) => errs.push(FieldError::new(
+                    "resources.gpu",
+                    format!("GPU count \"{}\" must be a whole number of devices.", t.0),
+                )),
+            }
+        }
+        if let Some(t) = &self.gpu_shares {
+            match Shares::parse_amount(&t.0) {
+                Ok(v) => out.gpu_shares = v,
+                Err(m) => errs.push(FieldError::new("resources.gpu_shares", m)),
+            }
+        }
+        if errs.is_empty() {
+            Ok(out)
+        } else {
+            Err(errs)
+        }
+    }
+
+    /// Checks every field of a request and returns the exact resources, or one error per bad
+    /// field (field names are prefixed `resources.`): zero, negative, unparsable, finer or
+    /// absurd amounts are refused.
     pub fn validate(&self) -> Result<Resources, Vec<crate::FieldError>> {
         use crate::FieldError;
         let mut errs = Vec::new();
@@ -431,6 +515,45 @@ mod tests {
         let s = Shares::parse("0.3").unwrap();
         assert_eq!(Shares(s.0 * 3).to_string(), "0.9");
         assert!(Shares::parse("0.001").is_err());
+    }
+
+    #[test]
+    fn reports_decode_zero_and_requests_refuse_it() {
+        let zero = r#"{"cpu":"0","mem":0,"gpu":0,"gpu_shares":"0"}"#;
+        let r: Resources = serde_json::from_str(zero).unwrap();
+        assert_eq!(r, Resources::default());
+        assert_eq!(
+            serde_json::to_value(r).unwrap(),
+            serde_json::from_str::<serde_json::Value>(zero).unwrap()
+        );
+        let req: ResourcesRequest = serde_json::from_str(zero).unwrap();
+        let fields: Vec<String> = req
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["resources.cpu", "resources.mem"]);
+        // A node with GPUs reports whole devices and their shares together, and amounts
+        // beyond any one request's limits.
+        let big = r#"{"cpu":"8192","mem":140737488355328,"gpu":80,"gpu_shares":"80"}"#;
+        let r: Resources = serde_json::from_str(big).unwrap();
+        assert_eq!(
+            (r.cpu, r.mem, r.gpu, r.gpu_shares),
+            (Millicores(8_192_000), Bytes(128 << 40), 80, Shares(8000))
+        );
+        let req: ResourcesRequest = serde_json::from_str(big).unwrap();
+        assert_eq!(req.validate().unwrap_err().len(), 4);
+        // Still exact: malformed or finer amounts do not decode.
+        for bad in [
+            r#"{"cpu":"0.0001","mem":0}"#,
+            r#"{"cpu":"1","mem":-1}"#,
+            r#"{"cpu":"1","mem":"lots"}"#,
+            r#"{"cpu":"1","mem":1,"gpu_shares":"0.001"}"#,
+            r#"{"mem":1}"#,
+        ] {
+            assert!(serde_json::from_str::<Resources>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

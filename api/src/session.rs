@@ -14,6 +14,7 @@ pub const MAX_IMAGE_LEN: usize = 255;
 /// `PENDING → SCHEDULED → PREPARING → RUNNING → TERMINATING → TERMINATED`, plus
 /// `CANCELLED` and `ERROR`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum SessionStatus {
     Pending,
@@ -89,6 +90,7 @@ impl fmt::Display for SessionStatus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SessionType {
     #[default]
@@ -114,6 +116,7 @@ impl SessionType {
 
 /// A vfolder mount as requested at launch (vfolders arrive with their own issue).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MountRequest {
     pub vfolder: String,
@@ -125,6 +128,7 @@ pub struct MountRequest {
 
 /// `POST /api/v1/sessions`.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -426,6 +430,7 @@ impl CreateSession {
 
 /// One status change with its reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryEntry {
     pub status: SessionStatus,
     pub reason: String,
@@ -434,6 +439,7 @@ pub struct HistoryEntry {
 
 /// A session as the API returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     pub id: String,
     pub name: String,
@@ -464,6 +470,7 @@ pub struct Session {
 
 /// `POST /api/v1/sessions/{id}/terminal` answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TerminalUrl {
     pub url: String,
 }

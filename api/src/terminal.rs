@@ -7,6 +7,7 @@ pub const MAX_DIMENSION: u16 = 1000;
 
 /// Client → server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ClientControl {
     Resize { cols: u16, rows: u16 },
@@ -28,6 +29,7 @@ impl ClientControl {
 
 /// Server → client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ServerControl {
     Exit { code: i64 },

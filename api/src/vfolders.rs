@@ -181,6 +181,7 @@ pub fn name_rank(kind: &str, permission: Permission) -> u8 {
 
 /// A folder as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VFolder {
     pub id: String,
     pub name: String,
@@ -208,6 +209,7 @@ pub struct VFolder {
 
 /// `POST /api/v1/vfolders`.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateVFolder {
     pub name: String,
@@ -276,6 +278,7 @@ impl CreateVFolder {
 
 /// `PATCH /api/v1/vfolders/{id}`: rename.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateVFolder {
     pub name: String,
@@ -283,6 +286,7 @@ pub struct UpdateVFolder {
 
 /// One entry of a directory listing.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileEntry {
     pub name: String,
     /// The entry's path inside the folder.
@@ -297,6 +301,7 @@ pub struct FileEntry {
 
 /// `GET /api/v1/vfolders/{id}/files?path=P&offset=N&limit=M`: directories first, then by name.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileList {
     pub path: String,
     pub entries: Vec<FileEntry>,
@@ -307,6 +312,7 @@ pub struct FileList {
 
 /// `POST /api/v1/vfolders/{id}/mkdir`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MkdirRequest {
     pub path: String,
@@ -314,6 +320,7 @@ pub struct MkdirRequest {
 
 /// `POST /api/v1/vfolders/{id}/move`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MoveRequest {
     pub from: String,
@@ -322,9 +329,19 @@ pub struct MoveRequest {
 
 /// `POST /api/v1/vfolders/{id}/delete-files`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeleteFilesRequest {
     pub paths: Vec<String>,
+}
+
+/// `POST /api/v1/vfolders/{id}/delete-files` answer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeletedFiles {
+    /// How many of the named paths were removed (a path inside a directory removed just
+    /// before it is not counted).
+    pub deleted: u64,
 }
 
 /// The most paths one delete request may name.
@@ -332,6 +349,7 @@ pub const MAX_DELETE_PATHS: usize = 1000;
 
 /// `POST /api/v1/vfolders/{id}/invitations`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     /// A username or user id.
@@ -341,6 +359,7 @@ pub struct InviteRequest {
 
 /// An invitation to a folder.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invitation {
     pub id: String,
     pub vfolder: String,
@@ -355,6 +374,7 @@ pub struct Invitation {
 
 /// Someone a folder is shared with.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     pub user_id: String,
     pub username: String,
@@ -363,6 +383,7 @@ pub struct Member {
 
 /// `POST /api/v1/vfolders/{id}/clone`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CloneRequest {
     pub name: String,
@@ -370,6 +391,7 @@ pub struct CloneRequest {
 
 /// A background job (a clone), `GET /api/v1/jobs/{id}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Job {
     pub id: String,
     pub kind: String,
@@ -505,6 +527,7 @@ pub fn parse_mount_mode(mode: Option<&str>) -> Result<Option<bool>, String> {
 
 /// A mount of a session as stored and shown: the folder, where, and whether read-only.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Mount {
     pub vfolder: String,
     pub name: String,
@@ -513,57 +536,14 @@ pub struct Mount {
     pub mode: String,
 }
 
-/// Standard base64 with padding, as tus metadata values are written.
-pub fn base64_encode(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Base64 (standard or URL-safe alphabet, padding optional); `None` when it is not base64.
-pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i);
-        }
-        out.extend_from_slice(&acc.to_be_bytes()[1..chunk.len()]);
-    }
-    Some(out)
-}
-
 /// The `Upload-Metadata` header of a tus creation for `path` (and the browser's file name).
+/// Values are standard base64 with padding, as tus writes them.
 pub fn upload_metadata(path: &str, filename: Option<&str>) -> String {
-    let mut m = format!("path {}", base64_encode(path.as_bytes()));
+    use base64::Engine as _;
+    let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v.as_bytes());
+    let mut m = format!("path {}", b64(path));
     if let Some(f) = filename {
-        m.push_str(&format!(",filename {}", base64_encode(f.as_bytes())));
+        m.push_str(&format!(",filename {}", b64(f)));
     }
     m
 }
@@ -571,18 +551,16 @@ pub fn upload_metadata(path: &str, filename: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn base64_round_trips() {
-        for s in ["", "a", "ab", "abc", "data/ünï.txt"] {
-            let e = super::base64_encode(s.as_bytes());
-            assert_eq!(super::base64_decode(&e).unwrap(), s.as_bytes());
-        }
-        assert_eq!(super::base64_encode(b"data/a.txt"), "ZGF0YS9hLnR4dA==");
-        assert!(super::base64_decode("a").is_none());
-        assert!(super::base64_decode("!!!!").is_none());
+    fn upload_metadata_is_padded_standard_base64() {
         assert_eq!(
             super::upload_metadata("a", Some("b")),
             "path YQ==,filename Yg=="
         );
+        assert_eq!(
+            super::upload_metadata("data/a.txt", None),
+            "path ZGF0YS9hLnR4dA=="
+        );
+        assert_eq!(super::upload_metadata("?>", None), "path Pz4=");
     }
 
     use super::*;

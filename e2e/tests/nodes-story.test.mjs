@@ -61,6 +61,8 @@ test("admin drains the local node, a session waits with its reason, and starts o
   assert.equal(await local.locator(".progress").count(), 2);
   assert.equal(await text(local.locator(".sessions-count")), "0");
   assert.match(await text(local.locator(".endpoint")), /^unix:\/\/\//);
+  // On berth's own host, the built-in node sees the folder storage.
+  assert.equal(await text(local.locator(".tag-folders")), "folders");
   // The built-in node cannot be removed: the button says why instead of failing.
   assert.equal(await local.locator("button.remove-node").isDisabled(), true);
   await admin.locator("#queue-empty").waitFor();
@@ -72,6 +74,10 @@ test("admin drains the local node, a session waits with its reason, and starts o
   await admin.fill("#node-name", "node2");
   await admin.fill("#node-docker", "http://10.0.0.2");
   await admin.locator("#add-node .field-error", { hasText: "is not a Docker endpoint" }).waitFor();
+  // Where the node sees the folder storage is checked as typed too.
+  await admin.fill("#node-storage", "mnt/berth");
+  await admin.locator("#add-node .field-error", { hasText: "is not an absolute path" }).waitFor();
+  await admin.fill("#node-storage", "/mnt/berth");
   // …and the server answers an engine it cannot reach with a sentence; nothing is added.
   await admin.fill("#node-docker", "unix:///nonexistent/docker.sock");
   assert.equal(await admin.locator("#add-node .field-error").count(), 0);

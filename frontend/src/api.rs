@@ -2,7 +2,7 @@
 //! `T` and anything else into the server's problem sentence.
 
 use api::vfolders::{
-    CloneRequest, CreateVFolder, DeleteFilesRequest, FileEntry, FileList, Invitation,
+    CloneRequest, CreateVFolder, DeleteFilesRequest, DeletedFiles, FileEntry, FileList, Invitation,
     InviteRequest, Job, Member, MkdirRequest, MoveRequest, UpdateVFolder, VFolder,
 };
 use api::{FieldError, Problem};
@@ -209,15 +209,10 @@ pub async fn move_file(id: &str, from: &str, to: &str) -> Result<FileEntry, ApiE
     post(&format!("{}/move", vf(id)), &body).await
 }
 
-#[derive(serde::Deserialize)]
-struct Deleted {
-    deleted: u64,
-}
-
 /// Deletes files and directories (recursively); answers how many were deleted.
 pub async fn delete_files(id: &str, paths: Vec<String>) -> Result<u64, ApiError> {
     let body = DeleteFilesRequest { paths };
-    let d: Deleted = post(&format!("{}/delete-files", vf(id)), &body).await?;
+    let d: DeletedFiles = post(&format!("{}/delete-files", vf(id)), &body).await?;
     Ok(d.deleted)
 }
 

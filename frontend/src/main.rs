@@ -5,6 +5,8 @@
 mod api;
 mod components;
 mod pages;
+mod shell;
+mod state;
 
 use ::api::auth::User;
 use leptos::prelude::*;
@@ -134,7 +136,7 @@ fn App() -> impl IntoView {
             } else {
                 match me.get() {
                     None => view! { <pages::login::Login me=me /> }.into_any(),
-                    Some(user) => view! { <pages::shell::Shell user=user me=me /> }.into_any(),
+                    Some(user) => view! { <shell::Shell user=user me=me /> }.into_any(),
                 }
             }
         }}

@@ -1,15 +1,22 @@
 //! Apps of sessions: `POST /api/v1/sessions/{id}/apps/{app}` hands the owner a one-use link
 //! to the app's own origin, `GET /api/v1/sessions/{id}/tunnel/{app}` is a TCP app's byte
-//! stream over a websocket (for `berth app … --bind`), and [`dispatch`] sends every request
-//! for an app host (`APP--SESSIONID.BASE_DOMAIN`) to the proxy before any console route.
+//! stream over a websocket (for `berth app … --bind`), `POST /api/v1/sessions/{id}/tunnel/{app}`
+//! says where to open one such websocket (this gateway, or the session node's own proxy with
+//! a one-use token: `berth app` asks before each connection),
+//! `GET /api/v1/sessions/{id}/apps/{app}/token` gives the owner the app's own token
+//! (JupyterLab's, for use through a tunnel, where no proxy adds it), and [`dispatch`] sends
+//! every request for an app host (`APP--SESSIONID.BASE_DOMAIN`) to the proxy before any
+//! console route.
 
 use crate::auth::CurrentUser;
+use crate::error::ApiWebSocket;
 use crate::error::{AppError, AppResult};
+use crate::nodes::proxy::NodeProxy;
 use crate::sessions::store;
 use crate::AppState;
-use api::images::AppUrl;
+use api::images::{AppToken, AppUrl};
 use api::session::SessionStatus;
-use axum::extract::{Path, Request, State, WebSocketUpgrade};
+use axum::extract::{Path, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -20,7 +27,7 @@ use wsproxy::{AppResolver, AppTarget};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sessions/{id}/apps/{app}", post(open_app))
-        .route("/sessions/{id}/tunnel/{app}", get(tunnel))
+        .route("/sessions/{id}/tunnel/{app}", get(tunnel).post(tunnel_url))
         .route("/sessions/{id}/apps/{app}/token", get(app_token))
 }
 
@@ -57,13 +64,14 @@ pub async fn dispatch(State(state): State<AppState>, req: Request, next: Next) -
     next.run(req).await
 }
 
-/// The owner's RUNNING session and one of its apps, or the sentence why not.
+/// The owner's RUNNING session, one of its apps and the proxy of its node (when it has one
+/// of its own), or the sentence why not.
 async fn owned_app(
     state: &AppState,
     user: &CurrentUser,
     id: &str,
     app: &str,
-) -> AppResult<(store::SessionRow, store::AppPort)> {
+) -> AppResult<(store::SessionRow, store::AppPort, Option<NodeProxy>)> {
     let row = crate::sessions::owned(state, user, id).await?;
     let Some(a) = row.apps().into_iter().find(|a| a.name == app) else {
         return Err(AppError::new(
@@ -77,27 +85,41 @@ async fn owned_app(
             row.status()
         )));
     }
-    if a.host.is_none() {
+    let proxy = crate::nodes::proxy::of_session(state, &row).await?;
+    if a.host.is_none() && proxy.is_none() {
         return Err(AppError::conflict(format!(
-            "App {} runs on node {}, whose ports this gateway cannot reach (a remote engine); apps there need a berth wsproxy beside the node.",
+            "App {} runs on node {}, whose ports this gateway cannot reach (a remote engine); apps there need a berth wsproxy beside the node (`berth node add … --proxy-url`).",
             a.name,
             row.node.as_deref().unwrap_or("(none)")
         )));
     }
-    Ok((row, a))
+    Ok((row, a, proxy))
 }
 
+#[utoipa::path(
+    post,
+    path = "/sessions/{id}/apps/{app}",
+    operation_id = "open_app",
+    tag = "apps",
+    summary = "A one-use link that opens an HTTP app on its own origin (owner only); for a session on a node with its own proxy, a link on that proxy (`/__berth/open?token=…`) that it spends and redirects to the app's origin",
+    params(("id" = String, Path, description = "session id"), ("app" = String, Path, description = "the app's name, as the image declares it")),
+    responses((status = 200, description = "OK", body = api::images::AppUrl), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn open_app(
     State(state): State<AppState>,
     user: CurrentUser,
     Path((id, app)): Path<(String, String)>,
 ) -> AppResult<Json<AppUrl>> {
-    let (row, a) = owned_app(&state, &user, &id, &app).await?;
+    let (row, a, proxy) = owned_app(&state, &user, &id, &app).await?;
     if a.protocol == "tcp" {
         return Err(AppError::conflict(format!(
             "{app} is a TCP app; reach it with `berth app {} {app} --bind 127.0.0.1:PORT`.",
             row.name
         )));
+    }
+    if let Some(p) = proxy {
+        let url = p.app_url(&row, &a, &user.access(&state))?;
+        return Ok(Json(AppUrl { url }));
     }
     let url = state
         .apps
@@ -109,27 +131,84 @@ async fn open_app(
 
 /// The app's own token (JupyterLab's), for the owner using the app through `berth app`,
 /// where no proxy adds it. Served on the console's origin only, like every API call.
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}/apps/{app}/token",
+    operation_id = "app_token",
+    tag = "apps",
+    summary = "The app's own token, for use through `berth app` (owner only)",
+    params(("id" = String, Path, description = "session id"), ("app" = String, Path, description = "the app's name, as the image declares it")),
+    responses((status = 200, description = "OK", body = api::images::AppToken), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn app_token(
     State(state): State<AppState>,
     user: CurrentUser,
     Path((id, app)): Path<(String, String)>,
-) -> AppResult<Json<serde_json::Value>> {
-    let (row, _) = owned_app(&state, &user, &id, &app).await?;
-    Ok(Json(
-        serde_json::json!({ "token": row.app_secret.unwrap_or_default() }),
-    ))
+) -> AppResult<Json<AppToken>> {
+    let (row, _, _) = owned_app(&state, &user, &id, &app).await?;
+    Ok(Json(AppToken {
+        token: row.app_secret.unwrap_or_default(),
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}/tunnel/{app}",
+    operation_id = "app_tunnel",
+    tag = "apps",
+    summary = "Websocket: a TCP app's byte stream, one websocket per TCP connection (owner only)",
+    params(("id" = String, Path, description = "session id"), ("app" = String, Path, description = "the app's name, as the image declares it")),
+    responses((status = 101, description = "Switching to a websocket: binary frames carry bytes; an empty binary frame ends one direction"), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn tunnel(
     State(state): State<AppState>,
     user: CurrentUser,
     Path((id, app)): Path<(String, String)>,
-    ws: WebSocketUpgrade,
+    ApiWebSocket(ws): ApiWebSocket,
 ) -> AppResult<Response> {
-    let (_, a) = owned_app(&state, &user, &id, &app).await?;
+    let (row, a, proxy) = owned_app(&state, &user, &id, &app).await?;
+    if proxy.is_some() {
+        return Err(AppError::conflict(format!(
+            "Session {} runs on node {}, whose own proxy serves its tunnels: POST to this address for a tunnel URL.",
+            row.name,
+            row.node.as_deref().unwrap_or("(none)")
+        )));
+    }
     let addr = a
         .host
         .ok_or_else(|| AppError::conflict("The app's port is not published."))?;
     let access = user.access(&state);
-    Ok(ws.on_upgrade(move |socket| wsproxy::apps::tunnel(socket, addr, access)))
+    // The tunnel's bytes keep the session from being ended as idle.
+    let toucher = state.apps.toucher(&id);
+    Ok(ws.on_upgrade(move |socket| wsproxy::apps::tunnel(socket, addr, access, toucher)))
+}
+
+/// Where `berth app --bind` opens the websocket of one TCP connection: this gateway's own
+/// tunnel endpoint (the client adds its credential), or the session node's proxy with a
+/// one-use token in the URL (the client sends no credential there).
+#[utoipa::path(
+    post,
+    path = "/sessions/{id}/tunnel/{app}",
+    operation_id = "tunnel_url",
+    tag = "apps",
+    summary = "Where to open one tunnel websocket: this gateway's GET endpoint, or the node's own proxy with a one-use token (owner only)",
+    params(("id" = String, Path, description = "session id"), ("app" = String, Path, description = "the app's name, as the image declares it")),
+    responses((status = 200, description = "OK: `url` is a ws:// or wss:// URL; send the API key only when it is on this gateway", body = api::images::AppUrl), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
+async fn tunnel_url(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, app)): Path<(String, String)>,
+) -> AppResult<Json<AppUrl>> {
+    let (row, a, proxy) = owned_app(&state, &user, &id, &app).await?;
+    let url = match proxy {
+        Some(p) => p.tunnel_url(&row, &a, &user.access(&state))?,
+        None => format!(
+            "{}/api/v1/sessions/{}/tunnel/{}",
+            state.public_url().replacen("http", "ws", 1),
+            row.id,
+            a.name
+        ),
+    };
+    Ok(Json(AppUrl { url }))
 }

@@ -16,6 +16,15 @@ pub struct ServeArgs {
     /// Where the database and berth.toml live [default: ./berth-data]
     #[arg(long, env = "BERTH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where folders and unfinished uploads live (`vfolders/` and `uploads/` below it): for
+    /// nodes on other hosts, a shared filesystem (e.g. an NFS export) that each such node
+    /// declares its own path to with `berth node add --storage` [default: the data dir]
+    #[arg(long, env = "BERTH_STORAGE_DIR")]
+    pub storage_dir: Option<PathBuf>,
+    /// PostgreSQL to keep berth's state in, e.g. postgres://berth:PASSWORD@db:5432/berth
+    /// [default: SQLite, berth.db in the data dir]
+    #[arg(long, env = "BERTH_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// The URL people reach berth at; URLs handed out are built from it
     #[arg(long, env = "BERTH_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -80,6 +89,8 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<SocketAddr>,
+    storage_dir: Option<PathBuf>,
+    database_url: Option<String>,
     public_url: Option<String>,
     console_dir: Option<PathBuf>,
     docker_host: Option<String>,
@@ -101,11 +112,33 @@ struct FileConfig {
     node_gpus: Option<std::collections::BTreeMap<String, u32>>,
 }
 
+/// A secret of the configuration (a password, a key): usable as a `&str`, printed as `***`
+/// by `Debug`, so a logged configuration never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::ops::Deref for Secret {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The resolved configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Where the folder storage is (`vfolders/`, `uploads/`); the data dir unless configured.
+    pub storage_dir: PathBuf,
+    /// The PostgreSQL database (`--database-url`); `None` is SQLite in the data dir.
+    pub database_url: Option<Secret>,
     /// Explicit public URL; when `None` it is derived from the bound address.
     pub public_url: Option<String>,
     pub console_dir: PathBuf,
@@ -122,7 +155,7 @@ pub struct Config {
     /// Client connections served at once.
     pub max_connections: usize,
     /// The first superadmin's password (`BERTH_ADMIN_PASSWORD`), used only at first start.
-    pub admin_password: Option<String>,
+    pub admin_password: Option<Secret>,
     /// Seconds an unfinished upload is kept after its last byte.
     pub upload_expiry_s: u64,
     /// The scheduling pass's queue order, node choice and starvation rule.
@@ -173,7 +206,12 @@ impl Config {
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid address")),
+            storage_dir: args
+                .storage_dir
+                .or(file.storage_dir)
+                .unwrap_or_else(|| data_dir.clone()),
             data_dir,
+            database_url: args.database_url.or(file.database_url).map(Secret),
             public_url: public_url.map(|u| u.trim_end_matches('/').to_string()),
             console_dir: args
                 .console_dir
@@ -236,7 +274,8 @@ impl Config {
             },
             admin_password: std::env::var("BERTH_ADMIN_PASSWORD")
                 .ok()
-                .filter(|p| !p.is_empty()),
+                .filter(|p| !p.is_empty())
+                .map(Secret),
             scheduler: scheduler::Config {
                 order: match args.scheduler_order.or(file.scheduler_order) {
                     Some(o) => scheduler::Order::parse(&o).map_err(anyhow::Error::msg)?,
@@ -289,6 +328,8 @@ impl Config {
         Self {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             data_dir: data_dir.to_path_buf(),
+            storage_dir: data_dir.to_path_buf(),
+            database_url: None,
             public_url: None,
             console_dir: data_dir.join("no-console"),
             docker_socket: PathBuf::from("/var/run/docker.sock"),
@@ -297,7 +338,7 @@ impl Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             app_base_domain: "localhost".into(),
             app_ports: None,
-            admin_password: Some(admin_password.to_string()),
+            admin_password: Some(Secret(admin_password.to_string())),
             upload_expiry_s: 24 * 3600,
             scheduler: scheduler::Config::default(),
             node_check_s: 5,
@@ -318,6 +359,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 const KNOWN_ENV: &[&str] = &[
     "BERTH_LISTEN",
     "BERTH_DATA_DIR",
+    "BERTH_DATABASE_URL",
     "BERTH_PUBLIC_URL",
     "BERTH_CONSOLE_DIR",
     "BERTH_DOCKER_HOST",
@@ -372,4 +414,21 @@ fn parse_port_range(s: &str) -> anyhow::Result<Option<(u16, u16)>> {
         return Err(bad());
     }
     Ok(Some((a, b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_print_as_stars() {
+        let c = Config::for_tests(Path::new("/tmp/berth-test"), "hunter2-correct-horse");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("admin_password: Some(***)"), "{shown}");
+        let pretty = format!("{c:#?}");
+        assert!(!pretty.contains("hunter2"), "{pretty}");
+        // Still usable as the text it holds.
+        assert_eq!(c.admin_password.as_deref(), Some("hunter2-correct-horse"));
+    }
 }

@@ -74,6 +74,13 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
             Self::Problem(p) => problem_response(&p),
+            Self::Internal(e) if database_unreachable(&e) => {
+                tracing::warn!(error = %format!("{e:#}"), "the database is unreachable");
+                problem_response(&Problem::new(
+                    ProblemType::Unavailable,
+                    "The database cannot be reached just now (it may be restarting); try again in a moment.",
+                ))
+            }
             Self::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "internal error");
                 problem_response(&Problem::new(
@@ -83,6 +90,21 @@ impl IntoResponse for AppError {
             }
         }
     }
+}
+
+/// Whether an error is the database being out of reach (a restart, a dropped connection, an
+/// exhausted wait for one) rather than a fault: that is a 503 to try again, not a 500.
+fn database_unreachable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) => true,
+            // PostgreSQL's classes 08 (connection exception) and 57P (operator intervention:
+            // shutting down, terminated by an administrator, cannot connect now).
+            Some(sqlx::Error::Database(d)) => d
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            _ => false,
+        })
 }
 
 /// A JSON body extractor whose every rejection is a problem of the contract: 415 without a
@@ -144,6 +166,32 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
                 AppError::field(
                     "query",
                     format!("The query string is not understood: {why}."),
+                )
+            })
+    }
+}
+
+/// A websocket upgrade whose rejection (a plain GET, a wrong `Upgrade` or version header) is a
+/// `validation` problem like every other error (axum's own is plain text).
+pub struct ApiWebSocket(pub axum::extract::WebSocketUpgrade);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ApiWebSocket {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::WebSocketUpgrade::from_request_parts(parts, state)
+            .await
+            .map(ApiWebSocket)
+            .map_err(|e| {
+                AppError::new(
+                    ProblemType::Validation,
+                    format!(
+                        "This endpoint is a websocket; connect with an HTTP/1.1 upgrade ({}).",
+                        e.body_text().trim_end_matches('.')
+                    ),
                 )
             })
     }

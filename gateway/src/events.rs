@@ -1,6 +1,8 @@
-//! Live events for browsers (`GET /api/v1/events`, server-sent events). Every event has a
+//! Live events for browsers (`GET /api/v1/events`, server-sent events). Every event has an
 //! increasing id; the last [`RING`] are kept so a reconnecting browser that sends
-//! `Last-Event-ID` gets what it missed.
+//! `Last-Event-ID` gets what it missed. On SQLite the ids count in this process; with replicas
+//! on PostgreSQL they come with the bus's notifications (`crate::bus`), the same on every
+//! replica, so a browser may resume through another replica.
 
 use crate::auth::CurrentUser;
 use crate::AppState;
@@ -43,11 +45,18 @@ impl Default for EventHub {
 }
 
 impl EventHub {
+    /// Publishes an event under the next id of this process.
     pub fn publish(&self, kind: &'static str, owner_id: &str, data: String) {
+        self.publish_as(None, kind, owner_id, data)
+    }
+
+    /// Publishes an event under `id` (the bus's, on PostgreSQL), else the next id here.
+    pub fn publish_as(&self, id: Option<u64>, kind: &'static str, owner_id: &str, data: String) {
         let mut ring = self.ring.lock().expect("event ring");
-        ring.0 += 1;
+        let id = id.unwrap_or(ring.0 + 1);
+        ring.0 = ring.0.max(id);
         let ev = Arc::new(Event {
-            id: ring.0,
+            id,
             kind,
             owner_id: owner_id.to_string(),
             data,
@@ -78,6 +87,15 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/events", get(events))
 }
 
+#[utoipa::path(
+    get,
+    path = "/events",
+    operation_id = "events",
+    tag = "events",
+    summary = "Server-sent events: `session` on every status change; Last-Event-ID resumes",
+    params(("Last-Event-ID" = Option<String>, Header, description = "the last event seen, to resume after it")),
+    responses((status = 200, description = "An event stream; each `session` event's data is a Session", content_type = "text/event-stream", body = String))
+)]
 async fn events(
     State(state): State<AppState>,
     user: CurrentUser,

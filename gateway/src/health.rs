@@ -1,5 +1,6 @@
-//! `/healthz`, `/readyz`, the static web console, and the headers every console and API
-//! answer carries ([`console_headers`]).
+//! `/healthz`, `/readyz`, the static web console with the API reference page
+//! ([`API_DOCS_PATH`]), and the headers every console and API answer carries
+//! ([`console_headers`]).
 
 use crate::error::AppError;
 use crate::AppState;
@@ -48,15 +49,33 @@ const NO_CONSOLE: &str = "<!doctype html><meta charset=utf-8><title>berth</title
 <body style=\"font-family:sans-serif;margin:3em\"><h1>berth is running</h1>\
 <p>The web console is not built. Run <code>scripts/setup.sh</code> to build it.</p></body>";
 
-/// Serves the built console; unknown paths get `index.html` (client-side routing).
+const NO_API_DOCS: &str = "<!doctype html><meta charset=utf-8><title>berth API reference</title>\
+<body style=\"font-family:sans-serif;margin:3em\"><h1>The API reference page is not built</h1>\
+<p>Run <code>scripts/setup.sh</code> to build it. The document itself is at \
+<a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p></body>";
+
+/// Where the browsable API reference lives: a page of the console's build (Swagger UI over
+/// `/api/v1/openapi.json`), answered at this path of the API.
+pub const API_DOCS_PATH: &str = "/api/v1/docs";
+
+/// Serves the built console; unknown paths get `index.html` (client-side routing). The API
+/// reference page ([`API_DOCS_PATH`]) is part of the same build.
 pub fn console(dir: &Path) -> Router<AppState> {
     if dir.join("index.html").is_file() {
+        let docs = dir.join("api-docs").join("index.html");
+        let docs = Router::new().route_service(API_DOCS_PATH, ServeFile::new(docs));
         // Gzip: the WASM bundle is ~1.3 MB raw and a third of that compressed (slow links).
         Router::new()
+            .merge(docs)
             .fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html"))))
             .layer(tower_http::compression::CompressionLayer::new())
     } else {
-        Router::new().fallback(|| async { Html(NO_CONSOLE).into_response() })
+        Router::new()
+            .route(
+                API_DOCS_PATH,
+                get(|| async { Html(NO_API_DOCS).into_response() }),
+            )
+            .fallback(|| async { Html(NO_CONSOLE).into_response() })
     }
 }
 

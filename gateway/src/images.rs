@@ -12,6 +12,14 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/images", get(list))
 }
 
+#[utoipa::path(
+    get,
+    path = "/images",
+    operation_id = "list_images",
+    tag = "images",
+    summary = "Local images carrying berth labels",
+    responses((status = 200, description = "OK", body = Vec<api::images::ImageInfo>))
+)]
 async fn list(
     State(state): State<AppState>,
     _user: CurrentUser,

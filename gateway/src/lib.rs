@@ -1,20 +1,23 @@
 //! The berth gateway: the HTTP API under `/api/v1`, the session lifecycle and scheduler, the
-//! local Docker node, the embedded websocket proxy for terminals, and the static web console.
-//! `main.rs` is the `berth` command line; everything it serves starts in [`serve`].
+//! nodes (the local Docker engine and any an admin adds), the embedded proxy for terminals,
+//! apps and tunnels (`wsproxy`), and the static web console. `main.rs` is the `berth` command
+//! line; everything it serves starts in [`serve`], which also stops it gracefully.
 //!
 //! Invariant: only this crate writes the database; containers are only created or removed
-//! through [`node::Node`].
+//! through [`nodes::Node`].
 
 mod apps;
 pub mod auth;
+mod bus;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
 mod health;
 mod images;
-pub mod node;
+pub mod leader;
 pub mod nodes;
+pub mod openapi;
 pub mod policy;
 mod projects;
 pub mod sessions;
@@ -58,19 +61,21 @@ impl AppState {
     pub fn public_url(&self) -> &str {
         &self.public_url
     }
+
+    /// Ends everything `user_id` holds open, on every replica and every node's proxy: call
+    /// after the database change that takes their access away has been committed.
+    pub fn revoke(&self, user_id: &str) {
+        self.revocations.revoke(user_id);
+        if let Some(bus) = self.lifecycle.bus() {
+            bus.revoke(user_id);
+        }
+        nodes::proxy::revoke(self, user_id);
+    }
 }
 
 async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> AppResult<Response> {
     auth::check_origin(req.method(), req.headers(), state.public_url())?;
     Ok(next.run(req).await)
-}
-
-/// The OpenAPI document of the endpoints this server has (hand-kept beside the routes).
-async fn openapi() -> impl axum::response::IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        include_str!("openapi.json"),
-    )
 }
 
 async fn api_not_found() -> AppError {
@@ -101,7 +106,7 @@ pub fn app(state: AppState) -> Router {
         .merge(apps::router())
         .merge(vfolders::router())
         .merge(nodes::router())
-        .route("/openapi.json", axum::routing::get(openapi))
+        .route("/openapi.json", axum::routing::get(openapi::openapi_json))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), csrf));
@@ -128,8 +133,24 @@ fn raise_mmap_threshold() {
     drop(std::hint::black_box(vec![0u8; 24 << 20]));
 }
 
+/// How long a stopping server waits for work in flight once connections are closed.
+pub const SHUTDOWN_BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Opens the database, creates the first admin, connects the node, reconciles with Docker,
 /// starts the scheduler and event watcher, then serves on `listener` until `shutdown`.
+///
+/// Shutdown is one `CancellationToken` ([`Lifecycle::shutdown`]), cancelled when `shutdown` resolves:
+/// 1. the listener stops accepting, and open connections finish their request in flight
+///    (bounded by `wsproxy::listen::serve`);
+/// 2. what outlives a request is told to go: terminals get a Close frame 1001 (going away),
+///    event streams end, app websockets and tunnels are cut
+///    (`wsproxy::Revocations::shut_down`), and port mode's app listeners stop accepting
+///    (`wsproxy::AppProxy::stop_listeners`);
+/// 3. every background loop (scheduler, reaper, sweeper, node watchers, health checks,
+///    upload expiry) ends, and preparing or ending sessions in flight get [`SHUTDOWN_BOUND`]
+///    to finish; a launch or termination still cut short is taken up again at the next start
+///    (`Lifecycle::reconcile`), while a folder clone cut short is marked failed there
+///    (`vfolders::sharing::fail_interrupted_jobs`) and can be started again.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
@@ -137,13 +158,18 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     raise_mmap_threshold();
     let addr = listener.local_addr()?;
-    let db = db::open(&config.data_dir).await?;
+    // SQLite: one process per data dir, held until this function returns.
+    let _data_dir_lock = match config.database_url {
+        None => Some(leader::lock_data_dir(&config.data_dir)?),
+        Some(_) => None,
+    };
+    let db = db::open(&config.data_dir, config.database_url.as_deref()).await?;
     if let Some(pw) = auth::bootstrap_admin(&db, config.admin_password.as_deref()).await? {
         println!("berth: created the superadmin \"admin\" with password {pw}");
         println!("berth: this password is shown only once; keep it.");
     }
     let instance = db::instance_id(&db).await?;
-    let storage = Arc::new(vfolders::fs::Storage::open(&config.data_dir)?);
+    let storage = Arc::new(vfolders::fs::Storage::open(&config.storage_dir)?);
     let nodes = nodes::bootstrap(&db, &config, &instance).await?;
     let events = Arc::new(EventHub::default());
     let terminals = Arc::new(TerminalHub::new(config.terminal));
@@ -161,6 +187,7 @@ pub async fn serve(
         port_mode,
         Arc::new(apps::DbApps(db.clone())),
     ));
+    let shared = leader::shared(&db);
     let lifecycle = Lifecycle::new(
         db.clone(),
         storage.clone(),
@@ -170,87 +197,90 @@ pub async fn serve(
         terminals.clone(),
         app_proxy.clone(),
     );
-    lifecycle.reconcile(true).await?;
-    tokio::spawn(lifecycle.clone().run_scheduler());
-    for n in nodes.all() {
-        tokio::spawn(lifecycle.clone().watch_node(n));
+    let leadership = lifecycle.leadership().clone();
+    let stop = lifecycle.shutdown().clone();
+    let revocations = Arc::new(wsproxy::Revocations::default());
+    if shared {
+        let replica = leader::replica_name();
+        lifecycle.set_bus(bus::start(&db, lifecycle.clone(), revocations.clone())?);
+        let mut first = leadership.subscribe();
+        lifecycle.background(leader::campaign(db.clone(), leadership.clone(), replica));
+        // A lone replica (or the first one) leads from the start, and recovers before it
+        // serves, as on SQLite; a replica that finds a leader serves at once.
+        let _ = tokio::time::timeout(leader::RETRY, first.wait_for(|l| *l)).await;
     }
-    tokio::spawn(lifecycle.clone().run_reaper());
+    let reconciled = leadership.is_leader();
+    if reconciled {
+        if shared {
+            tokio::time::sleep(leader::TAKEOVER_GRACE).await;
+        }
+        lifecycle.reconcile(true).await?;
+    }
+    lifecycle.background(lifecycle.clone().lead(reconciled));
+    lifecycle.background(lifecycle.clone().run_scheduler());
+    lifecycle.background(lifecycle.clone().run_reaper());
+    lifecycle.background(lifecycle.clone().run_sweeper());
     let public_url: Arc<str> = config
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"))
         .into();
     let state = AppState {
-        db,
+        db: db.clone(),
         config: Arc::new(config),
         events,
         terminals,
         lifecycle,
-        throttle: Arc::default(),
-        revocations: Arc::default(),
+        throttle: Arc::new(auth::LoginThrottle::new(db.clone())),
+        revocations,
         apps: app_proxy,
         storage,
         upload_writers: Arc::default(),
         public_url: public_url.clone(),
     };
-    vfolders::sharing::fail_interrupted_jobs(&state)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot check interrupted jobs: {e:?}"))?;
-    tokio::spawn(vfolders::uploads::run_expiry(state.clone()));
-    tokio::spawn(nodes::run_health(state.clone(), instance.clone()));
+    if shared {
+        // Other replicas may be running jobs: the leader fails only silent ones.
+        state
+            .lifecycle
+            .background(vfolders::sharing::run_job_watch(state.clone()));
+    } else {
+        vfolders::sharing::fail_interrupted_jobs(&state)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot check interrupted jobs: {e:?}"))?;
+    }
+    let lifecycle = state.lifecycle.clone();
+    lifecycle.background(vfolders::uploads::run_expiry(state.clone()));
+    lifecycle.background(nodes::run_health(state.clone(), instance.clone()));
+    lifecycle.background(nodes::proxy::run_activity(state.db.clone()));
+    // The caller's signal cancels the one token; then what outlives a request goes.
+    tokio::spawn({
+        let (stop, revocations, terminals, apps) = (
+            stop.clone(),
+            state.revocations.clone(),
+            state.terminals.clone(),
+            state.apps.clone(),
+        );
+        async move {
+            tokio::select! {
+                _ = shutdown => stop.cancel(),
+                _ = stop.cancelled() => {}
+            }
+            tracing::info!("shutting down: closing connections and stopping background tasks");
+            // Terminals first, so they close as going away rather than as revoked.
+            terminals.close_all().await;
+            revocations.shut_down();
+            apps.stop_listeners();
+        }
+    });
     tracing::info!(instance = %instance, "berth listening on {public_url}");
     println!("berth: listening on http://{addr} (console: {public_url})");
-    wsproxy::listen::serve(listener, app(state), limits, shutdown).await?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    /// Every `/api/v1` route in the source has an entry in the hand-kept OpenAPI document, and
-    /// the document names no route that does not exist.
-    #[test]
-    fn openapi_document_matches_the_routes() {
-        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
-            for e in std::fs::read_dir(dir).unwrap().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    walk(&p, out);
-                } else if p.extension().is_some_and(|x| x == "rs") {
-                    let src = std::fs::read_to_string(&p).unwrap();
-                    // `.route(` then the path literal, possibly on the next line.
-                    for part in src.split(".route(").skip(1) {
-                        let lit = part.trim_start();
-                        if let Some(rest) = lit.strip_prefix('"') {
-                            out.push(rest.split('"').next().unwrap_or_default().to_string());
-                        }
-                    }
-                }
-            }
-        }
-        let mut routes = Vec::new();
-        walk(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-            &mut routes,
-        );
-        let doc: serde_json::Value = serde_json::from_str(include_str!("openapi.json")).unwrap();
-        let documented: std::collections::BTreeSet<String> =
-            doc["paths"].as_object().unwrap().keys().cloned().collect();
-        // Routes outside /api/v1, the document itself, and stand-in servers of unit tests
-        // (which use full paths).
-        let outside = ["/healthz", "/readyz", "/openapi.json"];
-        let routes: std::collections::BTreeSet<String> = routes
-            .into_iter()
-            .filter(|r| {
-                r.starts_with('/') && !r.starts_with("/api/") && !r.contains(char::is_whitespace)
-            })
-            .filter(|r| !outside.contains(&r.as_str()))
-            .collect();
-        let undocumented: Vec<_> = routes.difference(&documented).collect();
-        let stale: Vec<_> = documented.difference(&routes).collect();
-        assert!(
-            undocumented.is_empty() && stale.is_empty(),
-            "routes missing from openapi.json: {undocumented:?}; documented but not routed: {stale:?}"
+    wsproxy::listen::serve(listener, app(state), limits, stop.clone().cancelled_owned()).await?;
+    stop.cancel();
+    if !lifecycle.wait_tasks(SHUTDOWN_BOUND).await {
+        tracing::warn!(
+            "some work was still running after {SHUTDOWN_BOUND:?}; the next start takes it up"
         );
     }
+    tracing::info!("berth stopped");
+    Ok(())
 }

@@ -29,7 +29,7 @@ struct ProjectRow {
 async fn load(db: &db::Db, row: ProjectRow) -> AppResult<Project> {
     let members: Vec<(String, String)> = sqlx::query_as(
         "SELECT u.id, u.username FROM project_members m JOIN users u ON u.id = m.user_id
-         WHERE m.project_id = ? ORDER BY u.username",
+         WHERE m.project_id = $1 ORDER BY u.username",
     )
     .bind(&row.id)
     .fetch_all(db)
@@ -49,7 +49,7 @@ async fn load(db: &db::Db, row: ProjectRow) -> AppResult<Project> {
 /// A project by id or name.
 async fn find(db: &db::Db, id_or_name: &str) -> AppResult<Option<ProjectRow>> {
     Ok(
-        sqlx::query_as("SELECT * FROM projects WHERE id = ? OR name = ?")
+        sqlx::query_as("SELECT * FROM projects WHERE id = $1 OR name = $2")
             .bind(id_or_name)
             .bind(id_or_name)
             .fetch_optional(db)
@@ -65,7 +65,7 @@ pub async fn member_project(
 ) -> AppResult<Option<(String, String)>> {
     Ok(sqlx::query_as(
         "SELECT p.id, p.name FROM projects p JOIN project_members m ON m.project_id = p.id
-         WHERE (p.id = ? OR p.name = ?) AND m.user_id = ?",
+         WHERE (p.id = $1 OR p.name = $2) AND m.user_id = $3",
     )
     .bind(id_or_name)
     .bind(id_or_name)
@@ -74,6 +74,14 @@ pub async fn member_project(
     .await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects",
+    operation_id = "list_projects",
+    tag = "projects",
+    summary = "Projects (all for admins, mine otherwise)",
+    responses((status = 200, description = "OK", body = Vec<api::projects::Project>))
+)]
 async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Vec<Project>>> {
     let rows: Vec<ProjectRow> = if user.is_admin() {
         sqlx::query_as("SELECT * FROM projects ORDER BY name")
@@ -82,7 +90,7 @@ async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Jso
     } else {
         sqlx::query_as(
             "SELECT p.* FROM projects p JOIN project_members m ON m.project_id = p.id
-             WHERE m.user_id = ? ORDER BY p.name",
+             WHERE m.user_id = $1 ORDER BY p.name",
         )
         .bind(&user.id)
         .fetch_all(&state.db)
@@ -95,6 +103,15 @@ async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Jso
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/projects/{id}",
+    operation_id = "get_project",
+    tag = "projects",
+    summary = "One project",
+    params(("id" = String, Path, description = "project id or name")),
+    responses((status = 200, description = "OK", body = api::projects::Project), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn get_one(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -110,6 +127,15 @@ async fn get_one(
     Ok(Json(project))
 }
 
+#[utoipa::path(
+    post,
+    path = "/projects",
+    operation_id = "create_project",
+    tag = "projects",
+    summary = "Create a project (admins)",
+    request_body = api::projects::CreateProject,
+    responses((status = 201, description = "Created", body = api::projects::Project), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -123,14 +149,15 @@ async fn create(
         description: req.description.clone().unwrap_or_default(),
         created_at: db::now(),
     };
-    let res =
-        sqlx::query("INSERT INTO projects(id, name, description, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&row.id)
-            .bind(&row.name)
-            .bind(&row.description)
-            .bind(&row.created_at)
-            .execute(&state.db)
-            .await;
+    let res = sqlx::query(
+        "INSERT INTO projects(id, name, description, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&row.id)
+    .bind(&row.name)
+    .bind(&row.description)
+    .bind(&row.created_at)
+    .execute(&state.db)
+    .await;
     match res {
         Ok(_) => Ok((StatusCode::CREATED, Json(load(&state.db, row).await?))),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(AppError::conflict(
@@ -140,6 +167,16 @@ async fn create(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/projects/{id}/members",
+    operation_id = "add_project_member",
+    tag = "projects",
+    summary = "Add a member (admins)",
+    params(("id" = String, Path, description = "project id or name")),
+    request_body = api::projects::AddMember,
+    responses((status = 200, description = "OK", body = api::projects::Project), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn add_member(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -156,14 +193,25 @@ async fn add_member(
             format!("There is no user \"{}\".", req.user.escape_default()),
         )
     })?;
-    sqlx::query("INSERT OR IGNORE INTO project_members(project_id, user_id) VALUES (?, ?)")
-        .bind(&project.id)
-        .bind(&member.id)
-        .execute(&state.db)
-        .await?;
+    sqlx::query(
+        "INSERT INTO project_members(project_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(&project.id)
+    .bind(&member.id)
+    .execute(&state.db)
+    .await?;
     Ok(Json(load(&state.db, project).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/projects/{id}/members/{user}",
+    operation_id = "remove_project_member",
+    tag = "projects",
+    summary = "Remove a member (admins)",
+    params(("id" = String, Path, description = "project id or name"), ("user" = String, Path, description = "user id or username")),
+    responses((status = 200, description = "OK", body = api::projects::Project), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn remove_member(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -176,7 +224,7 @@ async fn remove_member(
     let member = find_user(&state.db, &who)
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
-    let res = sqlx::query("DELETE FROM project_members WHERE project_id = ? AND user_id = ?")
+    let res = sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2")
         .bind(&project.id)
         .bind(&member.id)
         .execute(&state.db)

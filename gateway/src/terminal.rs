@@ -2,10 +2,11 @@
 //! handle's secret authorises it; a cookie that names another user is refused all the same.
 
 use crate::auth::optional_user;
+use crate::error::{ApiQuery, ApiWebSocket};
 use crate::error::{AppError, AppResult};
 use crate::AppState;
 use api::terminal::MAX_FRAME_BYTES;
-use axum::extract::{Path, Query, State, WebSocketUpgrade};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
@@ -23,12 +24,22 @@ struct Secret {
     offset: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/terminals/{id}",
+    operation_id = "connect_terminal",
+    tag = "terminals",
+    summary = "Terminal websocket: binary frames are terminal bytes, text frames JSON control",
+    params(("id" = String, Path, description = "terminal handle"), ("secret" = Option<String>, Query, description = "the handle's secret (or the Sec-WebSocket-Protocol `berth.SECRET`)"), ("offset" = Option<u64>, Query, description = "output bytes a reconnecting client has already shown")),
+    security(()),
+    responses((status = 101, description = "Switching to a websocket"), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn connect(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<Secret>,
+    ApiQuery(q): ApiQuery<Secret>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ApiWebSocket(ws): ApiWebSocket,
 ) -> AppResult<Response> {
     let missing = || {
         AppError::new(

@@ -23,7 +23,7 @@
 //!    owner's session, with the policy's sentence as the reason.
 //! 3. **Where it may go.** Only schedulable nodes (up, not draining). A session with
 //!    `allowed_groups` goes only to nodes whose group is listed (ungrouped nodes are out); a
-//!    session with vfolder mounts only to nodes that reach the gateway's storage. The node
+//!    session with vfolder mounts only to nodes that see the folder storage. The node
 //!    must hold the whole request at once: CPU, memory and the GPU part.
 //! 4. **GPUs.** `gpu: n` takes `n` entirely free devices ([`api::gpu::place_whole`]);
 //!    `gpu_shares` goes on one device when one can hold it (best fit), else is split
@@ -57,7 +57,7 @@
 //!    sentence measured against the cluster as the pass leaves it, e.g. "Waiting: no node
 //!    has 4 CPU free — the most free is 2 on node-a.", "Waiting: no node in your allowed
 //!    groups (gpu) is up.", "Waiting: sessions with vfolder mounts run only on nodes that
-//!    reach the gateway's storage; none has room.", or the policy's own sentence.
+//!    see the folder storage (on the gateway's host, or added with --storage); none has room.", or the policy's own sentence.
 //!
 //! # Exactness
 //!

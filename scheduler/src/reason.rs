@@ -9,7 +9,7 @@ use api::{Bytes, Millicores, Resources, Shares};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Filter<'a> {
     pub groups: Option<&'a [String]>,
-    /// Only nodes that reach the gateway's storage.
+    /// Only nodes that see the folder storage.
     pub mounts: bool,
     /// Only nodes with GPUs in the capacity and free amounts (for GPU requests, which no
     /// other node can hold).
@@ -135,14 +135,14 @@ pub(crate) struct Scope<'a> {
 
 impl Scope<'_> {
     /// "no node", "no node in your allowed groups (gpu)", "no node that reaches the
-    /// gateway's storage", or both.
+    /// folder storage", or both.
     fn no_node(&self) -> String {
         let mut s = String::from("no node");
         if let Some(g) = self.groups {
             s.push_str(&format!(" in your allowed groups ({})", g.join(", ")));
         }
         if self.mounts {
-            s.push_str(" that reaches the gateway's storage");
+            s.push_str(" that sees the folder storage");
         }
         s
     }
@@ -185,7 +185,7 @@ pub(crate) fn no_room(
     }
     if !summary.up {
         return format!(
-            "Waiting: sessions with vfolder mounts run only on nodes that reach the gateway's storage; none{} is up.",
+            "Waiting: sessions with vfolder mounts run only on nodes that see the folder storage (on the gateway's host, or added with --storage); none{} is up.",
             scope.in_groups()
         );
     }
@@ -210,7 +210,7 @@ pub(crate) fn no_room(
     }
     if scope.mounts && no_mounts().covers(&w) {
         return format!(
-            "Waiting: sessions with vfolder mounts run only on nodes that reach the gateway's storage; none{} has room.",
+            "Waiting: sessions with vfolder mounts run only on nodes that see the folder storage (on the gateway's host, or added with --storage); none{} has room.",
             scope.in_groups()
         );
     }
@@ -277,7 +277,7 @@ mod tests {
         };
         assert_eq!(
             s.no_node(),
-            "no node in your allowed groups (gpu, a100) that reaches the gateway's storage"
+            "no node in your allowed groups (gpu, a100) that sees the folder storage"
         );
     }
 }

@@ -11,7 +11,8 @@
 //!    events and websockets are not cut while they move.
 //!
 //! HTTP/1.1 with upgrades (websockets); each request carries the peer address as
-//! [`axum::extract::ConnectInfo`]. Shutdown stops accepting and lets open requests finish.
+//! [`axum::extract::ConnectInfo`]. Shutdown stops accepting and lets open requests finish
+//! (for up to 5 s).
 
 use axum::extract::ConnectInfo;
 use axum::Router;

@@ -12,6 +12,7 @@
 //! end when it fires; they never ask the database again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -20,6 +21,8 @@ pub struct Revocations {
     generation: watch::Sender<u64>,
     /// User id → the generation of their latest revocation.
     revoked: Mutex<HashMap<String, u64>>,
+    /// The server is stopping: every watch has fired, whoever it is about.
+    shutting_down: AtomicBool,
 }
 
 impl Default for Revocations {
@@ -27,6 +30,7 @@ impl Default for Revocations {
         Self {
             generation: watch::channel(0).0,
             revoked: Mutex::default(),
+            shutting_down: AtomicBool::new(false),
         }
     }
 }
@@ -46,6 +50,20 @@ impl Revocations {
         self.generation.send_replace(next);
     }
 
+    /// The server is stopping: ends every [`Watch`], now and later taken, so everything
+    /// long-lived (event streams, app websockets, tunnels, terminals) lets go.
+    pub fn shut_down(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let _lock = self.revoked.lock().expect("revocation lock");
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// True once [`Revocations::shut_down`] was called: what ends now ends because the server
+    /// is going away (a websocket's Close code 1001), not because access was taken.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
     /// A watch over `user_id`'s access as authorised at generation `since`.
     pub fn watch(self: &Arc<Self>, user_id: &str, since: u64) -> Watch {
         Watch {
@@ -57,11 +75,13 @@ impl Revocations {
     }
 
     fn revoked_after(&self, user_id: &str, since: u64) -> bool {
-        self.revoked
-            .lock()
-            .expect("revocation lock")
-            .get(user_id)
-            .is_some_and(|&g| g > since)
+        self.is_shutting_down()
+            || self
+                .revoked
+                .lock()
+                .expect("revocation lock")
+                .get(user_id)
+                .is_some_and(|&g| g > since)
     }
 }
 
@@ -89,7 +109,13 @@ impl Watch {
         &self.user_id
     }
 
-    /// True once the user's access was revoked after this watch's generation.
+    /// True once the server is shutting down (rather than the access revoked).
+    pub fn is_shutting_down(&self) -> bool {
+        self.hub.is_shutting_down()
+    }
+
+    /// True once the user's access was revoked after this watch's generation, or the server
+    /// is shutting down.
     pub fn is_revoked(&self) -> bool {
         self.hub.revoked_after(&self.user_id, self.since)
     }
@@ -112,6 +138,27 @@ impl Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn shutting_down_ends_every_watch() {
+        let hub = Arc::new(Revocations::default());
+        let alice = hub.watch("alice", hub.now());
+        let waiting = {
+            let a = alice.clone();
+            tokio::spawn(async move { a.revoked().await })
+        };
+        assert!(!alice.is_revoked() && !alice.is_shutting_down());
+        hub.shut_down();
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiting)
+            .await
+            .expect("the watch fires")
+            .unwrap();
+        assert!(alice.is_revoked() && alice.is_shutting_down());
+        assert!(
+            hub.watch("bob", hub.now()).is_revoked(),
+            "later watches too"
+        );
+    }
 
     #[tokio::test]
     async fn a_watch_sees_only_later_revocations_of_its_user() {

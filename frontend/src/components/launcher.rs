@@ -5,7 +5,7 @@
 
 use crate::api::{self, ApiError};
 use crate::components::vfolder::PermissionBadge;
-use crate::pages::shell::Sessions;
+use crate::state::Sessions;
 use ::api::auth::User;
 use ::api::images::ImageInfo;
 use ::api::policy::{Policy, UserPolicy};
@@ -192,10 +192,11 @@ pub fn Launcher() -> impl IntoView {
         busy.set(true);
         server_error.set(None);
         leptos::task::spawn_local(async move {
+            let mark = store.mark();
             match api::post::<_, Session>("/api/v1/sessions", &req).await {
                 Ok(s) => {
                     let id = s.id.clone();
-                    store.upsert(s);
+                    store.answer(s, mark);
                     name.set(String::new());
                     crate::navigate(&format!("/sessions/{id}"));
                 }

@@ -55,7 +55,7 @@ pub const SETTINGS: [Setting; 9] = [
     Setting {
         key: KEYS[4],
         label: "Idle timeout",
-        help: "Seconds without terminal or app traffic until a session is ended.",
+        help: "Seconds without terminal, app or tunnel traffic until a session is ended.",
         kind: Kind::Seconds,
     },
     Setting {

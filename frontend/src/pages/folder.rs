@@ -10,7 +10,7 @@ use crate::components::share::ShareDialog;
 use crate::components::status::{clock, day};
 use crate::components::upload::{UnfinishedUploads, UploadList, Uploads};
 use crate::components::vfolder::{bytes, ownership, PermissionBadge, UsageBar};
-use crate::pages::shell::CurrentRoute;
+use crate::state::CurrentRoute;
 use crate::{folder_href, Route};
 use ::api::vfolders::{normalize_entry_path, FileEntry, FileList, Permission, VFolder};
 use leptos::prelude::*;

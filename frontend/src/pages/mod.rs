@@ -7,4 +7,3 @@ pub mod login;
 pub mod session;
 pub mod sessions;
 pub mod settings;
-pub mod shell;

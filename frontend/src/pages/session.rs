@@ -4,7 +4,7 @@
 use crate::api;
 use crate::components::status::{when, StatusBadge};
 use crate::components::terminal::Terminal;
-use crate::pages::shell::Sessions;
+use crate::state::Sessions;
 use ::api::images::AppUrl;
 use ::api::session::{HistoryEntry, Session, SessionStatus};
 use leptos::prelude::*;
@@ -18,8 +18,9 @@ pub fn SessionPage(id: String) -> impl IntoView {
     leptos::task::spawn_local({
         let sid = sid.clone();
         async move {
+            let mark = store.mark();
             match api::get::<Session>(&format!("/api/v1/sessions/{sid}")).await {
-                Ok(s) => store.upsert(s),
+                Ok(s) => store.answer(s, mark),
                 Err(e) => missing.set(Some(e.detail)),
             }
         }
@@ -74,8 +75,9 @@ pub fn SessionPage(id: String) -> impl IntoView {
             confirming.set(false);
             let sid = sid.clone();
             leptos::task::spawn_local(async move {
+                let mark = store.mark();
                 match api::delete::<Session>(&format!("/api/v1/sessions/{sid}")).await {
-                    Ok(s) => store.upsert(s),
+                    Ok(s) => store.answer(s, mark),
                     Err(e) => terminate_error.set(Some(e.detail)),
                 }
             });

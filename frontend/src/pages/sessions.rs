@@ -2,7 +2,7 @@
 
 use crate::components::launcher::Launcher;
 use crate::components::status::{clock, StatusBadge};
-use crate::pages::shell::Sessions;
+use crate::state::Sessions;
 use ::api::session::SessionStatus;
 use leptos::prelude::*;
 

@@ -206,7 +206,10 @@ fn KeysCard() -> impl IntoView {
         <section class="card keys">
             <div class="list-head">
                 <h2>"API keys"</h2>
-                <span class="muted">"For the berth CLI and scripts: send one as Authorization: Bearer KEY."</span>
+                <span class="muted">
+                    "For the berth CLI and scripts: send one as Authorization: Bearer KEY. "
+                    <a id="api-docs-link" href="/api/v1/docs" target="_blank" rel="noopener">"API reference"</a>
+                </span>
             </div>
             <form class="inline-form" id="key-form" on:submit=submit>
                 <label class="grow">

@@ -10,7 +10,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use rand::RngCore;
 
 const KEY_PREFIX: &str = "berth_";
 /// How often `last_used_at` is written for a busy key.
@@ -32,11 +31,18 @@ struct KeyRow {
 }
 
 fn new_secret() -> String {
-    let mut b = [0u8; 20];
-    rand::rng().fill_bytes(&mut b);
-    format!("{KEY_PREFIX}{}", hex::encode(b))
+    format!("{KEY_PREFIX}{}", wsproxy::secret::random_hex(20))
 }
 
+#[utoipa::path(
+    post,
+    path = "/keys",
+    operation_id = "create_key",
+    tag = "keys",
+    summary = "Create an API key; the secret is shown once",
+    request_body = api::auth::CreateKey,
+    responses((status = 201, description = "Created; `key` is the secret", body = api::auth::CreatedKey))
+)]
 async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -44,7 +50,7 @@ async fn create(
 ) -> AppResult<(StatusCode, Json<CreatedKey>)> {
     validate_key_name(&req.name).map_err(|m| AppError::field("name", m))?;
     let (count,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL")
+        sqlx::query_as("SELECT COUNT(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL")
             .bind(&user.id)
             .fetch_one(&state.db)
             .await?;
@@ -62,7 +68,7 @@ async fn create(
         created_at: db::now(),
     };
     sqlx::query(
-        "INSERT INTO api_keys(id, user_id, name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO api_keys(id, user_id, name, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&created.id)
     .bind(&user.id)
@@ -75,10 +81,18 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/keys",
+    operation_id = "list_keys",
+    tag = "keys",
+    summary = "My API keys (never the secrets)",
+    responses((status = 200, description = "OK", body = Vec<api::auth::ApiKey>))
+)]
 async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Vec<ApiKey>>> {
     let rows: Vec<KeyRow> = sqlx::query_as(
         "SELECT id, name, prefix, created_at, last_used_at FROM api_keys
-         WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC",
+         WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC",
     )
     .bind(&user.id)
     .fetch_all(&state.db)
@@ -96,13 +110,22 @@ async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Jso
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/keys/{id}",
+    operation_id = "revoke_key",
+    tag = "keys",
+    summary = "Revoke one of my keys",
+    params(("id" = String, Path, description = "key id")),
+    responses((status = 204, description = "Revoked"), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn revoke(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
     let res = sqlx::query(
-        "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
     )
     .bind(db::now())
     .bind(&id)
@@ -129,7 +152,7 @@ pub async fn user_for_key(db: &db::Db, key: &str, since: u64) -> AppResult<Optio
     let hash = sha256_hex(key);
     let row: Option<UserRow> = sqlx::query_as(
         "SELECT u.* FROM api_keys k JOIN users u ON u.id = k.user_id
-         WHERE k.key_hash = ? AND k.revoked_at IS NULL AND u.disabled = 0",
+         WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND u.disabled = 0",
     )
     .bind(&hash)
     .fetch_optional(db)
@@ -138,7 +161,7 @@ pub async fn user_for_key(db: &db::Db, key: &str, since: u64) -> AppResult<Optio
     let now = db::now();
     let stale = db::now_plus(-LAST_USED_EVERY_SECS);
     sqlx::query(
-        "UPDATE api_keys SET last_used_at = ? WHERE key_hash = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+        "UPDATE api_keys SET last_used_at = $1 WHERE key_hash = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
     )
     .bind(&now)
     .bind(&hash)

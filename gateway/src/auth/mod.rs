@@ -11,7 +11,7 @@
 
 pub mod keys;
 pub mod password;
-mod routes;
+pub(crate) mod routes;
 
 pub use routes::find_user;
 mod throttle;
@@ -28,7 +28,6 @@ use api::auth::{Role, User};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 pub const COOKIE: &str = "berth_session";
@@ -41,6 +40,7 @@ pub struct UserRow {
     pub username: String,
     pub password_hash: String,
     pub role: String,
+    #[sqlx(try_from = "crate::db::Flag")]
     pub disabled: bool,
     pub created_at: String,
 }
@@ -96,12 +96,6 @@ pub fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-pub fn random_token() -> String {
-    let mut b = [0u8; 32];
-    rand::rng().fill_bytes(&mut b);
-    hex::encode(b)
-}
-
 pub use wsproxy::apps::cookie as cookie_value;
 
 /// Looks up the user behind a cookie token; disabled users and expired logins are nobody.
@@ -116,7 +110,7 @@ pub async fn user_for_token(
     }
     let row: Option<UserRow> = sqlx::query_as(
         "SELECT u.* FROM auth_sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0",
+         WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
     )
     .bind(sha256_hex(token))
     .bind(db::now())
@@ -228,7 +222,7 @@ pub async fn bootstrap_admin(
     }
     let (pw, generated) = match password {
         Some(p) => (p.to_string(), false),
-        None => (random_token()[..20].to_string(), true),
+        None => (wsproxy::secret::random_hex(10), true),
     };
     create_user(db, "admin", &pw, Role::Superadmin)
         .await
@@ -251,7 +245,7 @@ pub async fn create_user(db: &db::Db, username: &str, pw: &str, role: Role) -> A
         created_at: db::now(),
     };
     let res = sqlx::query(
-        "INSERT INTO users(id, username, password_hash, role, disabled, created_at) VALUES (?, ?, ?, ?, 0, ?)",
+        "INSERT INTO users(id, username, password_hash, role, disabled, created_at) VALUES ($1, $2, $3, $4, 0, $5)",
     )
     .bind(&row.id)
     .bind(&row.username)

@@ -25,18 +25,30 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}", get(get_user).patch(update_user))
 }
 
+/// The `berth_session` cookie carrying `value` (empty with `max_age` 0 to end it):
+/// HttpOnly, `SameSite=Lax`, for the whole console, `Secure` behind an https public URL.
 fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.public_url().starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-    ))
-    .expect("cookie is ASCII")
+    let mut c = cookie::Cookie::build((COOKIE, value))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .max_age(cookie::time::Duration::seconds(max_age));
+    if state.public_url().starts_with("https://") {
+        c = c.secure(true);
+    }
+    HeaderValue::from_str(&c.build().to_string()).expect("cookie is ASCII")
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    operation_id = "login",
+    tag = "auth",
+    summary = "Log in; sets the berth_session cookie",
+    request_body = api::auth::LoginRequest,
+    security(()),
+    responses((status = 200, description = "The user; the `berth_session` cookie is set", body = api::auth::User), (status = 401, response = crate::openapi::Unauthenticated), (status = 429, response = crate::openapi::TooManyRequests), (status = 503, response = crate::openapi::Unavailable))
+)]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -54,7 +66,7 @@ async fn login(
     }
     let addr = peer.ip().to_string();
     // Counted now, before the password is checked: parallel attempts see each other.
-    match state.throttle.begin(&username, &addr) {
+    match state.throttle.begin(&username, &addr).await? {
         Verdict::Locked(secs) => {
             return Err(AppError::new(
                 ProblemType::TooManyRequests,
@@ -67,7 +79,7 @@ async fn login(
         Verdict::Proceed(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
         Verdict::Proceed(_) => {}
     }
-    let row: Option<UserRow> = sqlx::query_as("SELECT * FROM users WHERE username = ?")
+    let row: Option<UserRow> = sqlx::query_as("SELECT * FROM users WHERE username = $1")
         .bind(&username)
         .fetch_optional(&state.db)
         .await?;
@@ -79,14 +91,14 @@ async fn login(
     {
         Ok(ok) => ok,
         Err(busy) => {
-            state.throttle.abandoned(&username, &addr);
+            state.throttle.abandoned(&username, &addr).await?;
             return Err(busy);
         }
     };
     let Some(user) = row.filter(|_| ok) else {
         return Err(bad());
     };
-    state.throttle.succeeded(&username, &addr);
+    state.throttle.succeeded(&username, &addr).await?;
     if user.disabled {
         return Err(AppError::new(
             ProblemType::Unauthenticated,
@@ -104,11 +116,11 @@ async fn login(
 
 /// Records a new login of `user_id`; returns its cookie token.
 async fn new_login<'e>(
-    db: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
     user_id: &str,
 ) -> AppResult<String> {
-    let token = super::random_token();
-    sqlx::query("INSERT INTO auth_sessions(token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+    let token = wsproxy::secret::random_hex(wsproxy::secret::TOKEN_BYTES);
+    sqlx::query("INSERT INTO auth_sessions(token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(sha256_hex(&token))
         .bind(user_id)
         .bind(db::now())
@@ -118,9 +130,18 @@ async fn new_login<'e>(
     Ok(token)
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    operation_id = "logout",
+    tag = "auth",
+    summary = "End the login session (the cookie's); idempotent",
+    security(()),
+    responses((status = 204, description = "Logged out; the cookie is cleared"))
+)]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
     if let Some(token) = super::cookie_value(&headers, COOKIE) {
-        sqlx::query("DELETE FROM auth_sessions WHERE token_hash = ?")
+        sqlx::query("DELETE FROM auth_sessions WHERE token_hash = $1")
             .bind(sha256_hex(&token))
             .execute(&state.db)
             .await?;
@@ -131,14 +152,30 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> AppResult<
     Ok(resp)
 }
 
+#[utoipa::path(
+    get,
+    path = "/me",
+    operation_id = "me",
+    tag = "auth",
+    summary = "The logged-in user",
+    responses((status = 200, description = "OK", body = api::auth::User))
+)]
 async fn me(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<User>> {
-    let row: UserRow = sqlx::query_as("SELECT * FROM users WHERE id = ?")
+    let row: UserRow = sqlx::query_as("SELECT * FROM users WHERE id = $1")
         .bind(&user.id)
         .fetch_one(&state.db)
         .await?;
     Ok(Json(row.to_api()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users",
+    operation_id = "list_users",
+    tag = "users",
+    summary = "List users (admins)",
+    responses((status = 200, description = "OK", body = Vec<api::auth::User>), (status = 403, response = crate::openapi::Forbidden))
+)]
 async fn list_users(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -153,7 +190,7 @@ async fn list_users(
 /// A user named by id or username.
 pub async fn find_user(db: &crate::db::Db, id_or_name: &str) -> AppResult<Option<UserRow>> {
     Ok(
-        sqlx::query_as("SELECT * FROM users WHERE id = ? OR username = ?")
+        sqlx::query_as("SELECT * FROM users WHERE id = $1 OR username = $2")
             .bind(id_or_name)
             .bind(id_or_name)
             .fetch_optional(db)
@@ -161,6 +198,15 @@ pub async fn find_user(db: &crate::db::Db, id_or_name: &str) -> AppResult<Option
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    operation_id = "get_user",
+    tag = "users",
+    summary = "One user (admins, or yourself)",
+    params(("id" = String, Path, description = "user id or username")),
+    responses((status = 200, description = "OK", body = api::auth::User), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn get_user(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -174,6 +220,16 @@ async fn get_user(
         .ok_or_else(|| AppError::not_found("user"))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    operation_id = "update_user",
+    tag = "users",
+    summary = "Change a user's role, disabled flag or password (admins)",
+    params(("id" = String, Path, description = "user id or username")),
+    request_body = api::auth::UpdateUser,
+    responses((status = 200, description = "OK", body = api::auth::User), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict), (status = 503, response = crate::openapi::Unavailable))
+)]
 async fn update_user(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -210,18 +266,18 @@ async fn update_user(
     let role_changed = role.is_some_and(|r| r != target.role());
     let mut tx = state.db.begin().await?;
     sqlx::query(
-        "UPDATE users SET role = COALESCE(?, role), disabled = COALESCE(?, disabled),
-                          password_hash = COALESCE(?, password_hash) WHERE id = ?",
+        "UPDATE users SET role = COALESCE($1, role), disabled = COALESCE($2, disabled),
+                          password_hash = COALESCE($3, password_hash) WHERE id = $4",
     )
     .bind(role.map(|r| r.as_str()))
-    .bind(req.disabled)
+    .bind(req.disabled.map(i64::from))
     .bind(&hash)
     .bind(&target.id)
     .execute(&mut *tx)
     .await?;
     // A disabled user, or one whose password was reset, is logged out everywhere at once.
     if req.disabled == Some(true) || hash.is_some() {
-        sqlx::query("DELETE FROM auth_sessions WHERE user_id = ?")
+        sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1")
             .bind(&target.id)
             .execute(&mut *tx)
             .await?;
@@ -229,17 +285,19 @@ async fn update_user(
     // Disabling revokes the keys for good: enabling the account again does not bring back
     // credentials that may have leaked meanwhile.
     if req.disabled == Some(true) {
-        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
-            .bind(db::now())
-            .bind(&target.id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(db::now())
+        .bind(&target.id)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     // After the commit: live terminals, tunnels, app logins and event streams end now (a
     // role change too, so event streams reopen with the new rights).
     if req.disabled == Some(true) || hash.is_some() || role_changed {
-        state.revocations.revoke(&target.id);
+        state.revoke(&target.id);
     }
     if disabling {
         let reason = format!(
@@ -257,13 +315,22 @@ async fn update_user(
     Ok(Json(row.to_api()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/me/password",
+    operation_id = "change_password",
+    tag = "auth",
+    summary = "Change my password",
+    request_body = api::auth::ChangePassword,
+    responses((status = 204, description = "Changed; other logins and connections end"), (status = 503, response = crate::openapi::Unavailable))
+)]
 async fn change_password(
     State(state): State<AppState>,
     user: CurrentUser,
     ApiJson(req): ApiJson<ChangePassword>,
 ) -> AppResult<Response> {
     validate_password(&req.new_password.0).map_err(|m| AppError::field("new_password", m))?;
-    let row: UserRow = sqlx::query_as("SELECT * FROM users WHERE id = ?")
+    let row: UserRow = sqlx::query_as("SELECT * FROM users WHERE id = $1")
         .bind(&user.id)
         .fetch_one(&state.db)
         .await?;
@@ -275,14 +342,14 @@ async fn change_password(
     }
     let hash = password::hash(req.new_password.0.clone()).await?;
     let mut tx = state.db.begin().await?;
-    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(&hash)
         .bind(&user.id)
         .execute(&mut *tx)
         .await?;
     // Every login of this user ends, this one included; a browser that changed it by cookie
     // gets a fresh login in its place, so a stolen copy of its old cookie opens nothing.
-    sqlx::query("DELETE FROM auth_sessions WHERE user_id = ?")
+    sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1")
         .bind(&user.id)
         .execute(&mut *tx)
         .await?;
@@ -292,7 +359,7 @@ async fn change_password(
     };
     tx.commit().await?;
     // Live terminals, tunnels, app logins and event streams opened before end too.
-    state.revocations.revoke(&user.id);
+    state.revoke(&user.id);
     let mut resp = StatusCode::NO_CONTENT.into_response();
     if let Some(token) = token {
         resp.headers_mut().insert(
@@ -303,6 +370,15 @@ async fn change_password(
     Ok(resp)
 }
 
+#[utoipa::path(
+    post,
+    path = "/users",
+    operation_id = "create_user",
+    tag = "users",
+    summary = "Create a user (admins)",
+    request_body = api::auth::CreateUser,
+    responses((status = 201, description = "Created", body = api::auth::User), (status = 403, response = crate::openapi::Forbidden), (status = 409, response = crate::openapi::Conflict), (status = 503, response = crate::openapi::Unavailable))
+)]
 async fn create_user(
     State(state): State<AppState>,
     user: CurrentUser,

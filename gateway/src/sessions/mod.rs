@@ -1,4 +1,6 @@
-//! `/api/v1/sessions`: create, list, get, terminate, history, logs, and terminal handles.
+//! `/api/v1/sessions`: create, list, get, terminate, history, logs, terminal handles, and the
+//! queue (`/api/v1/scheduler/queue`). [`store`] holds the session rows and their queries;
+//! [`lifecycle`] moves sessions from PENDING to their end.
 
 pub mod lifecycle;
 pub mod store;
@@ -87,6 +89,15 @@ fn pick_image<'a>(images: &'a [ImageInfo], wanted: &str) -> AppResult<&'a ImageI
     Ok(img)
 }
 
+#[utoipa::path(
+    post,
+    path = "/sessions",
+    operation_id = "create_session",
+    tag = "sessions",
+    summary = "Launch a session",
+    request_body = api::session::CreateSession,
+    responses((status = 201, description = "Accepted (PENDING)", body = api::session::Session), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -164,7 +175,7 @@ async fn create(
     }
     if let Some(max) = policy.max_pending_sessions {
         let (pending,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM sessions WHERE owner_id = ? AND status = 'PENDING'",
+            "SELECT COUNT(*) FROM sessions WHERE owner_id = $1 AND status = 'PENDING'",
         )
         .bind(&user.id)
         .fetch_one(&state.db)
@@ -182,7 +193,7 @@ async fn create(
     let apps = api::images::session_apps(&image.apps, &valid.preopen_ports)
         .map_err(|m| AppError::field("preopen_ports", m))?;
     let mounts = crate::vfolders::mounts::resolve(&state.db, &user, &valid.mounts).await?;
-    let app_secret = crate::auth::random_token();
+    let app_secret = wsproxy::secret::random_hex(wsproxy::secret::TOKEN_BYTES);
     let id = uuid::Uuid::new_v4().to_string();
     let name = valid.name.clone().unwrap_or_else(generated_name);
     let res = store::insert(
@@ -224,6 +235,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/sessions",
+    operation_id = "list_sessions",
+    tag = "sessions",
+    summary = "Sessions (own; all for admins), newest first",
+    responses((status = 200, description = "OK", body = Vec<api::session::Session>))
+)]
 async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Vec<Session>>> {
     let rows: Vec<SessionRow> = if user.is_admin() {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -234,7 +253,7 @@ async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Jso
         .await?
     } else {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{} WHERE s.owner_id = ? ORDER BY s.seq DESC LIMIT 500",
+            "{} WHERE s.owner_id = $1 ORDER BY s.seq DESC LIMIT 500",
             store::SELECT
         )))
         .bind(&user.id)
@@ -250,6 +269,14 @@ async fn list(State(state): State<AppState>, user: CurrentUser) -> AppResult<Jso
 
 /// `GET /api/v1/scheduler/queue`: PENDING sessions in queue order, each with the reason it
 /// waits (all of them for admins, one's own otherwise).
+#[utoipa::path(
+    get,
+    path = "/scheduler/queue",
+    operation_id = "scheduler_queue",
+    tag = "sessions",
+    summary = "PENDING sessions in queue order, each with why it waits (all for admins, own otherwise)",
+    responses((status = 200, description = "OK", body = Vec<api::session::Session>))
+)]
 async fn queue(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Vec<Session>>> {
     let rows = store::with_status(&state.db, &[api::session::SessionStatus::Pending]).await?;
     let mut out = Vec::new();
@@ -262,6 +289,15 @@ async fn queue(State(state): State<AppState>, user: CurrentUser) -> AppResult<Js
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}",
+    operation_id = "get_session",
+    tag = "sessions",
+    summary = "One session",
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, description = "OK", body = api::session::Session), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn get_one(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -271,6 +307,15 @@ async fn get_one(
     Ok(Json(store::to_api(&state.db, &row).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/sessions/{id}",
+    operation_id = "terminate_session",
+    tag = "sessions",
+    summary = "Terminate (or withdraw while PENDING); idempotent",
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, description = "OK", body = api::session::Session), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn terminate(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -287,6 +332,15 @@ async fn terminate(
     Ok(Json(store::to_api(&state.db, &row).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}/history",
+    operation_id = "session_history",
+    tag = "sessions",
+    summary = "Status history with reasons",
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, description = "OK", body = Vec<api::session::HistoryEntry>), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn history(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -296,6 +350,15 @@ async fn history(
     Ok(Json(store::history(&state.db, &row.id).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}/logs",
+    operation_id = "session_logs",
+    tag = "sessions",
+    summary = "Container output (kept after the session ends)",
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, description = "The output, at most the last MiB", body = String, content_type = "text/plain; charset=utf-8"), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn logs(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -312,6 +375,15 @@ async fn logs(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/sessions/{id}/terminal",
+    operation_id = "open_terminal",
+    tag = "sessions",
+    summary = "A websocket URL naming a new terminal handle (owner only); for a session on a node with its own proxy, a URL on that proxy with a token signed for it",
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, description = "OK", body = api::session::TerminalUrl), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn terminal(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -325,6 +397,12 @@ async fn terminal(
             "The session is {status}, not RUNNING; a terminal opens once it runs."
         )));
     };
+    // A node with a proxy of its own: the terminal is held there, on a token signed here.
+    if let Some(p) = crate::nodes::proxy::of_session(&state, &row).await? {
+        return Ok(Json(TerminalUrl {
+            url: p.terminal_url(&row, &user.access(&state))?,
+        }));
+    }
     let (hid, secret) = state.terminals.create(
         wsproxy::HandleInfo {
             session_id: row.id.clone(),

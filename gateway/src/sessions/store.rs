@@ -1,11 +1,13 @@
 //! Session rows and their queries.
 
+use crate::db::Json;
 use crate::db::{self, Db};
 use api::session::{HistoryEntry, Session, SessionStatus, SessionType};
 use api::{Bytes, Millicores, Resources, Shares};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A session as stored, with its owner's and project's names. `Debug` hides the app secret.
+#[derive(Clone, sqlx::FromRow)]
 pub struct SessionRow {
     pub id: String,
     pub seq: i64,
@@ -18,7 +20,8 @@ pub struct SessionRow {
     pub mem_bytes: i64,
     pub gpu: i64,
     pub gpu_shares: i64,
-    pub env: String,
+    /// The environment as JSON; a column that does not decode fails the query.
+    pub env: Json<BTreeMap<String, String>>,
     pub command: Option<String>,
     pub status: String,
     pub status_reason: String,
@@ -32,16 +35,55 @@ pub struct SessionRow {
     pub project_id: Option<String>,
     pub project_name: Option<String>,
     pub last_activity_at: Option<String>,
-    /// JSON list of [`AppPort`].
-    pub ports: String,
+    /// JSON list of [`AppPort`]; a column that does not decode fails the query.
+    pub ports: Json<Vec<AppPort>>,
     pub app_secret: Option<String>,
     pub preopen_ports: String,
-    /// JSON list of [`api::vfolders::Mount`].
-    pub mounts: String,
+    /// JSON list of [`api::vfolders::Mount`]; a column that does not decode fails the query.
+    pub mounts: Json<Vec<api::vfolders::Mount>>,
     /// Place in the queue as the last pass ordered it (PENDING only).
     pub queue_pos: Option<i64>,
-    /// JSON of [`GpuHold`] once placed.
-    pub gpu_alloc: Option<String>,
+    /// The devices a placement took ([`GpuHold`] as JSON); a column that does not decode
+    /// fails the query.
+    pub gpu_alloc: Option<Json<GpuHold>>,
+}
+
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("id", &self.id)
+            .field("seq", &self.seq)
+            .field("owner_id", &self.owner_id)
+            .field("owner_name", &self.owner_name)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("image", &self.image)
+            .field("cpu_milli", &self.cpu_milli)
+            .field("mem_bytes", &self.mem_bytes)
+            .field("gpu", &self.gpu)
+            .field("gpu_shares", &self.gpu_shares)
+            .field("env", &self.env)
+            .field("command", &self.command)
+            .field("status", &self.status)
+            .field("status_reason", &self.status_reason)
+            .field("node", &self.node)
+            .field("container_id", &self.container_id)
+            .field("exit_code", &self.exit_code)
+            .field("logs", &self.logs)
+            .field("created_at", &self.created_at)
+            .field("started_at", &self.started_at)
+            .field("terminated_at", &self.terminated_at)
+            .field("project_id", &self.project_id)
+            .field("project_name", &self.project_name)
+            .field("last_activity_at", &self.last_activity_at)
+            .field("ports", &self.ports)
+            .field("app_secret", &self.app_secret.as_ref().map(|_| "***"))
+            .field("preopen_ports", &self.preopen_ports)
+            .field("mounts", &self.mounts)
+            .field("queue_pos", &self.queue_pos)
+            .field("gpu_alloc", &self.gpu_alloc)
+            .finish()
+    }
 }
 
 /// An app of a session and, once the container runs, where its port is published.
@@ -71,22 +113,22 @@ impl SessionRow {
         }
     }
     pub fn apps(&self) -> Vec<AppPort> {
-        serde_json::from_str(&self.ports).unwrap_or_default()
+        self.ports.0.clone()
     }
 
     pub fn gpu_hold(&self) -> GpuHold {
         self.gpu_alloc
-            .as_deref()
-            .and_then(|j| serde_json::from_str(j).ok())
+            .as_ref()
+            .map(|h| h.0.clone())
             .unwrap_or_default()
     }
 
     pub fn mounts(&self) -> Vec<api::vfolders::Mount> {
-        serde_json::from_str(&self.mounts).unwrap_or_default()
+        self.mounts.0.clone()
     }
 
     pub fn env(&self) -> BTreeMap<String, String> {
-        serde_json::from_str(&self.env).unwrap_or_default()
+        self.env.0.clone()
     }
     pub fn to_api(&self, queue_position: Option<u32>) -> Session {
         Session {
@@ -122,14 +164,22 @@ impl SessionRow {
 }
 
 pub async fn get(db: &Db, id: &str) -> sqlx::Result<Option<SessionRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.id = ?")))
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.id = $1")))
         .bind(id)
         .fetch_optional(db)
         .await
 }
 
+/// `$first, $first+1, …`: `n` numbered placeholders for an `IN (…)` list.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub async fn with_status(db: &Db, statuses: &[SessionStatus]) -> sqlx::Result<Vec<SessionRow>> {
-    let marks = vec!["?"; statuses.len()].join(",");
+    let marks = placeholders(1, statuses.len());
     let sql = format!("{SELECT} WHERE s.status IN ({marks}) ORDER BY s.seq");
     let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
     for s in statuses {
@@ -157,7 +207,7 @@ pub async fn queue_position(db: &Db, row: &SessionRow) -> sqlx::Result<Option<u3
     // Counts the ones ahead of it, not itself: the scheduler may have moved this row on
     // since it was read, and a PENDING row must never show position 0.
     let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE status = 'PENDING' AND seq < ?")
+        sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE status = 'PENDING' AND seq < $1")
             .bind(row.seq)
             .fetch_one(db)
             .await?;
@@ -170,7 +220,7 @@ pub async fn to_api(db: &Db, row: &SessionRow) -> sqlx::Result<Session> {
 
 pub async fn history(db: &Db, id: &str) -> sqlx::Result<Vec<HistoryEntry>> {
     let rows: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT status, reason, at FROM session_history WHERE session_id = ? ORDER BY id",
+        "SELECT status, reason, at FROM session_history WHERE session_id = $1 ORDER BY id",
     )
     .bind(id)
     .fetch_all(db)
@@ -205,10 +255,15 @@ pub struct NewSession<'a> {
 pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
     let now = db::now();
     let mut tx = db.begin().await?;
+    // Writing the instance row first serialises session inserts (SQLite's write lock,
+    // PostgreSQL's row lock), so two racing inserts under READ COMMITTED never take one seq.
+    sqlx::query("UPDATE meta SET value = value WHERE key = 'instance_id'")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         "INSERT INTO sessions(id, seq, owner_id, name, kind, image, cpu_milli, mem_bytes, gpu, gpu_shares,
                               env, command, status, status_reason, created_at, project_id, ports, app_secret, mounts)
-         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'PENDING', $12, $13, $14, $15, $16, $17)",
     )
     .bind(s.id)
     .bind(s.owner_id)
@@ -219,26 +274,23 @@ pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
     .bind(s.resources.mem.0 as i64)
     .bind(i64::from(s.resources.gpu))
     .bind(i64::from(s.resources.gpu_shares.0))
-    .bind(serde_json::to_string(s.env).unwrap_or_else(|_| "{}".into()))
+    .bind(Json(s.env))
     .bind(s.command)
     .bind(s.reason)
     .bind(&now)
     .bind(s.project_id)
-    .bind(
-        serde_json::to_string(
-            &s.apps
-                .iter()
-                .map(|a| AppPort { name: a.name.clone(), protocol: a.protocol.clone(), port: a.port, host: None })
-                .collect::<Vec<_>>(),
-        )
-        .unwrap_or_else(|_| "[]".into()),
-    )
+    .bind(Json(
+        s.apps
+            .iter()
+            .map(|a| AppPort { name: a.name.clone(), protocol: a.protocol.clone(), port: a.port, host: None })
+            .collect::<Vec<_>>(),
+    ))
     .bind(s.app_secret)
-    .bind(serde_json::to_string(s.mounts).unwrap_or_else(|_| "[]".into()))
+    .bind(Json(s.mounts))
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "INSERT INTO session_history(session_id, status, reason, at) VALUES (?, 'PENDING', ?, ?)",
+        "INSERT INTO session_history(session_id, status, reason, at) VALUES ($1, 'PENDING', $2, $3)",
     )
     .bind(s.id)
     .bind(s.reason)
@@ -252,13 +304,13 @@ pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
 #[derive(Debug, Default)]
 pub struct Patch {
     pub node: Option<String>,
-    /// JSON list of [`AppPort`] with their published addresses.
-    pub ports: Option<String>,
+    /// The session's [`AppPort`]s with their published addresses.
+    pub ports: Option<Json<Vec<AppPort>>>,
     pub container_id: Option<String>,
     pub exit_code: Option<i64>,
     pub logs: Option<String>,
-    /// JSON of [`GpuHold`]: the devices a placement took.
-    pub gpu_alloc: Option<String>,
+    /// The devices a placement took.
+    pub gpu_alloc: Option<Json<GpuHold>>,
 }
 
 /// The GPU devices a session holds on its node: whole devices, and `(device, hundredths)`
@@ -368,15 +420,15 @@ pub async fn transition(
         return Ok(false);
     }
     let now = db::now();
-    let marks = vec!["?"; from.len()].join(",");
+    let marks = placeholders(14, from.len());
     let sql = format!(
-        "UPDATE sessions SET status = ?, status_reason = ?,
-            node = COALESCE(?, node), container_id = COALESCE(?, container_id),
-            exit_code = COALESCE(?, exit_code), logs = COALESCE(?, logs), ports = COALESCE(?, ports),
-            gpu_alloc = COALESCE(?, gpu_alloc),
-            started_at = CASE WHEN ? THEN ? ELSE started_at END,
-            terminated_at = CASE WHEN ? THEN ? ELSE terminated_at END
-         WHERE id = ? AND status IN ({marks})"
+        "UPDATE sessions SET status = $1, status_reason = $2,
+            node = COALESCE($3, node), container_id = COALESCE($4, container_id),
+            exit_code = COALESCE($5, exit_code), logs = COALESCE($6, logs), ports = COALESCE($7, ports),
+            gpu_alloc = COALESCE($8, gpu_alloc),
+            started_at = CASE WHEN $9 THEN $10 ELSE started_at END,
+            terminated_at = CASE WHEN $11 THEN $12 ELSE terminated_at END
+         WHERE id = $13 AND status IN ({marks})"
     );
     let mut tx = db.begin().await?;
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -401,13 +453,15 @@ pub async fn transition(
         tx.rollback().await?;
         return Ok(false);
     }
-    sqlx::query("INSERT INTO session_history(session_id, status, reason, at) VALUES (?, ?, ?, ?)")
-        .bind(id)
-        .bind(to.as_str())
-        .bind(reason)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO session_history(session_id, status, reason, at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(to.as_str())
+    .bind(reason)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -416,7 +470,7 @@ pub async fn transition(
 /// Records a PENDING session's queue position; true when it changed.
 pub async fn set_queue_pos(db: &Db, id: &str, pos: i64) -> sqlx::Result<bool> {
     let r = sqlx::query(
-        "UPDATE sessions SET queue_pos = ? WHERE id = ? AND status = 'PENDING' AND queue_pos IS NOT ?",
+        "UPDATE sessions SET queue_pos = $1 WHERE id = $2 AND status = 'PENDING' AND queue_pos IS DISTINCT FROM $3",
     )
     .bind(pos)
     .bind(id)
@@ -433,7 +487,7 @@ pub async fn set_reason(
     reason: &str,
 ) -> sqlx::Result<bool> {
     let r = sqlx::query(
-        "UPDATE sessions SET status_reason = ? WHERE id = ? AND status = ? AND status_reason <> ?",
+        "UPDATE sessions SET status_reason = $1 WHERE id = $2 AND status = $3 AND status_reason <> $4",
     )
     .bind(reason)
     .bind(id)
@@ -444,9 +498,9 @@ pub async fn set_reason(
     Ok(r.rows_affected() == 1)
 }
 
-/// Records when a session last had terminal or app traffic.
+/// Records when a session last had terminal, app or tunnel traffic (never moving it back).
 pub async fn touch(db: &Db, id: &str, at: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE sessions SET last_activity_at = ? WHERE id = ? AND (last_activity_at IS NULL OR last_activity_at < ?)")
+    sqlx::query("UPDATE sessions SET last_activity_at = $1 WHERE id = $2 AND (last_activity_at IS NULL OR last_activity_at < $3)")
         .bind(at)
         .bind(id)
         .bind(at)
@@ -458,6 +512,62 @@ pub async fn touch(db: &Db, id: &str, at: &str) -> sqlx::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::GpuHold;
+
+    /// A session row written straight into a fresh database, JSON columns as given.
+    async fn row_with(
+        env: &str,
+        ports: &str,
+        mounts: &str,
+    ) -> sqlx::Result<Option<super::SessionRow>> {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(dir.path(), None).await.unwrap();
+        sqlx::query("INSERT INTO users(id, username, password_hash, role, created_at) VALUES ('u1', 'alice', 'x', 'USER', '2026-01-01T00:00:00Z')")
+            .execute(&db)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO sessions(id, seq, owner_id, name, kind, image, cpu_milli, mem_bytes, env, status, status_reason, created_at, ports, mounts, app_secret)
+             VALUES ('s1', 1, 'u1', 'a', 'INTERACTIVE', 'berth/base', 1000, 1048576, $1, 'RUNNING', '', '2026-01-01T00:00:00Z', $2, $3, 'jupyter-token')",
+        )
+        .bind(env)
+        .bind(ports)
+        .bind(mounts)
+        .execute(&db)
+        .await
+        .unwrap();
+        super::get(&db, "s1").await
+    }
+
+    #[tokio::test]
+    async fn json_columns_decode_and_a_corrupt_one_is_an_error_not_empty() {
+        let row = row_with(
+            r#"{"A":"1"}"#,
+            r#"[{"name":"lab","protocol":"http","port":8888,"host":"127.0.0.1:40000"}]"#,
+            r#"[{"vfolder":"f1","name":"data","path":"/home/work/data","mode":"rw"}]"#,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(row.env().get("A").map(String::as_str), Some("1"));
+        let apps = row.apps();
+        assert_eq!(apps.len(), 1);
+        assert_eq!(apps[0].host, Some("127.0.0.1:40000".parse().unwrap()));
+        assert_eq!(row.mounts().len(), 1, "{:?}", row.mounts);
+        let shown = format!("{row:?}");
+        assert!(shown.contains("app_secret: Some(\"***\")"), "{shown}");
+        assert!(!shown.contains("jupyter-token"), "{shown}");
+        for (env, ports, mounts) in [
+            ("{not json", "[]", "[]"),
+            ("{}", r#"[{"name":1}]"#, "[]"),
+            ("{}", "[]", ""),
+        ] {
+            let got = row_with(env, ports, mounts).await;
+            assert!(
+                matches!(got, Err(sqlx::Error::ColumnDecode { .. })),
+                "{env} {ports} {mounts:?}: {got:?}"
+            );
+        }
+    }
 
     #[test]
     fn gpu_environment_on_declared_and_real_devices() {

@@ -6,8 +6,8 @@ use crate::auth::CurrentUser;
 use crate::error::{ApiJson, ApiQuery, AppError, AppResult};
 use crate::AppState;
 use api::vfolders::{
-    normalize_entry_path, normalize_path, DeleteFilesRequest, FileEntry, FileList, MkdirRequest,
-    MoveRequest, Permission, MAX_DELETE_PATHS,
+    normalize_entry_path, normalize_path, DeleteFilesRequest, DeletedFiles, FileEntry, FileList,
+    MkdirRequest, MoveRequest, Permission, MAX_DELETE_PATHS,
 };
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -127,6 +127,15 @@ fn number(field: &str, v: Option<&str>, default: u64, max: u64) -> AppResult<u64
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/vfolders/{id}/files",
+    operation_id = "list_files",
+    tag = "files",
+    summary = "Directory listing, directories first, paged",
+    params(("id" = String, Path, description = "folder id or name"), ("path" = Option<String>, Query, description = "a directory inside the folder; empty is its root"), ("offset" = Option<u64>, Query, description = "entries to skip"), ("limit" = Option<u64>, Query, description = "entries to return at most")),
+    responses((status = 200, description = "OK", body = api::vfolders::FileList), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -150,6 +159,16 @@ async fn list(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/vfolders/{id}/mkdir",
+    operation_id = "make_directory",
+    tag = "files",
+    summary = "Make a directory with its parents (RW)",
+    params(("id" = String, Path, description = "folder id or name")),
+    request_body = api::vfolders::MkdirRequest,
+    responses((status = 201, description = "Made", body = api::vfolders::FileEntry), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn mkdir(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -164,6 +183,16 @@ async fn mkdir(
     Ok((StatusCode::CREATED, Json(to_entry(parent, e))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/vfolders/{id}/move",
+    operation_id = "move_file",
+    tag = "files",
+    summary = "Move or rename; never overwrites (RW)",
+    params(("id" = String, Path, description = "folder id or name")),
+    request_body = api::vfolders::MoveRequest,
+    responses((status = 200, description = "OK", body = api::vfolders::FileEntry), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn move_entry(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -179,12 +208,22 @@ async fn move_entry(
     Ok(Json(to_entry(parent, e)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/vfolders/{id}/delete-files",
+    operation_id = "delete_files",
+    tag = "files",
+    summary = "Delete files and directories (WD)",
+    params(("id" = String, Path, description = "folder id or name")),
+    request_body = api::vfolders::DeleteFilesRequest,
+    responses((status = 200, description = "OK", body = api::vfolders::DeletedFiles), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn delete_files(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<DeleteFilesRequest>,
-) -> AppResult<Json<serde_json::Value>> {
+) -> AppResult<Json<DeletedFiles>> {
     if req.paths.is_empty() {
         return Err(AppError::field(
             "paths",
@@ -225,7 +264,7 @@ async fn delete_files(
     })
     .await;
     state.storage.usage.forget(&row.id);
-    Ok(Json(serde_json::json!({ "deleted": n? })))
+    Ok(Json(DeletedFiles { deleted: n? }))
 }
 
 #[derive(Deserialize)]
@@ -296,6 +335,15 @@ fn parse_range(h: Option<&HeaderValue>, len: u64) -> Result<Option<(u64, u64)>, 
     Ok(Some((start, end)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/vfolders/{id}/download",
+    operation_id = "download",
+    tag = "files",
+    summary = "A file (Range: bytes=a-b gives 206) or a directory as a streamed zip",
+    params(("id" = String, Path, description = "folder id or name"), ("path" = Option<String>, Query, description = "a file or directory inside the folder; empty is the whole folder"), ("Range" = Option<String>, Header, description = "one range, `bytes=FIRST-LAST`")),
+    responses((status = 200, description = "The file, or a directory as a zip archive", content((crate::openapi::Binary = "application/octet-stream"), (crate::openapi::Binary = "application/zip"))), (status = 206, description = "The requested range of the file", body = crate::openapi::Binary, content_type = "application/octet-stream"), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict), (status = 416, response = crate::openapi::RangeNotSatisfiable))
+)]
 async fn download(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -36,6 +36,9 @@ pub const MAX_DEPTH: usize = 256;
 /// The permission bits berth ever sets on what it creates: never set-uid, set-gid or sticky.
 const PERM_BITS: u32 = 0o777;
 
+/// The directory below the storage directory that holds one directory per folder id.
+pub const FOLDERS_DIR: &str = "vfolders";
+
 #[derive(Debug)]
 pub struct Storage {
     /// Each folder's bytes, remembered between requests.
@@ -79,9 +82,12 @@ fn open_dir_flags() -> OFlags {
 
 impl Storage {
     /// Creates the directories under `data_dir` (made absolute: Docker bind-mounts need it).
+    /// Uploads live beside the folders, on the same filesystem, since they are placed into
+    /// folders with `linkat`.
     pub fn open(data_dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(data_dir)?;
         let data_dir = std::fs::canonicalize(data_dir)?;
-        let folders = data_dir.join("vfolders");
+        let folders = data_dir.join(FOLDERS_DIR);
         let uploads = data_dir.join("uploads");
         std::fs::create_dir_all(&folders)?;
         std::fs::create_dir_all(&uploads)?;
@@ -112,6 +118,11 @@ impl Storage {
     }
 
     /// The host directory of a folder (for bind mounts; never used to reach files).
+    /// The directory holding one directory per folder id, as the gateway sees it.
+    pub fn folders_dir(&self) -> &Path {
+        &self.folders
+    }
+
     pub fn folder_dir(&self, id: &str) -> PathBuf {
         self.folders.join(id)
     }

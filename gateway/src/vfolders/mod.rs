@@ -88,6 +88,15 @@ struct ListQuery {
     trash: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/vfolders",
+    operation_id = "list_vfolders",
+    tag = "vfolders",
+    summary = "Folders I can use (mine, shared with me, my projects'); trash=true: mine in the trash",
+    params(("trash" = Option<String>, Query, description = "`true` lists my folders in the trash")),
+    responses((status = 200, description = "OK", body = Vec<api::vfolders::VFolder>), (status = 400, response = crate::openapi::BadRequest))
+)]
 async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -115,6 +124,15 @@ async fn list(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/vfolders/{id}",
+    operation_id = "get_vfolder",
+    tag = "vfolders",
+    summary = "One folder with its usage and quota",
+    params(("id" = String, Path, description = "folder id or name")),
+    responses((status = 200, description = "OK", body = api::vfolders::VFolder), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn get_one(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -139,7 +157,7 @@ pub(crate) async fn check_folder_count(state: &AppState, user_id: &str) -> AppRe
     let policy = crate::policy::effective(&state.db, user_id).await?.policy;
     if let Some(max) = policy.max_vfolders {
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM vfolders WHERE kind = 'user' AND owner_id = ? AND deleted_at IS NULL",
+            "SELECT COUNT(*) FROM vfolders WHERE kind = 'user' AND owner_id = $1 AND deleted_at IS NULL",
         )
         .bind(user_id)
         .fetch_one(&state.db)
@@ -171,7 +189,7 @@ pub(crate) async fn insert_folder(
     let scope = owner_id.or(project_id).unwrap_or_default();
     sqlx::query(
         "INSERT INTO vfolders(id, name, kind, owner_id, project_id, scope_id, state, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&id)
     .bind(name)
@@ -187,7 +205,7 @@ pub(crate) async fn insert_folder(
     let storage = state.storage.clone();
     let fid = id.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || storage.create_folder(&fid)).await? {
-        sqlx::query("DELETE FROM vfolders WHERE id = ?")
+        sqlx::query("DELETE FROM vfolders WHERE id = $1")
             .bind(&id)
             .execute(&state.db)
             .await?;
@@ -196,6 +214,15 @@ pub(crate) async fn insert_folder(
     Ok(id)
 }
 
+#[utoipa::path(
+    post,
+    path = "/vfolders",
+    operation_id = "create_vfolder",
+    tag = "vfolders",
+    summary = "Create a folder (project folders: admins)",
+    request_body = api::vfolders::CreateVFolder,
+    responses((status = 201, description = "Created", body = api::vfolders::VFolder), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -215,7 +242,7 @@ async fn create(
             }
             let p = req.project.as_deref().unwrap_or_default();
             let project: Option<(String,)> =
-                sqlx::query_as("SELECT id FROM projects WHERE id = ? OR name = ?")
+                sqlx::query_as("SELECT id FROM projects WHERE id = $1 OR name = $2")
                     .bind(p)
                     .bind(p)
                     .fetch_optional(&state.db)
@@ -233,6 +260,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(to_api(&state, &row).await?)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/vfolders/{id}",
+    operation_id = "rename_vfolder",
+    tag = "vfolders",
+    summary = "Rename (owner)",
+    params(("id" = String, Path, description = "folder id or name")),
+    request_body = api::vfolders::UpdateVFolder,
+    responses((status = 200, description = "OK", body = api::vfolders::VFolder), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn rename(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -241,7 +278,7 @@ async fn rename(
 ) -> AppResult<Json<VFolder>> {
     api::vfolders::validate_name(&req.name).map_err(|m| AppError::field("name", m))?;
     let row = store::require(&state.db, &user, &id, Permission::Owner).await?;
-    sqlx::query("UPDATE vfolders SET name = ? WHERE id = ?")
+    sqlx::query("UPDATE vfolders SET name = $1 WHERE id = $2")
         .bind(&req.name)
         .bind(&row.id)
         .execute(&state.db)
@@ -251,13 +288,22 @@ async fn rename(
     Ok(Json(to_api(&state, &row).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/vfolders/{id}",
+    operation_id = "trash_vfolder",
+    tag = "vfolders",
+    summary = "Move to the trash (owner)",
+    params(("id" = String, Path, description = "folder id or name")),
+    responses((status = 200, description = "OK", body = api::vfolders::VFolder), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn trash(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> AppResult<Json<VFolder>> {
     let row = store::require(&state.db, &user, &id, Permission::Owner).await?;
-    sqlx::query("UPDATE vfolders SET deleted_at = ? WHERE id = ?")
+    sqlx::query("UPDATE vfolders SET deleted_at = $1 WHERE id = $2")
         .bind(db::now())
         .bind(&row.id)
         .execute(&state.db)
@@ -266,6 +312,15 @@ async fn trash(
     Ok(Json(to_api(&state, &row).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/vfolders/{id}/restore",
+    operation_id = "restore_vfolder",
+    tag = "vfolders",
+    summary = "Restore from the trash (owner)",
+    params(("id" = String, Path, description = "folder id or name")),
+    responses((status = 200, description = "OK", body = api::vfolders::VFolder), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn restore(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -286,7 +341,7 @@ async fn restore(
     if row.kind == "user" {
         check_folder_count(&state, row.owner_id.as_deref().unwrap_or_default()).await?;
     }
-    sqlx::query("UPDATE vfolders SET deleted_at = NULL WHERE id = ?")
+    sqlx::query("UPDATE vfolders SET deleted_at = NULL WHERE id = $1")
         .bind(&row.id)
         .execute(&state.db)
         .await
@@ -295,6 +350,15 @@ async fn restore(
     Ok(Json(to_api(&state, &row).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/vfolders/{id}/purge",
+    operation_id = "purge_vfolder",
+    tag = "vfolders",
+    summary = "Delete for good (only from the trash; not while mounted)",
+    params(("id" = String, Path, description = "folder id or name")),
+    responses((status = 204, description = "Deleted"), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn purge(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -325,9 +389,9 @@ async fn purge(
     uploads::drop_folder_uploads(&state, &row.id).await?;
     let mut tx = state.db.begin().await?;
     for q in [
-        "DELETE FROM vfolder_members WHERE vfolder_id = ?",
-        "DELETE FROM vfolder_invitations WHERE vfolder_id = ?",
-        "DELETE FROM vfolders WHERE id = ?",
+        "DELETE FROM vfolder_members WHERE vfolder_id = $1",
+        "DELETE FROM vfolder_invitations WHERE vfolder_id = $1",
+        "DELETE FROM vfolders WHERE id = $1",
     ] {
         sqlx::query(q).bind(&row.id).execute(&mut *tx).await?;
     }

@@ -81,6 +81,16 @@ async fn owned_user_folder(
     Ok(row)
 }
 
+#[utoipa::path(
+    post,
+    path = "/vfolders/{id}/invitations",
+    operation_id = "invite",
+    tag = "sharing",
+    summary = "Invite a user with ro, rw or wd (owner of a user folder)",
+    params(("id" = String, Path, description = "folder id or name")),
+    request_body = api::vfolders::InviteRequest,
+    responses((status = 201, description = "Invited", body = api::vfolders::Invitation), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn invite(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -98,7 +108,7 @@ async fn invite(
     }
     let row = owned_user_folder(&state, &user, &id).await?;
     let invitee: Option<(String, String)> = sqlx::query_as(
-        "SELECT id, username FROM users WHERE (id = ? OR username = ?) AND disabled = 0",
+        "SELECT id, username FROM users WHERE (id = $1 OR username = $2) AND disabled = 0",
     )
     .bind(name)
     .bind(name)
@@ -114,7 +124,7 @@ async fn invite(
         return Err(AppError::field("user", "You own this folder already."));
     }
     let member: Option<(String,)> = sqlx::query_as(
-        "SELECT permission FROM vfolder_members WHERE vfolder_id = ? AND user_id = ?",
+        "SELECT permission FROM vfolder_members WHERE vfolder_id = $1 AND user_id = $2",
     )
     .bind(&row.id)
     .bind(&invitee_id)
@@ -128,7 +138,7 @@ async fn invite(
         )));
     }
     let pending: Option<(String,)> = sqlx::query_as(
-        "SELECT id FROM vfolder_invitations WHERE vfolder_id = ? AND invitee_id = ? AND state = 'PENDING'",
+        "SELECT id FROM vfolder_invitations WHERE vfolder_id = $1 AND invitee_id = $2 AND state = 'PENDING'",
     )
     .bind(&row.id)
     .bind(&invitee_id)
@@ -143,7 +153,7 @@ async fn invite(
     let inv = uuid::Uuid::new_v4().to_string();
     sqlx::query(
         "INSERT INTO vfolder_invitations(id, vfolder_id, inviter_id, invitee_id, permission, state, created_at)
-         VALUES (?, ?, ?, ?, ?, 'PENDING', ?)",
+         VALUES ($1, $2, $3, $4, $5, 'PENDING', $6)",
     )
     .bind(&inv)
     .bind(&row.id)
@@ -154,7 +164,7 @@ async fn invite(
     .execute(&state.db)
     .await?;
     let r: InvitationRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_INVITATION} WHERE i.id = ?"
+        "{SELECT_INVITATION} WHERE i.id = $1"
     )))
     .bind(&inv)
     .fetch_one(&state.db)
@@ -162,6 +172,15 @@ async fn invite(
     Ok((StatusCode::CREATED, Json(r.to_api())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/vfolders/{id}/invitations",
+    operation_id = "list_sent_invitations",
+    tag = "sharing",
+    summary = "Invitations sent for a folder (owner)",
+    params(("id" = String, Path, description = "folder id or name")),
+    responses((status = 200, description = "OK", body = Vec<api::vfolders::Invitation>), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn sent(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -169,7 +188,7 @@ async fn sent(
 ) -> AppResult<Json<Vec<Invitation>>> {
     let row = owned_user_folder(&state, &user, &id).await?;
     let rows: Vec<InvitationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_INVITATION} WHERE i.vfolder_id = ? ORDER BY i.created_at DESC LIMIT 500"
+        "{SELECT_INVITATION} WHERE i.vfolder_id = $1 ORDER BY i.created_at DESC LIMIT 500"
     )))
     .bind(&row.id)
     .fetch_all(&state.db)
@@ -177,12 +196,20 @@ async fn sent(
     Ok(Json(rows.iter().map(InvitationRow::to_api).collect()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/invitations",
+    operation_id = "list_invitations",
+    tag = "sharing",
+    summary = "My pending invitations",
+    responses((status = 200, description = "OK", body = Vec<api::vfolders::Invitation>))
+)]
 async fn inbox(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> AppResult<Json<Vec<Invitation>>> {
     let rows: Vec<InvitationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_INVITATION} WHERE i.invitee_id = ? AND i.state = 'PENDING' AND v.deleted_at IS NULL
+        "{SELECT_INVITATION} WHERE i.invitee_id = $1 AND i.state = 'PENDING' AND v.deleted_at IS NULL
          ORDER BY i.created_at DESC"
     )))
     .bind(&user.id)
@@ -194,7 +221,7 @@ async fn inbox(
 /// A pending invitation to the caller; anything else is missing.
 async fn my_invitation(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<InvitationRow> {
     let r: Option<InvitationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_INVITATION} WHERE i.id = ? AND v.deleted_at IS NULL"
+        "{SELECT_INVITATION} WHERE i.id = $1 AND v.deleted_at IS NULL"
     )))
     .bind(id)
     .fetch_optional(&state.db)
@@ -213,6 +240,15 @@ async fn my_invitation(state: &AppState, user: &CurrentUser, id: &str) -> AppRes
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/invitations/{id}/accept",
+    operation_id = "accept_invitation",
+    tag = "sharing",
+    summary = "Accept: the folder is shared with me",
+    params(("id" = String, Path, description = "invitation id")),
+    responses((status = 200, description = "OK", body = api::vfolders::VFolder), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn accept(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -220,12 +256,12 @@ async fn accept(
 ) -> AppResult<Json<VFolder>> {
     let inv = my_invitation(&state, &user, &id).await?;
     let mut tx = state.db.begin().await?;
-    sqlx::query("UPDATE vfolder_invitations SET state = 'ACCEPTED' WHERE id = ?")
+    sqlx::query("UPDATE vfolder_invitations SET state = 'ACCEPTED' WHERE id = $1")
         .bind(&inv.id)
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "INSERT INTO vfolder_members(vfolder_id, user_id, permission) VALUES (?, ?, ?)
+        "INSERT INTO vfolder_members(vfolder_id, user_id, permission) VALUES ($1, $2, $3)
          ON CONFLICT(vfolder_id, user_id) DO UPDATE SET permission = excluded.permission",
     )
     .bind(&inv.vfolder_id)
@@ -238,19 +274,37 @@ async fn accept(
     Ok(Json(to_api(&state, &row).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/invitations/{id}/decline",
+    operation_id = "decline_invitation",
+    tag = "sharing",
+    summary = "Decline",
+    params(("id" = String, Path, description = "invitation id")),
+    responses((status = 204, description = "Declined"), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn decline(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
     let inv = my_invitation(&state, &user, &id).await?;
-    sqlx::query("UPDATE vfolder_invitations SET state = 'DECLINED' WHERE id = ?")
+    sqlx::query("UPDATE vfolder_invitations SET state = 'DECLINED' WHERE id = $1")
         .bind(&inv.id)
         .execute(&state.db)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/vfolders/{id}/members",
+    operation_id = "list_members",
+    tag = "sharing",
+    summary = "Users a folder is shared with (owner)",
+    params(("id" = String, Path, description = "folder id or name")),
+    responses((status = 200, description = "OK", body = Vec<api::vfolders::Member>), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn members(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -259,7 +313,7 @@ async fn members(
     let row = owned_user_folder(&state, &user, &id).await?;
     let rows: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT m.user_id, u.username, m.permission FROM vfolder_members m
-         JOIN users u ON u.id = m.user_id WHERE m.vfolder_id = ? ORDER BY u.username",
+         JOIN users u ON u.id = m.user_id WHERE m.vfolder_id = $1 ORDER BY u.username",
     )
     .bind(&row.id)
     .fetch_all(&state.db)
@@ -275,6 +329,15 @@ async fn members(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/vfolders/{id}/members/{user}",
+    operation_id = "unshare",
+    tag = "sharing",
+    summary = "Unshare (owner)",
+    params(("id" = String, Path, description = "folder id or name"), ("user" = String, Path, description = "user id or username")),
+    responses((status = 204, description = "Unshared"), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn unshare(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -283,8 +346,8 @@ async fn unshare(
     let row = owned_user_folder(&state, &user, &id).await?;
     let mut tx = state.db.begin().await?;
     let gone = sqlx::query(
-        "DELETE FROM vfolder_members WHERE vfolder_id = ?
-           AND user_id = (SELECT id FROM users WHERE id = ? OR username = ?)",
+        "DELETE FROM vfolder_members WHERE vfolder_id = $1
+           AND user_id = (SELECT id FROM users WHERE id = $2 OR username = $3)",
     )
     .bind(&row.id)
     .bind(&who)
@@ -293,8 +356,8 @@ async fn unshare(
     .await?
     .rows_affected();
     let cancelled = sqlx::query(
-        "UPDATE vfolder_invitations SET state = 'CANCELLED' WHERE vfolder_id = ? AND state = 'PENDING'
-           AND invitee_id = (SELECT id FROM users WHERE id = ? OR username = ?)",
+        "UPDATE vfolder_invitations SET state = 'CANCELLED' WHERE vfolder_id = $1 AND state = 'PENDING'
+           AND invitee_id = (SELECT id FROM users WHERE id = $2 OR username = $3)",
     )
     .bind(&row.id)
     .bind(&who)
@@ -316,6 +379,15 @@ async fn unshare(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/vfolders/{id}/leave",
+    operation_id = "leave_vfolder",
+    tag = "sharing",
+    summary = "Leave a folder shared with me",
+    params(("id" = String, Path, description = "folder id or name")),
+    responses((status = 204, description = "Left"), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn leave(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -332,7 +404,7 @@ async fn leave(
             row.name
         ))),
         _ => {
-            sqlx::query("DELETE FROM vfolder_members WHERE vfolder_id = ? AND user_id = ?")
+            sqlx::query("DELETE FROM vfolder_members WHERE vfolder_id = $1 AND user_id = $2")
                 .bind(&row.id)
                 .bind(&user.id)
                 .execute(&state.db)
@@ -374,7 +446,7 @@ impl JobRow {
 async fn load_job(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<JobRow> {
     let r: Option<JobRow> = sqlx::query_as(
         "SELECT id, kind, state, done_bytes, total_bytes, vfolder_id, error, created_at, finished_at
-         FROM jobs WHERE id = ? AND user_id = ?",
+         FROM jobs WHERE id = $1 AND user_id = $2",
     )
     .bind(id)
     .bind(&user.id)
@@ -383,6 +455,15 @@ async fn load_job(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<J
     r.ok_or_else(|| AppError::not_found("job"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}",
+    operation_id = "get_job",
+    tag = "sharing",
+    summary = "A background job's progress",
+    params(("id" = String, Path, description = "job id")),
+    responses((status = 200, description = "OK", body = api::vfolders::Job), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn job(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -391,6 +472,16 @@ async fn job(
     Ok(Json(load_job(&state, &user, &id).await?.to_api()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/vfolders/{id}/clone",
+    operation_id = "clone_vfolder",
+    tag = "sharing",
+    summary = "Clone into a new folder of mine (a background job)",
+    params(("id" = String, Path, description = "folder id or name")),
+    request_body = api::vfolders::CloneRequest,
+    responses((status = 202, description = "The job", body = api::vfolders::Job), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict))
+)]
 async fn clone(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -434,7 +525,7 @@ async fn clone(
     let job_id = uuid::Uuid::new_v4().to_string();
     sqlx::query(
         "INSERT INTO jobs(id, user_id, kind, state, total_bytes, vfolder_id, created_at)
-         VALUES (?, ?, 'clone', 'RUNNING', ?, ?, ?)",
+         VALUES ($1, $2, 'clone', 'RUNNING', $3, $4, $5)",
     )
     .bind(&job_id)
     .bind(&user.id)
@@ -478,8 +569,9 @@ async fn run_clone(state: AppState, job: String, src: String, dst: String, quota
         tokio::select! {
             r = &mut copy => break r,
             _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
-                let _ = sqlx::query("UPDATE jobs SET done_bytes = ? WHERE id = ?")
+                let _ = sqlx::query("UPDATE jobs SET done_bytes = $1, beat_at = $2 WHERE id = $3")
                     .bind(done.load(Ordering::Relaxed) as i64)
+                    .bind(db::now())
                     .bind(&job)
                     .execute(&state.db)
                     .await;
@@ -498,12 +590,12 @@ async fn run_clone(state: AppState, job: String, src: String, dst: String, quota
     };
     match outcome {
         Ok(()) => {
-            let _ = sqlx::query("UPDATE vfolders SET state = 'READY' WHERE id = ?")
+            let _ = sqlx::query("UPDATE vfolders SET state = 'READY' WHERE id = $1")
                 .bind(&dst)
                 .execute(&state.db)
                 .await;
             let _ = sqlx::query(
-                "UPDATE jobs SET state = 'DONE', done_bytes = ?, total_bytes = MAX(total_bytes, ?), finished_at = ? WHERE id = ?",
+                "UPDATE jobs SET state = 'DONE', done_bytes = $1, total_bytes = CASE WHEN total_bytes > $2 THEN total_bytes ELSE $2 END, finished_at = $3 WHERE id = $4",
             )
             .bind(done)
             .bind(done)
@@ -522,13 +614,13 @@ async fn run_clone(state: AppState, job: String, src: String, dst: String, quota
 
 async fn fail_job(db: &db::Db, job: &str, msg: &str) {
     let _ = sqlx::query(
-        "DELETE FROM vfolders WHERE id = (SELECT vfolder_id FROM jobs WHERE id = ?) AND state = 'CLONING'",
+        "DELETE FROM vfolders WHERE id = (SELECT vfolder_id FROM jobs WHERE id = $1) AND state = 'CLONING'",
     )
     .bind(job)
     .execute(db)
     .await;
     let _ =
-        sqlx::query("UPDATE jobs SET state = 'FAILED', error = ?, finished_at = ? WHERE id = ?")
+        sqlx::query("UPDATE jobs SET state = 'FAILED', error = $1, finished_at = $2 WHERE id = $3")
             .bind(msg)
             .bind(db::now())
             .bind(job)
@@ -536,23 +628,59 @@ async fn fail_job(db: &db::Db, job: &str, msg: &str) {
             .await;
 }
 
-/// At start: jobs that were running when berth stopped failed; their half-made folders go.
+/// At start (SQLite, one process): jobs that were running when berth stopped failed; their
+/// half-made folders go.
 pub async fn fail_interrupted_jobs(state: &AppState) -> AppResult<()> {
-    let rows: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT id, vfolder_id FROM jobs WHERE state = 'RUNNING'")
-            .fetch_all(&state.db)
-            .await?;
-    for (id, folder) in rows {
+    fail_jobs_beating_before(state, None).await
+}
+
+/// How long a running job's heartbeat may be silent before the leader fails it (replicas: its
+/// replica died); it beats every 200 ms.
+pub const JOB_SILENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// With replicas (PostgreSQL), until shutdown: the leader fails every running job whose
+/// heartbeat has been silent for [`JOB_SILENCE`] (the replica running it died), every 15 s.
+pub async fn run_job_watch(state: AppState) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+        if !state.lifecycle.leads() {
+            continue;
+        }
+        let before = time::OffsetDateTime::now_utc() - JOB_SILENCE;
+        if let Err(e) = fail_jobs_beating_before(&state, Some(before)).await {
+            tracing::warn!("cannot check running jobs: {e:?}");
+        }
+    }
+}
+
+/// Fails the running jobs (all, or those whose last beat is before `before`), removing their
+/// half-made folders.
+async fn fail_jobs_beating_before(
+    state: &AppState,
+    before: Option<time::OffsetDateTime>,
+) -> AppResult<()> {
+    let rows: Vec<(String, Option<String>, Option<String>, String)> = sqlx::query_as(
+        "SELECT id, vfolder_id, beat_at, created_at FROM jobs WHERE state = 'RUNNING'",
+    )
+    .fetch_all(&state.db)
+    .await?;
+    for (id, folder, beat, created) in rows {
+        let last = db::parse_time(beat.as_deref().unwrap_or(&created));
+        if let Some(before) = before {
+            if last.is_none_or(|t| t >= before) {
+                continue;
+            }
+        }
         if let Some(f) = folder {
             let storage = state.storage.clone();
             let _ = tokio::task::spawn_blocking(move || storage.purge_folder(&f)).await;
         }
-        fail_job(
-            &state.db,
-            &id,
-            "berth restarted while the copy ran; clone the folder again.",
-        )
-        .await;
+        let why = if before.is_some() {
+            "the berth replica running the copy stopped; clone the folder again."
+        } else {
+            "berth restarted while the copy ran; clone the folder again."
+        };
+        fail_job(&state.db, &id, why).await;
     }
     Ok(())
 }

@@ -44,24 +44,26 @@ impl FolderRow {
     }
 }
 
-/// Folders with the asking user's permission. `?1` is the user id, `?2` 1 for admins.
+/// Folders with the asking user's permission, as `v`. `$1` is the user id, `$2` 1 for admins.
 /// Admins own every project folder; project members may write and delete in them.
 const SELECT: &str = "
+SELECT * FROM (
 SELECT v.id, v.name, v.kind, v.owner_id, v.project_id, v.scope_id, v.state, v.created_at,
        v.deleted_at,
        COALESCE(u.username, p.name, '') AS owner_name,
        CASE
-         WHEN v.kind = 'user' AND v.owner_id = ?1 THEN 'OWNER'
-         WHEN v.kind = 'project' AND ?2 = 1 THEN 'OWNER'
+         WHEN v.kind = 'user' AND v.owner_id = $1 THEN 'OWNER'
+         WHEN v.kind = 'project' AND $2 = 1 THEN 'OWNER'
          WHEN m.permission IS NOT NULL THEN m.permission
          WHEN v.kind = 'project' AND pm.user_id IS NOT NULL THEN 'WD'
        END AS perm
 FROM vfolders v
 LEFT JOIN users u ON u.id = v.owner_id
 LEFT JOIN projects p ON p.id = v.project_id
-LEFT JOIN vfolder_members m ON m.vfolder_id = v.id AND m.user_id = ?1
-LEFT JOIN project_members pm ON pm.project_id = v.project_id AND pm.user_id = ?1
-WHERE perm IS NOT NULL";
+LEFT JOIN vfolder_members m ON m.vfolder_id = v.id AND m.user_id = $1
+LEFT JOIN project_members pm ON pm.project_id = v.project_id AND pm.user_id = $1
+) v
+WHERE v.perm IS NOT NULL";
 
 /// Every live folder the user can use, by name.
 pub async fn usable(db: &Db, user: &CurrentUser) -> AppResult<Vec<FolderRow>> {
@@ -69,7 +71,7 @@ pub async fn usable(db: &Db, user: &CurrentUser) -> AppResult<Vec<FolderRow>> {
         "{SELECT} AND v.deleted_at IS NULL ORDER BY v.name, v.id"
     )))
     .bind(&user.id)
-    .bind(user.is_admin())
+    .bind(i64::from(user.is_admin()))
     .fetch_all(db)
     .await?)
 }
@@ -80,7 +82,7 @@ pub async fn trashed(db: &Db, user: &CurrentUser) -> AppResult<Vec<FolderRow>> {
         "{SELECT} AND v.deleted_at IS NOT NULL AND perm = 'OWNER' ORDER BY v.deleted_at DESC"
     )))
     .bind(&user.id)
-    .bind(user.is_admin())
+    .bind(i64::from(user.is_admin()))
     .fetch_all(db)
     .await?)
 }
@@ -89,9 +91,9 @@ pub async fn trashed(db: &Db, user: &CurrentUser) -> AppResult<Vec<FolderRow>> {
 /// user's folder, a malformed id — answers exactly like a missing folder.
 pub async fn visible(db: &Db, user: &CurrentUser, id: &str) -> AppResult<FolderRow> {
     let row: Option<FolderRow> = if uuid::Uuid::parse_str(id).is_ok() {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} AND v.id = ?3")))
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} AND v.id = $3")))
             .bind(&user.id)
-            .bind(user.is_admin())
+            .bind(i64::from(user.is_admin()))
             .bind(id)
             .fetch_optional(db)
             .await?
@@ -171,16 +173,20 @@ pub async fn quota(db: &Db, row: &FolderRow) -> AppResult<Option<u64>> {
     })
 }
 
-/// Live sessions that mount the folder.
+/// Live sessions that mount the folder. The text match narrows the rows on both backends; the
+/// decoded mounts decide.
 pub async fn mounted_by(db: &Db, folder_id: &str) -> AppResult<Vec<String>> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT s.name FROM sessions s
-         WHERE s.status NOT IN ('TERMINATED', 'CANCELLED', 'ERROR')
-           AND EXISTS (SELECT 1 FROM json_each(s.mounts) j
-                       WHERE json_extract(j.value, '$.vfolder') = ?)",
+    let rows: Vec<(String, crate::db::Json<Vec<api::vfolders::Mount>>)> = sqlx::query_as(
+        "SELECT s.name, s.mounts FROM sessions s
+         WHERE s.status NOT IN ('TERMINATED', 'CANCELLED', 'ERROR') AND s.mounts LIKE $1
+         ORDER BY s.seq",
     )
-    .bind(folder_id)
+    .bind(format!("%{folder_id}%"))
     .fetch_all(db)
     .await?;
-    Ok(rows.into_iter().map(|(n,)| n).collect())
+    Ok(rows
+        .into_iter()
+        .filter(|(_, mounts)| mounts.iter().any(|m| m.vfolder == folder_id))
+        .map(|(n, _)| n)
+        .collect())
 }

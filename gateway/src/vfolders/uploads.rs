@@ -105,6 +105,24 @@ fn header_u64(headers: &HeaderMap, name: &str) -> AppResult<Option<u64>> {
     }
 }
 
+/// Decodes an `Upload-Metadata` value: base64 in the standard alphabet (tus 1.0) or the
+/// URL-safe one, with or without padding; `None` when it is neither.
+fn metadata_value(v: &str) -> Option<Vec<u8>> {
+    use base64::alphabet::{STANDARD, URL_SAFE};
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+    use base64::engine::DecodePaddingMode;
+    use base64::Engine;
+    const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    const STANDARD_ANY: GeneralPurpose = GeneralPurpose::new(&STANDARD, LENIENT);
+    const URL_SAFE_ANY: GeneralPurpose = GeneralPurpose::new(&URL_SAFE, LENIENT);
+    STANDARD_ANY
+        .decode(v)
+        .or_else(|_| URL_SAFE_ANY.decode(v))
+        .ok()
+}
+
 /// The `path` from `Upload-Metadata` (comma-separated `key base64value` pairs).
 fn metadata_path(headers: &HeaderMap) -> AppResult<String> {
     let meta = headers
@@ -117,7 +135,7 @@ fn metadata_path(headers: &HeaderMap) -> AppResult<String> {
             continue;
         };
         if k == "path" {
-            let bytes = api::vfolders::base64_decode(v.unwrap_or("").trim()).ok_or_else(|| {
+            let bytes = metadata_value(v.unwrap_or("").trim()).ok_or_else(|| {
                 AppError::field(
                     "Upload-Metadata",
                     "The path in Upload-Metadata is not valid base64.",
@@ -148,6 +166,16 @@ fn http_date(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+#[utoipa::path(
+    options,
+    path = "/vfolders/{id}/uploads",
+    operation_id = "upload_capabilities",
+    tag = "uploads",
+    summary = "tus capabilities (Tus-Version, Tus-Extension, Tus-Max-Size)",
+    params(("id" = String, Path, description = "folder id or name")),
+    security(()),
+    responses((status = 204, description = "Capabilities in the headers", headers(("Tus-Version" = String), ("Tus-Extension" = String), ("Tus-Max-Size" = u64))))
+)]
 async fn options() -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     let h = r.headers_mut();
@@ -171,14 +199,24 @@ struct UploadRow {
 
 /// Bytes reserved by uploads in flight into a folder.
 async fn reserved(state: &AppState, folder: &str) -> AppResult<u64> {
-    let (n,): (i64,) =
-        sqlx::query_as("SELECT COALESCE(SUM(length), 0) FROM uploads WHERE vfolder_id = ?")
-            .bind(folder)
-            .fetch_one(&state.db)
-            .await?;
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(length), 0) AS BIGINT) FROM uploads WHERE vfolder_id = $1",
+    )
+    .bind(folder)
+    .fetch_one(&state.db)
+    .await?;
     Ok(n as u64)
 }
 
+#[utoipa::path(
+    post,
+    path = "/vfolders/{id}/uploads",
+    operation_id = "create_upload",
+    tag = "uploads",
+    summary = "tus 1.0 creation: Upload-Length, Upload-Metadata `path BASE64`; 201 with Location",
+    params(("id" = String, Path, description = "folder id or name"), ("Tus-Resumable" = String, Header, description = "must be `1.0.0`"), ("Upload-Length" = u64, Header, description = "the file's size in bytes"), ("Upload-Metadata" = String, Header, description = "`path BASE64`, the file's path inside the folder (more tus metadata pairs may follow)")),
+    responses((status = 201, description = "Created", headers(("Location" = String, description = "the upload's URL"), ("Upload-Offset" = u64), ("Upload-Expires" = String), ("Tus-Resumable" = String))), (status = 400, response = crate::openapi::BadRequest), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict), (status = 412, response = crate::openapi::PreconditionFailed), (status = 413, response = crate::openapi::TooLarge))
+)]
 async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -216,17 +254,25 @@ async fn create(
     let upload = uuid::Uuid::new_v4().to_string();
     let now = db::now();
     // The quota: what is in the folder, what other uploads reserved, and this one. The
-    // reservation is checked and made in one statement, so racing uploads cannot both pass.
+    // reservation is checked and made in one statement, inside a transaction that first
+    // writes the folder's row: that write lock (SQLite's database lock, PostgreSQL's row lock)
+    // makes racing reservations into one folder wait for each other, so under PostgreSQL's
+    // READ COMMITTED the second one's statement sees the first's row and both cannot pass.
     let quota = store::quota(&state.db, &row).await?;
     let used = match quota {
         Some(_) => super::folder_usage(&state, &row.id).await,
         None => 0,
     };
     let limit = quota.map_or(i64::MAX, |q| q.min(i64::MAX as u64) as i64);
+    let mut tx = state.db.begin().await?;
+    sqlx::query("UPDATE vfolders SET state = state WHERE id = $1")
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await?;
     let inserted = sqlx::query(
         "INSERT INTO uploads(id, vfolder_id, user_id, path, length, created_at, touched_at)
-         SELECT ?, ?, ?, ?, ?, ?, ?
-         WHERE ? + ? + (SELECT COALESCE(SUM(length), 0) FROM uploads WHERE vfolder_id = ?) <= ?",
+         SELECT $1, $2, $3, $4, $5, $6, $7
+         WHERE $8 + $9 + (SELECT COALESCE(SUM(length), 0) FROM uploads WHERE vfolder_id = $10) <= $11",
     )
     .bind(&upload)
     .bind(&row.id)
@@ -239,9 +285,10 @@ async fn create(
     .bind(length as i64)
     .bind(&row.id)
     .bind(limit)
-    .execute(&state.db)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
+    tx.commit().await?;
     if inserted == 0 {
         let quota = quota.unwrap_or(u64::MAX);
         let held = reserved(&state, &row.id).await?;
@@ -298,7 +345,7 @@ async fn load(
 ) -> AppResult<UploadRow> {
     let row: Option<UploadRow> = sqlx::query_as(
         "SELECT id, vfolder_id, path, length, touched_at FROM uploads
-         WHERE id = ? AND vfolder_id = ? AND user_id = ?",
+         WHERE id = $1 AND vfolder_id = $2 AND user_id = $3",
     )
     .bind(upload)
     .bind(folder)
@@ -322,6 +369,15 @@ async fn offset_of(state: &AppState, u: &UploadRow) -> AppResult<u64> {
     }
 }
 
+#[utoipa::path(
+    head,
+    path = "/vfolders/{id}/uploads/{upload}",
+    operation_id = "upload_offset",
+    tag = "uploads",
+    summary = "tus offset (Upload-Offset, Upload-Length)",
+    params(("id" = String, Path, description = "folder id or name"), ("upload" = String, Path, description = "upload id")),
+    responses((status = 200, description = "The offset in the headers", headers(("Upload-Offset" = u64), ("Upload-Length" = u64), ("Upload-Expires" = String), ("Tus-Resumable" = String))), (status = 404, response = crate::openapi::NotFound))
+)]
 async fn head(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -340,6 +396,16 @@ async fn head(
     Ok(with_tus(r))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/vfolders/{id}/uploads/{upload}",
+    operation_id = "upload_data",
+    tag = "uploads",
+    summary = "tus data at Upload-Offset",
+    params(("id" = String, Path, description = "folder id or name"), ("upload" = String, Path, description = "upload id"), ("Tus-Resumable" = String, Header, description = "must be `1.0.0`"), ("Upload-Offset" = u64, Header, description = "the byte the data starts at")),
+    request_body(content = crate::openapi::Binary, content_type = "application/offset+octet-stream", description = "The next bytes of the file"),
+    responses((status = 204, description = "Stored", headers(("Upload-Offset" = u64, description = "the new offset"), ("Tus-Resumable" = String))), (status = 400, response = crate::openapi::BadRequest), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict), (status = 412, response = crate::openapi::PreconditionFailed), (status = 413, response = crate::openapi::TooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType))
+)]
 async fn patch(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -412,7 +478,7 @@ async fn patch(
     sink.finish().await?;
     // The offset itself is the partial file's length (see `offset_of`); only the time of
     // the last byte is kept, for the expiry.
-    sqlx::query("UPDATE uploads SET touched_at = ? WHERE id = ?")
+    sqlx::query("UPDATE uploads SET touched_at = $1 WHERE id = $2")
         .bind(db::now())
         .bind(&u.id)
         .execute(&state.db)
@@ -531,13 +597,22 @@ async fn finish(state: &AppState, u: &UploadRow) -> AppResult<()> {
             .add(&u.vfolder_id, u.length as u64)
             .await;
     }
-    sqlx::query("DELETE FROM uploads WHERE id = ?")
+    sqlx::query("DELETE FROM uploads WHERE id = $1")
         .bind(&u.id)
         .execute(&state.db)
         .await?;
     placed
 }
 
+#[utoipa::path(
+    delete,
+    path = "/vfolders/{id}/uploads/{upload}",
+    operation_id = "terminate_upload",
+    tag = "uploads",
+    summary = "tus termination",
+    params(("id" = String, Path, description = "folder id or name"), ("upload" = String, Path, description = "upload id"), ("Tus-Resumable" = String, Header, description = "must be `1.0.0`")),
+    responses((status = 204, description = "Ended and forgotten"), (status = 404, response = crate::openapi::NotFound), (status = 412, response = crate::openapi::PreconditionFailed))
+)]
 async fn terminate(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -552,7 +627,7 @@ async fn terminate(
 
 async fn forget(state: &AppState, upload: &str) -> AppResult<()> {
     let _ = tokio::fs::remove_file(state.storage.upload_file(upload)).await;
-    sqlx::query("DELETE FROM uploads WHERE id = ?")
+    sqlx::query("DELETE FROM uploads WHERE id = $1")
         .bind(upload)
         .execute(&state.db)
         .await?;
@@ -561,7 +636,7 @@ async fn forget(state: &AppState, upload: &str) -> AppResult<()> {
 
 /// Drops every upload into a folder (it is being purged).
 pub async fn drop_folder_uploads(state: &AppState, folder: &str) -> AppResult<()> {
-    let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM uploads WHERE vfolder_id = ?")
+    let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM uploads WHERE vfolder_id = $1")
         .bind(folder)
         .fetch_all(&state.db)
         .await?;
@@ -585,7 +660,7 @@ pub async fn run_expiry(state: AppState) {
 
 async fn sweep(state: &AppState) -> AppResult<()> {
     let cutoff = db::now_plus(-(state.config.upload_expiry_s as i64));
-    let old: Vec<(String,)> = sqlx::query_as("SELECT id FROM uploads WHERE touched_at < ?")
+    let old: Vec<(String,)> = sqlx::query_as("SELECT id FROM uploads WHERE touched_at < $1")
         .bind(&cutoff)
         .fetch_all(&state.db)
         .await?;
@@ -620,4 +695,43 @@ async fn sweep(state: &AppState) -> AppResult<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path_of(meta: &'static str) -> AppResult<String> {
+        let mut h = HeaderMap::new();
+        h.insert("upload-metadata", HeaderValue::from_static(meta));
+        metadata_path(&h)
+    }
+
+    #[test]
+    fn metadata_values_are_base64_in_either_alphabet_padded_or_not() {
+        assert_eq!(metadata_value("YS50eHQ=").as_deref(), Some(&b"a.txt"[..]));
+        assert_eq!(metadata_value("YS50eHQ").as_deref(), Some(&b"a.txt"[..]));
+        assert_eq!(metadata_value("").as_deref(), Some(&b""[..]));
+        // 0xfb 0xff: `+/` in the standard alphabet, `-_` in the URL-safe one.
+        assert_eq!(metadata_value("+/8=").as_deref(), Some(&[0xfb, 0xff][..]));
+        assert_eq!(metadata_value("-_8").as_deref(), Some(&[0xfb, 0xff][..]));
+        for bad in ["a", "YS5*eHQ=", "Y S50", "%%%%"] {
+            assert_eq!(metadata_value(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_path_comes_from_upload_metadata() {
+        // "dir/a.txt", and a file name beside it.
+        let p = path_of("filename YS50eHQ=,path ZGlyL2EudHh0").unwrap();
+        assert_eq!(p, "dir/a.txt");
+        for bad in ["path *", "path //8=", "filename YS50eHQ="] {
+            assert!(path_of(bad).is_err(), "{bad}");
+        }
+        // Agrees with the encoder the clients use.
+        let meta = api::vfolders::upload_metadata("caf\u{e9}/r\u{e9}sum\u{e9}.txt", Some("x"));
+        let mut h = HeaderMap::new();
+        h.insert("upload-metadata", HeaderValue::from_str(&meta).unwrap());
+        assert_eq!(metadata_path(&h).unwrap(), "caf\u{e9}/r\u{e9}sum\u{e9}.txt");
+    }
 }

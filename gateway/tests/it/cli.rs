@@ -90,6 +90,7 @@ impl Cli {
             .env_remove("BERTH_URL")
             .env_remove("BERTH_KEY")
             .env_remove("BERTH_DATA_DIR")
+            .env_remove("BERTH_DATABASE_URL")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -741,7 +742,10 @@ async fn policy_set_merges_and_show_round_trips() {
 #[tokio::test]
 async fn local_user_add_writes_the_data_dir() {
     let app = TestApp::spawn().await;
-    let cli = Cli::new();
+    let mut cli = Cli::new();
+    if let Some(url) = app.database_url() {
+        cli = cli.with_env("BERTH_DATABASE_URL", &url);
+    }
     let dir = app.data_dir();
     let out = cli.run(
         &[

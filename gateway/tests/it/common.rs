@@ -4,8 +4,14 @@
 //! Every `TestApp` is its own berth instance (its own `berth.instance` id), so tests run in
 //! parallel on one Docker engine; on drop it kills its gateway and removes exactly the
 //! containers carrying its instance label, never anybody else's.
+//!
+//! With `BERTH_TEST_DATABASE_URL` naming a PostgreSQL server (as `scripts/test.sh` sets it for
+//! the PostgreSQL pass), every `TestApp` runs on a fresh database of its own on that server,
+//! created at spawn and dropped on drop; without it, on SQLite in its data dir.
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE, SET_COOKIE};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -29,6 +35,67 @@ pub struct TestApp {
     pub base: String,
     /// This data dir's `berth.instance` label value.
     pub instance: String,
+    /// The PostgreSQL database this instance runs on, when the suite runs on PostgreSQL.
+    pg: Option<PgDatabase>,
+}
+
+/// A throwaway database on the server `BERTH_TEST_DATABASE_URL` names.
+struct PgDatabase {
+    /// The server's URL (its maintenance database), to drop this one from.
+    server: String,
+    name: String,
+    /// The URL berth connects to.
+    url: String,
+}
+
+impl PgDatabase {
+    /// Creates a fresh database when the suite runs on PostgreSQL.
+    async fn create() -> Option<PgDatabase> {
+        use sqlx::Connection;
+        let server = std::env::var("BERTH_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let name = format!("berth_it_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&server)
+            .await
+            .expect("connect to BERTH_TEST_DATABASE_URL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create the test database");
+        let _ = conn.close().await;
+        let mut url = url::Url::parse(&server).expect("BERTH_TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        Some(PgDatabase {
+            server,
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    /// Drops the database (after its gateway was killed), on a runtime of its own: `Drop`
+    /// runs outside async code.
+    fn drop_now(&self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&server).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                    let _ = conn.close().await;
+                }
+            })
+        })
+        .join();
+    }
 }
 
 impl TestApp {
@@ -45,15 +112,23 @@ impl TestApp {
             .expect("temp dir");
         std::fs::create_dir_all(root.path().join("data")).expect("data dir");
         std::fs::write(root.path().join("data/berth.toml"), toml).expect("berth.toml");
-        let (child, addr) = start_gateway(root.path()).await;
-        let instance = read_instance_id(&root.path().join("data")).await;
+        let pg = PgDatabase::create().await;
+        let db_url = pg.as_ref().map(|p| p.url.clone());
+        let (child, addr) = start_gateway(root.path(), db_url.as_deref()).await;
+        let instance = read_instance_id(&root.path().join("data"), db_url.as_deref()).await;
         TestApp {
             root,
             child: Some(child),
             base: format!("http://{addr}"),
             addr,
             instance,
+            pg,
         }
+    }
+
+    /// The PostgreSQL database this instance runs on; `None` on SQLite in its data dir.
+    pub fn database_url(&self) -> Option<String> {
+        self.pg.as_ref().map(|p| p.url.clone())
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -73,15 +148,43 @@ impl TestApp {
         }
     }
 
+    /// Sends the gateway the signal `name` (`TERM`, `INT`, …), as an operator would.
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args(["-s", name, &self.pid().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -s {name} {}", self.pid());
+    }
+
+    /// Waits at most `timeout` for the gateway to exit; its exit status, or `None` while it
+    /// still runs.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Some(status) = child.try_wait().expect("wait for the gateway") {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Starts a new gateway on the same data dir (after [`TestApp::kill`]). The address
     /// changes: make new clients.
     pub async fn restart(&mut self) {
         self.kill();
-        let (child, addr) = start_gateway(self.root.path()).await;
+        let db_url = self.database_url();
+        let (child, addr) = start_gateway(self.root.path(), db_url.as_deref()).await;
         self.child = Some(child);
         self.addr = addr;
         self.base = format!("http://{addr}");
-        let instance = read_instance_id(&self.data_dir()).await;
+        let instance = read_instance_id(&self.data_dir(), db_url.as_deref()).await;
         assert_eq!(
             instance, self.instance,
             "the instance id must survive a restart"
@@ -115,9 +218,15 @@ impl TestApp {
 
     /// Logs in (panicking if it fails) and returns a client carrying the cookie.
     pub async fn login(&self, user: &str, pw: &str) -> Client {
+        self.login_at(&self.base.clone(), user, pw).await
+    }
+
+    /// Logs in through the gateway at `base` (a replica, a proxy in front).
+    pub async fn login_at(&self, base: &str, user: &str, pw: &str) -> Client {
         let mut c = self.anon();
+        c.base = base.to_string();
         let r = self.try_login(&c, user, pw).await;
-        r.expect_json(200);
+        r.expect::<api::auth::User>(200);
         c.token = Some(
             session_cookie(&r.headers)
                 .expect("login sets the berth_session cookie")
@@ -139,7 +248,7 @@ impl TestApp {
                 &json!({"username": name, "password": pw, "role": role}),
             )
             .await
-            .expect_json(201)
+            .expect_json_as::<api::auth::User>(201)
     }
 
     /// A new plain user, logged in.
@@ -154,7 +263,7 @@ impl TestApp {
             .await
             .put(&format!("/api/v1/users/{user}/policy"), &policy)
             .await
-            .expect_json(200);
+            .expect::<api::policy::UserPolicy>(200);
     }
 
     /// Ids of all containers (running or not) of this instance.
@@ -181,6 +290,9 @@ impl Drop for TestApp {
                 let _ = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status();
             }
         }
+        if let Some(pg) = &self.pg {
+            pg.drop_now();
+        }
         if std::thread::panicking() {
             let log = self.log();
             let tail: Vec<&str> = log.lines().rev().take(60).collect();
@@ -192,15 +304,77 @@ impl Drop for TestApp {
     }
 }
 
+/// Another `berth serve` of a [`TestApp`] on PostgreSQL: the same database and data dir, its
+/// own address; its log goes to the same file. Killed on drop (before the `TestApp`'s
+/// clean-up, when declared after it).
+pub struct Replica {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    /// `http://ADDR`.
+    pub base: String,
+    root: PathBuf,
+    url: String,
+}
+
+impl TestApp {
+    /// Starts a replica of this instance; `None` on SQLite, which serves one process.
+    pub async fn start_replica(&self) -> Option<Replica> {
+        let url = self.database_url()?;
+        let (child, addr) = start_gateway(self.root.path(), Some(&url)).await;
+        Some(Replica {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            addr,
+            root: self.root.path().to_path_buf(),
+            url,
+        })
+    }
+}
+
+impl Replica {
+    /// The replica's process id, while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("replica running").id()
+    }
+
+    /// SIGKILLs the replica.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again (after [`Replica::kill`]); the address changes.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let (child, addr) = start_gateway(&self.root, Some(&self.url)).await;
+        self.child = Some(child);
+        self.addr = addr;
+        self.base = format!("http://{addr}");
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Spawns `berth serve` on `root/data`, logging to `root/gateway.log`, and reads its stdout
 /// until it says where it listens.
-async fn start_gateway(root: &Path) -> (Child, SocketAddr) {
+async fn start_gateway(root: &Path, database_url: Option<&str>) -> (Child, SocketAddr) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(root.join("gateway.log"))
         .expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    match database_url {
+        Some(url) => cmd.env("BERTH_DATABASE_URL", url),
+        None => cmd.env_remove("BERTH_DATABASE_URL"),
+    };
+    let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(root.join("data"))
         .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -209,6 +383,7 @@ async fn start_gateway(root: &Path) -> (Child, SocketAddr) {
         .env_remove("BERTH_PUBLIC_URL")
         .env_remove("BERTH_LISTEN")
         .env_remove("BERTH_DATA_DIR")
+        .env_remove("BERTH_TEST_DATABASE_URL")
         .env_remove("BERTH_DOCKER_HOST")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -241,9 +416,20 @@ async fn start_gateway(root: &Path) -> (Child, SocketAddr) {
     }
 }
 
-async fn read_instance_id(data_dir: &Path) -> String {
+async fn read_instance_id(data_dir: &Path, database_url: Option<&str>) -> String {
     use sqlx::sqlite::SqliteConnectOptions;
     use sqlx::Connection;
+    if let Some(url) = database_url {
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .expect("connect to the test database");
+        let (id,): (String,) = sqlx::query_as("SELECT value FROM meta WHERE key = 'instance_id'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("instance_id in meta");
+        let _ = conn.close().await;
+        return id;
+    }
     let opts = SqliteConnectOptions::new()
         .filename(data_dir.join("berth.db"))
         .read_only(true);
@@ -317,6 +503,36 @@ impl Reply {
             .unwrap_or("")
     }
 
+    /// Asserts the status and decodes the body into the api type `T` strictly (see
+    /// [`decode_strict`]): what the server sent must be exactly a `T`.
+    #[track_caller]
+    pub fn expect<T: DeserializeOwned + Serialize>(&self, status: u16) -> T {
+        self.expect_json(status);
+        decode_strict(&self.body)
+    }
+
+    /// Like [`Reply::expect_json`], and checks that the body is exactly a `T` on the way: for
+    /// helpers whose callers read the JSON.
+    #[track_caller]
+    pub fn expect_json_as<T: DeserializeOwned + Serialize>(&self, status: u16) -> Value {
+        let v = self.expect_json(status);
+        decode_strict::<T>(&self.body);
+        v
+    }
+
+    /// Asserts an `application/problem+json` answer with `status` and decodes it strictly
+    /// into [`api::Problem`].
+    #[track_caller]
+    pub fn problem(&self, status: u16) -> api::Problem {
+        assert_eq!(
+            (self.status, self.content_type()),
+            (status, "application/problem+json"),
+            "expected a {status} problem: {}",
+            self.text()
+        );
+        decode_strict(&self.body)
+    }
+
     /// Asserts the status and returns the body as JSON.
     #[track_caller]
     pub fn expect_json(&self, status: u16) -> Value {
@@ -330,6 +546,25 @@ impl Reply {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
     }
+}
+
+/// Decodes `body` into the api type `T` and checks that encoding the decoded value gives back
+/// the same JSON: a field the type lacks (or one it adds, or spells differently) fails, so the
+/// `api` crate stays the whole contract.
+#[track_caller]
+pub fn decode_strict<T: DeserializeOwned + Serialize>(body: &[u8]) -> T {
+    let what = std::any::type_name::<T>();
+    let text = String::from_utf8_lossy(body);
+    let sent: Value = serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {text}"));
+    let typed: T = serde_json::from_value(sent.clone())
+        .unwrap_or_else(|e| panic!("the body does not decode as {what} ({e}): {text}"));
+    let again = serde_json::to_value(&typed).expect("encode again");
+    assert_eq!(
+        again, sent,
+        "{what} re-encodes differently from what the server sent (left: re-encoded, right: sent)"
+    );
+    typed
 }
 
 impl Client {
@@ -357,15 +592,18 @@ impl Client {
         self.send(self.http.delete(self.url(path))).await
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+    /// POST `body` as JSON: a `json!` value, or an api request type.
+    pub async fn post<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> Reply {
         self.send(self.http.post(self.url(path)).json(body)).await
     }
 
-    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+    /// PATCH `body` as JSON.
+    pub async fn patch<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> Reply {
         self.send(self.http.patch(self.url(path)).json(body)).await
     }
 
-    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+    /// PUT `body` as JSON.
+    pub async fn put<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> Reply {
         self.send(self.http.put(self.url(path)).json(body)).await
     }
 
@@ -393,18 +631,22 @@ impl Client {
                 r.status,
                 r.text()
             );
-            r.expect_json(201)
+            r.expect_json_as::<api::session::Session>(201)
         }
     }
 
     pub async fn session(&self, id: &str) -> Value {
         self.get(&format!("/api/v1/sessions/{id}"))
             .await
-            .expect_json(200)
+            .expect_json_as::<api::session::Session>(200)
     }
 
     pub async fn sessions(&self) -> Vec<Value> {
-        match self.get("/api/v1/sessions").await.expect_json(200) {
+        match self
+            .get("/api/v1/sessions")
+            .await
+            .expect_json_as::<Vec<api::session::Session>>(200)
+        {
             Value::Array(v) => v,
             other => panic!("the session list is not an array: {other}"),
         }
@@ -414,7 +656,7 @@ impl Client {
         match self
             .get(&format!("/api/v1/sessions/{id}/history"))
             .await
-            .expect_json(200)
+            .expect_json_as::<Vec<api::session::HistoryEntry>>(200)
         {
             Value::Array(v) => v,
             other => panic!("the history is not an array: {other}"),
@@ -423,11 +665,10 @@ impl Client {
 
     /// `POST /terminal` on a session; returns the websocket URL.
     pub async fn terminal_url(&self, id: &str) -> String {
-        let v = self
-            .post(&format!("/api/v1/sessions/{id}/terminal"), &json!({}))
+        self.post(&format!("/api/v1/sessions/{id}/terminal"), &json!({}))
             .await
-            .expect_json(200);
-        v["url"].as_str().expect("url is a string").to_string()
+            .expect::<api::session::TerminalUrl>(200)
+            .url
     }
 }
 
@@ -458,6 +699,61 @@ pub fn run_python(container: &str, program: &str) {
         "-c",
         program,
     ]);
+}
+
+/// A Python program for [`run_python`]: a TCP echo server on `0.0.0.0:PORT`, a thread per
+/// connection.
+pub fn tcp_echo(port: u16) -> String {
+    format!(
+        r#"
+import socketserver
+class H(socketserver.BaseRequestHandler):
+    def handle(self):
+        while True:
+            b = self.request.recv(65536)
+            if not b:
+                break
+            self.request.sendall(b)
+class S(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+S(("0.0.0.0", {port}), H).serve_forever()
+"#
+    )
+}
+
+/// Logs in to a session's app through its one-use link, as a browser would: the link is
+/// followed on the gateway's address with the app's `Host` (glibc cannot resolve
+/// `*.localhost`). Returns a client that does not follow redirects, the app's `Host` and the
+/// app cookie (`name=value`).
+pub async fn app_login(
+    app: &TestApp,
+    c: &Client,
+    id: &str,
+    name: &str,
+) -> (reqwest::Client, String, String) {
+    let v = c
+        .post(&format!("/api/v1/sessions/{id}/apps/{name}"), &json!({}))
+        .await
+        .expect_json(200);
+    let u = reqwest::Url::parse(v["url"].as_str().unwrap()).unwrap();
+    let host = format!("{}:{}", u.host_str().unwrap(), u.port().unwrap());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let login = format!("{}{}?{}", app.base, u.path(), u.query().unwrap_or(""));
+    let r = http
+        .get(login)
+        .header(reqwest::header::HOST, &host)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "the app link logs in");
+    assert_eq!(r.headers()[reqwest::header::LOCATION], "/");
+    let cookie = set_cookie_pair(&r);
+    (http, host, cookie)
 }
 
 /// The smallest session the suite launches.
@@ -567,6 +863,7 @@ pub fn assert_problem(reply: &Reply, status: u16, type_suffix: &str) -> Value {
     );
     let p: Value = serde_json::from_slice(&reply.body)
         .unwrap_or_else(|e| panic!("problem body is not JSON ({e}): {}", reply.text()));
+    decode_strict::<api::Problem>(&reply.body);
     assert_eq!(p["type"], kind, "problem type: {p}");
     assert_eq!(p["status"], status, "problem status field: {p}");
     assert!(
@@ -679,4 +976,199 @@ impl Drop for ContainerGuard {
 pub fn is_rfc3339_utc(s: &str) -> bool {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .is_ok_and(|t| t.offset().is_utc())
+}
+
+/// Runs `cmd` with `sh -c`: (success, stdout and stderr).
+pub fn sh(cmd: &str) -> (bool, String) {
+    let out = Command::new("sh").args(["-c", cmd]).output().expect("sh");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// A test CA, a server certificate for the address `ip` and a client certificate signed by it, and
+/// an unrelated CA, made with the `openssl` CLI in `dir`.
+pub fn make_certs(dir: &std::path::Path, ip: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let script = r#"set -e
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+key ca-key.pem
+openssl req -x509 -new -key ca-key.pem -days 2 -subj /CN=berth-test-ca -out ca.pem
+key other-ca-key.pem
+openssl req -x509 -new -key other-ca-key.pem -days 2 -subj /CN=berth-other-ca -out other-ca.pem
+for who in server client; do
+  key $who-key.pem
+  openssl req -new -key $who-key.pem -subj /CN=$who -out $who.csr
+done
+printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' "$BERTH_CERT_IP" > server.ext
+printf 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n' > client.ext
+for who in server client; do
+  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+    -extfile $who.ext -out $who.pem 2>/dev/null
+done
+"#;
+    let (ok, out) = sh(&format!(
+        "cd {} && BERTH_CERT_IP={ip} && {script}",
+        dir.display()
+    ));
+    assert!(ok, "making test certificates: {out}");
+}
+
+/// A `dockerd` in a network namespace of its own, with iptables on (its rules are the
+/// namespace's, not the host's), reached over a unix socket and, when started with TLS, over
+/// TCP with mutual TLS at its own address (`NODE_IP:2376`), as another host would be. The
+/// namespace has a veth pair to the host (10.231.N.1 on the host, .2 inside) and routes out
+/// through it. Killed, its state and namespace removed on drop, whatever the test did.
+pub struct NetnsEngine {
+    dir: PathBuf,
+    pub ns: String,
+    veth: String,
+    child: Option<Child>,
+    /// The host's end of the veth pair: outside the node, as the world is to it.
+    pub host_ip: String,
+    /// The namespace's end: the node's own address.
+    pub node_ip: String,
+    tls: bool,
+}
+
+impl NetnsEngine {
+    /// Starts it with `images` loaded (from the local engine).
+    pub async fn start(tls: bool, images: &[&str]) -> NetnsEngine {
+        let pid = std::process::id();
+        let n = 10 + pid % 240;
+        let dir = PathBuf::from(format!("/tmp/bn4-{pid}"));
+        let ns = format!("berth-it-{pid}");
+        let veth = format!("bv{pid}");
+        let host_ip = format!("10.231.{n}.1");
+        // Built before anything can fail, so Drop cleans whatever got made.
+        let mut engine = NetnsEngine {
+            dir: dir.clone(),
+            ns: ns.clone(),
+            veth: veth.clone(),
+            child: None,
+            host_ip: host_ip.clone(),
+            node_ip: format!("10.231.{n}.2"),
+            tls,
+        };
+        std::fs::create_dir_all(&dir).unwrap();
+        let setup = format!(
+            "set -e
+ip netns add {ns}
+ip link add {veth} type veth peer name {veth}n
+ip link set {veth}n netns {ns}
+ip addr add {host_ip}/30 dev {veth}
+ip link set {veth} up
+ip netns exec {ns} ip link set lo up
+ip netns exec {ns} ip addr add 10.231.{n}.2/30 dev {veth}n
+ip netns exec {ns} ip link set {veth}n up
+ip netns exec {ns} ip route add default via {host_ip}"
+        );
+        let (ok, out) = sh(&setup);
+        assert!(ok, "setting up the namespace: {out}");
+        let d = dir.display();
+        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let mut tls_args = Vec::new();
+        if tls {
+            let certs = dir.join("tls");
+            make_certs(&certs, &engine.node_ip);
+            let c = certs.display();
+            tls_args = vec![
+                "-H".to_string(),
+                format!("tcp://{}:2376", engine.node_ip),
+                "--tlsverify".to_string(),
+                format!("--tlscacert={c}/ca.pem"),
+                format!("--tlscert={c}/server.pem"),
+                format!("--tlskey={c}/server-key.pem"),
+            ];
+        }
+        // nsenter switches the network namespace only (`ip netns exec` would also remount
+        // /sys, hiding the cgroup hierarchy dockerd needs).
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{ns}"))
+            .arg("dockerd")
+            .args([
+                "--data-root".to_string(),
+                format!("{d}/data"),
+                "--exec-root".to_string(),
+                format!("{d}/x"),
+                "--pidfile".to_string(),
+                format!("{d}/docker.pid"),
+                "-H".to_string(),
+                format!("unix://{d}/docker.sock"),
+                "--cgroup-parent".to_string(),
+                format!("/bn4-{pid}"),
+            ])
+            .args(&tls_args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start a dockerd in its namespace");
+        engine.child = Some(child);
+        wait_until(
+            "the namespaced engine to answer",
+            Duration::from_secs(60),
+            || async { sh(&format!("docker -H {} info >/dev/null 2>&1", engine.url())).0 },
+        )
+        .await;
+        for image in images {
+            let (ok, out) = sh(&format!(
+                "docker save {image} | docker -H {} load",
+                engine.url()
+            ));
+            assert!(ok, "loading {image} into the namespaced engine: {out}");
+        }
+        engine
+    }
+
+    /// Its unix socket (on this machine's file system).
+    pub fn url(&self) -> String {
+        format!("unix://{}/docker.sock", self.dir.display())
+    }
+
+    /// `tcp://NODE_IP:2376`, with mutual TLS.
+    pub fn tls_url(&self) -> String {
+        assert!(self.tls, "started with TLS");
+        format!("tcp://{}:2376", self.node_ip)
+    }
+
+    /// The PEM text of one of its generated TLS files (`ca.pem`, `client.pem`, …).
+    pub fn pem(&self, file: &str) -> String {
+        std::fs::read_to_string(self.tls_file(file)).expect("a generated PEM file")
+    }
+
+    /// The path of one of its generated TLS files.
+    pub fn tls_file(&self, file: &str) -> PathBuf {
+        self.dir.join("tls").join(file)
+    }
+
+    /// A command run inside the node's network namespace (not its mounts).
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/var/run/netns/{}", self.ns))
+            .arg(program);
+        c
+    }
+}
+
+impl Drop for NetnsEngine {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = sh(&format!(
+                "docker -H {u} ps -aq | xargs -r docker -H {u} rm -f >/dev/null 2>&1",
+                u = self.url()
+            ));
+            // nsenter execs dockerd in its own process, so this is dockerd.
+            let _ = sh(&format!("kill -TERM {}", c.id()));
+            let _ = c.wait();
+        }
+        let _ = sh(&format!(
+            "ip link del {} 2>/dev/null; ip netns del {} 2>/dev/null",
+            self.veth, self.ns
+        ));
+        let _ = sh(&format!(
+            "umount -R {d}/x 2>/dev/null; umount -R {d}/data 2>/dev/null; rm -rf {d}",
+            d = self.dir.display()
+        ));
+    }
 }

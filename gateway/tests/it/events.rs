@@ -8,9 +8,9 @@ use std::time::Duration;
 /// One parsed server-sent event.
 #[derive(Debug)]
 pub(crate) struct Sse {
-    id: Option<String>,
-    event: String,
-    data: String,
+    pub(crate) id: Option<String>,
+    pub(crate) event: String,
+    pub(crate) data: String,
 }
 
 /// Reads an SSE response frame by frame.
@@ -21,13 +21,19 @@ pub(crate) struct SseStream {
 
 impl SseStream {
     pub(crate) async fn open(c: &Client) -> SseStream {
-        let r = c
+        Self::open_after(c, None).await
+    }
+
+    /// Opens the stream resuming after event `last` (`Last-Event-ID`).
+    pub(crate) async fn open_after(c: &Client, last: Option<&str>) -> SseStream {
+        let mut req = c
             .http
             .get(c.url("/api/v1/events"))
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .expect("events request");
+            .header("accept", "text/event-stream");
+        if let Some(last) = last {
+            req = req.header("last-event-id", last);
+        }
+        let r = req.send().await.expect("events request");
         assert_eq!(r.status(), 200);
         let ct = r
             .headers()
@@ -85,7 +91,23 @@ impl SseStream {
         .expect("an event within the timeout")
     }
 
-    /// Reads session events until one for `id` has `status`; returns every session event read.
+    /// Whether the stream ends (the server closes it) within `timeout`, events before the end
+    /// skipped.
+    pub(crate) async fn ends_within(&mut self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, async {
+            loop {
+                match self.body.next().await {
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => return,
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    /// Reads session events until one for `id` has `status`; returns every session event read,
+    /// each checked to be exactly an `api::session::Session`.
     pub(crate) async fn until(&mut self, id: &str, status: &str, timeout: Duration) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut seen = Vec::new();
@@ -98,6 +120,8 @@ impl SseStream {
             assert!(ev.id.is_some(), "every event has an id: {ev:?}");
             let v: Value = serde_json::from_str(&ev.data)
                 .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {}", ev.data));
+            // The data is exactly the session JSON of the contract.
+            crate::common::decode_strict::<api::session::Session>(ev.data.as_bytes());
             let done = v["id"] == id && v["status"] == status;
             seen.push(v);
             if done {

@@ -7,14 +7,13 @@
 
 use crate::common::{
     docker, docker_ok, end_session, inspect, run_python, running_with_ports, wait_until, Client,
-    ContainerGuard, TestApp, IMAGE,
+    ContainerGuard, NetnsEngine, TestApp, IMAGE,
 };
 use crate::nodes::SecondEngine;
-use reqwest::header::{COOKIE, HOST, LOCATION};
+use reqwest::header::{COOKIE, HOST};
 use serde_json::{json, Value};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// The sessions' network berth creates on every engine.
@@ -106,22 +105,7 @@ fn network_gateway(host: &str, network: &str) -> String {
 
 /// Opens the app through the proxy's one-use link and returns the body of `GET /`.
 async fn through_proxy(app: &TestApp, c: &Client, id: &str, name: &str) -> (u16, String) {
-    let v = c
-        .post(&format!("/api/v1/sessions/{id}/apps/{name}"), &json!({}))
-        .await
-        .expect_json(200);
-    let u = reqwest::Url::parse(v["url"].as_str().unwrap()).unwrap();
-    let host = format!("{}:{}", u.host_str().unwrap(), u.port().unwrap());
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let login = format!("{}{}?{}", app.base, u.path(), u.query().unwrap_or(""));
-    let r = http.get(login).header(HOST, &host).send().await.unwrap();
-    assert_eq!(r.status(), 302, "the app link logs in");
-    assert_eq!(r.headers()[LOCATION], "/");
-    let cookie = crate::common::set_cookie_pair(&r);
+    let (http, host, cookie) = crate::common::app_login(app, c, id, name).await;
     let r = http
         .get(format!("{}/", app.base))
         .header(HOST, &host)
@@ -268,118 +252,9 @@ async fn sessions_cannot_dial_each_other_the_node_or_other_containers_but_the_pr
     }
 }
 
-/// A `dockerd` in a network namespace of its own, with iptables on (its rules are the
-/// namespace's, not the host's), reached over a unix socket. The namespace has a veth pair to
-/// the host (10.231.N.1 on the host, .2 inside) and routes out through it. Killed, its state
-/// and namespace removed on drop, whatever the test did.
-struct NetnsEngine {
-    dir: PathBuf,
-    ns: String,
-    veth: String,
-    child: Option<Child>,
-    /// The host's end of the veth pair: outside the node, as the world is to it.
-    host_ip: String,
-}
-
-impl NetnsEngine {
-    async fn start() -> NetnsEngine {
-        let pid = std::process::id();
-        let n = 10 + pid % 240;
-        let dir = PathBuf::from(format!("/tmp/bn4-{pid}"));
-        let ns = format!("berth-it-{pid}");
-        let veth = format!("bv{pid}");
-        let host_ip = format!("10.231.{n}.1");
-        // Built before anything can fail, so Drop cleans whatever got made.
-        let mut engine = NetnsEngine {
-            dir: dir.clone(),
-            ns: ns.clone(),
-            veth: veth.clone(),
-            child: None,
-            host_ip: host_ip.clone(),
-        };
-        std::fs::create_dir_all(&dir).unwrap();
-        let setup = format!(
-            "set -e
-ip netns add {ns}
-ip link add {veth} type veth peer name {veth}n
-ip link set {veth}n netns {ns}
-ip addr add {host_ip}/30 dev {veth}
-ip link set {veth} up
-ip netns exec {ns} ip link set lo up
-ip netns exec {ns} ip addr add 10.231.{n}.2/30 dev {veth}n
-ip netns exec {ns} ip link set {veth}n up
-ip netns exec {ns} ip route add default via {host_ip}"
-        );
-        let (ok, out) = sh(&setup);
-        assert!(ok, "setting up the namespace: {out}");
-        let d = dir.display();
-        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
-        // nsenter switches the network namespace only (`ip netns exec` would also remount
-        // /sys, hiding the cgroup hierarchy dockerd needs).
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/var/run/netns/{ns}"))
-            .arg("dockerd")
-            .args([
-                "--data-root".to_string(),
-                format!("{d}/data"),
-                "--exec-root".to_string(),
-                format!("{d}/x"),
-                "--pidfile".to_string(),
-                format!("{d}/docker.pid"),
-                "-H".to_string(),
-                format!("unix://{d}/docker.sock"),
-                "--cgroup-parent".to_string(),
-                format!("/bn4-{pid}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start a dockerd in its namespace");
-        engine.child = Some(child);
-        wait_until(
-            "the namespaced engine to answer",
-            Duration::from_secs(60),
-            || async { sh(&format!("docker -H {} info >/dev/null 2>&1", engine.url())).0 },
-        )
-        .await;
-        let (ok, out) = sh(&format!(
-            "docker save {IMAGE} | docker -H {} load",
-            engine.url()
-        ));
-        assert!(ok, "loading {IMAGE} into the namespaced engine: {out}");
-        engine
-    }
-
-    fn url(&self) -> String {
-        format!("unix://{}/docker.sock", self.dir.display())
-    }
-}
-
-impl Drop for NetnsEngine {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = sh(&format!(
-                "docker -H {u} ps -aq | xargs -r docker -H {u} rm -f >/dev/null 2>&1",
-                u = self.url()
-            ));
-            // nsenter execs dockerd in its own process, so this is dockerd.
-            let _ = sh(&format!("kill -TERM {}", c.id()));
-            let _ = c.wait();
-        }
-        let _ = sh(&format!(
-            "ip link del {} 2>/dev/null; ip netns del {} 2>/dev/null",
-            self.veth, self.ns
-        ));
-        let _ = sh(&format!(
-            "umount -R {d}/x 2>/dev/null; umount -R {d}/data 2>/dev/null; rm -rf {d}",
-            d = self.dir.display()
-        ));
-    }
-}
-
 #[tokio::test]
 async fn an_added_engine_with_its_own_firewall_isolates_sessions_and_lets_them_out() {
-    let engine = NetnsEngine::start().await;
+    let engine = NetnsEngine::start(false, &[IMAGE]).await;
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let n = admin
@@ -471,7 +346,7 @@ async fn an_engine_without_iptables_is_flagged_in_its_state() {
 
 #[tokio::test]
 async fn instances_racing_to_create_the_network_agree_on_one_and_refuse_an_open_one() {
-    use gateway::node::network::ensure_named;
+    use gateway::nodes::network::ensure_named;
     let name = format!("berth-it-race-{}", std::process::id());
     let docker = bollard::Docker::connect_with_local_defaults()
         .unwrap()

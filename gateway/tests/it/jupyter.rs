@@ -82,49 +82,7 @@ async fn jupyterlab_runs_a_kernel_through_the_proxy() {
         "no token prompt"
     );
 
-    let kernel: Value = http
-        .post(format!("{}/api/kernels", app.base))
-        .header(HOST, &host)
-        .header(COOKIE, &cookie)
-        .json(&json!({"name": "python3"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let kid = kernel["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no kernel: {kernel}"));
-
-    let ws_url = format!(
-        "{}/api/kernels/{kid}/channels",
-        app.base.replacen("http", "ws", 1)
-    );
-    let mut req = ws_url.into_client_request().unwrap();
-    req.headers_mut().insert("host", host.parse().unwrap());
-    req.headers_mut().insert("cookie", cookie.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("kernel websocket through the proxy");
-    let msg = json!({
-        "header": {"msg_id": "berth-1", "username": "test", "session": "berth-test", "msg_type": "execute_request", "version": "5.3", "date": ""},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": "print(6*7)", "silent": false, "store_history": false, "user_expressions": {}, "allow_stdin": false, "stop_on_error": true}
-    });
-    ws.send(Message::text(msg.to_string())).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let out = loop {
-        assert!(Instant::now() < deadline, "no output from the kernel");
-        let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(60), ws.next()).await else {
-            panic!("kernel websocket ended")
-        };
-        let Message::Text(t) = m else { continue };
-        let v: Value = serde_json::from_str(t.as_str()).unwrap();
-        if v["msg_type"] == "stream" && v["parent_header"]["msg_id"] == "berth-1" {
-            break v["content"]["text"].as_str().unwrap().to_string();
-        }
-    };
+    let out = kernel_says(&app.base, &host, &cookie, "print(6*7)").await;
     assert_eq!(out.trim(), "42");
 
     // Through a raw TCP tunnel (what `berth app … jupyter` uses) the owner adds the token
@@ -164,4 +122,54 @@ async fn jupyterlab_runs_a_kernel_through_the_proxy() {
     let head = String::from_utf8_lossy(&answer).into_owned();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     crate::common::end_session(&alice, &id).await;
+}
+
+/// Starts a python3 kernel through an app proxy at `base` (dialled with `Host: host` and the
+/// app cookie), runs `code` over the kernel's websocket and returns what it printed.
+pub async fn kernel_says(base: &str, host: &str, cookie: &str, code: &str) -> String {
+    let http = reqwest::Client::new();
+    let kernel: Value = http
+        .post(format!("{base}/api/kernels"))
+        .header(HOST, host)
+        .header(COOKIE, cookie)
+        .json(&json!({"name": "python3"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kid = kernel["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no kernel: {kernel}"));
+
+    let ws_url = format!(
+        "{}/api/kernels/{kid}/channels",
+        base.replacen("http", "ws", 1)
+    );
+    let mut req = ws_url.into_client_request().unwrap();
+    req.headers_mut().insert("host", host.parse().unwrap());
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("kernel websocket through the proxy");
+    let msg = json!({
+        "header": {"msg_id": "berth-1", "username": "test", "session": "berth-test", "msg_type": "execute_request", "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": false, "store_history": false, "user_expressions": {}, "allow_stdin": false, "stop_on_error": true}
+    });
+    ws.send(Message::text(msg.to_string())).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let out = loop {
+        assert!(Instant::now() < deadline, "no output from the kernel");
+        let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(60), ws.next()).await else {
+            panic!("kernel websocket ended")
+        };
+        let Message::Text(t) = m else { continue };
+        let v: Value = serde_json::from_str(t.as_str()).unwrap();
+        if v["msg_type"] == "stream" && v["parent_header"]["msg_id"] == "berth-1" {
+            break v["content"]["text"].as_str().unwrap().to_string();
+        }
+    };
+    out
 }

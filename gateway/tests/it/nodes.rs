@@ -4,8 +4,8 @@
 //! reason, its session ends in ERROR, nothing is placed there) and comes back.
 
 use crate::common::{
-    assert_field_error, assert_problem, end_session, small_session, wait_status, wait_until,
-    Client, TestApp,
+    assert_field_error, assert_problem, end_session, make_certs, small_session, wait_status,
+    wait_until, Client, TestApp,
 };
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -28,31 +28,6 @@ fn run(cmd: &str) -> (bool, String) {
     )
 }
 
-/// A test CA, a server certificate for 127.0.0.1 and a client certificate signed by it, and
-/// an unrelated CA, made with the `openssl` CLI in `dir`.
-fn make_certs(dir: &std::path::Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    let script = r#"set -e
-key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-key ca-key.pem
-openssl req -x509 -new -key ca-key.pem -days 2 -subj /CN=berth-test-ca -out ca.pem
-key other-ca-key.pem
-openssl req -x509 -new -key other-ca-key.pem -days 2 -subj /CN=berth-other-ca -out other-ca.pem
-for who in server client; do
-  key $who-key.pem
-  openssl req -new -key $who-key.pem -subj /CN=$who -out $who.csr
-done
-printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' > server.ext
-printf 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n' > client.ext
-for who in server client; do
-  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
-    -extfile $who.ext -out $who.pem 2>/dev/null
-done
-"#;
-    let (ok, out) = run(&format!("cd {} && {script}", dir.display()));
-    assert!(ok, "making test certificates: {out}");
-}
-
 impl SecondEngine {
     pub async fn start() -> SecondEngine {
         Self::start_with("bn2", 250, false).await
@@ -61,6 +36,12 @@ impl SecondEngine {
     /// Another engine (its own bridge) that also listens on TCP with mutual TLS.
     pub async fn start_tls() -> SecondEngine {
         Self::start_with("bn3", 251, true).await
+    }
+
+    /// Like [`SecondEngine::start_tls`], with a directory, bridge and network of its own, for
+    /// a test that runs beside the one that uses that.
+    pub async fn start_tls_apart() -> SecondEngine {
+        Self::start_with("bn5", 253, true).await
     }
 
     /// `tag` names its directory, bridge and cgroup parent; its bridge is 172.31.`net`.1/24.
@@ -98,7 +79,7 @@ impl SecondEngine {
         let mut tls_addr = None;
         if tls {
             let certs = dir.join("tls");
-            make_certs(&certs);
+            make_certs(&certs, "127.0.0.1");
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .unwrap()
                 .local_addr()
@@ -386,6 +367,8 @@ async fn sessions_spread_over_two_engines_and_a_hung_engine_goes_down_and_comes_
             .starts_with("Node node2 went down"),
         "{s}"
     );
+    // Read again: the node goes DOWN a moment before its sessions are put in ERROR.
+    let n2 = node(&admin, "node2").await;
     assert_eq!(
         n2["sessions"], 0,
         "the errored session's allocation is released"
@@ -610,7 +593,7 @@ async fn declared_gpus_are_shared_exactly_and_reach_the_container_as_environment
 }
 
 /// Types `input` into the terminal at `url` and waits (20 s) for `needle` in its output.
-async fn terminal_echo(url: &str, input: &str, needle: &str) {
+pub async fn terminal_echo(url: &str, input: &str, needle: &str) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
@@ -730,4 +713,145 @@ async fn an_engine_over_tcp_with_mutual_tls_runs_sessions_and_terminals() {
     assert_eq!(r.status, 204, "{}", r.text());
     assert!(!dir.exists(), "{} is removed with the node", dir.display());
     assert!(no_tls_dirs(&app));
+}
+
+/// A second view of a directory at another path (a bind mount), as a shared filesystem
+/// mounted elsewhere on another host would be; unmounted on drop.
+struct OtherView(PathBuf);
+
+impl OtherView {
+    fn of(dir: &std::path::Path) -> OtherView {
+        let at = PathBuf::from(format!("/tmp/berth-nfs-{}", std::process::id()));
+        std::fs::create_dir_all(&at).unwrap();
+        let (ok, out) = run(&format!("mount --bind {} {}", dir.display(), at.display()));
+        assert!(ok, "bind-mounting the storage elsewhere: {out}");
+        OtherView(at)
+    }
+}
+
+impl Drop for OtherView {
+    fn drop(&mut self) {
+        run(&format!("umount {0} && rmdir {0}", self.0.display()));
+    }
+}
+
+#[tokio::test]
+async fn a_node_that_declares_where_it_sees_the_folder_storage_runs_sessions_with_folders() {
+    use crate::vfolders::{folder, upload};
+    let engine = SecondEngine::start_tls_apart().await;
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let alice = app.user("alice").await;
+    let body = |storage: Option<&str>| {
+        let mut b = json!({"name": "far", "docker": engine.tls_url(), "tls": {
+            "ca": engine.pem("ca.pem"),
+            "cert": engine.pem("client.pem"),
+            "key": engine.pem("client-key.pem"),
+        }});
+        if let Some(p) = storage {
+            b["storage"] = json!(p);
+        }
+        b
+    };
+
+    // Storage paths that are not plain absolute paths are refused, naming the field.
+    for bad in ["relative/dir", "/", "/mnt/../etc", "/mnt//x", "/mnt/x/"] {
+        let r = admin.post("/api/v1/nodes", &body(Some(bad))).await;
+        assert_field_error(&r, "storage");
+    }
+
+    // A TCP node that declared nothing gets no session with folders: it waits, saying why.
+    let n = admin
+        .post("/api/v1/nodes", &body(None))
+        .await
+        .expect_json(201);
+    assert_eq!(n["folders"], false, "{n}");
+    assert_eq!(n["storage"], Value::Null, "{n}");
+    let local = node(&admin, "local").await;
+    assert_eq!(
+        local["folders"], true,
+        "the gateway's own host sees it: {local}"
+    );
+    admin
+        .patch("/api/v1/nodes/local", &json!({"state": "draining"}))
+        .await
+        .expect_json(200);
+    let data = folder(&alice, "datasets").await;
+    assert_eq!(
+        upload(&alice, &data, "train.csv", b"a,b\n1,2\n")
+            .await
+            .status,
+        204
+    );
+    let mut with_folder = small_session("with-data");
+    with_folder["mounts"] = json!([{"vfolder": "datasets", "mode": "rw"}]);
+    let s = alice.create_session(with_folder.clone()).await;
+    let waiting = s["id"].as_str().unwrap().to_string();
+    wait_until("the waiting reason", Duration::from_secs(30), || async {
+        alice.session(&waiting).await["status_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("see the folder storage")
+    })
+    .await;
+    let s = alice.session(&waiting).await;
+    assert_eq!(s["status"], "PENDING", "{s}");
+    assert!(
+        s["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("added with --storage"),
+        "{s}"
+    );
+    let r = alice.delete(&format!("/api/v1/sessions/{waiting}")).await;
+    assert!(r.status < 300, "{}", r.text());
+
+    // Added again with where it sees the storage (the data dir, mounted at another path, as
+    // an NFS export would be on another host): the session runs there, from that path.
+    let r = admin.delete("/api/v1/nodes/far").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let view = OtherView::of(&app.data_dir());
+    let seen = view.0.display().to_string();
+    let n = admin
+        .post("/api/v1/nodes", &body(Some(&seen)))
+        .await
+        .expect_json(201);
+    assert_eq!(n["folders"], true, "{n}");
+    assert_eq!(n["storage"], seen, "{n}");
+    let s = alice.create_session(with_folder).await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let s = wait_status(&alice, &id, "RUNNING", Duration::from_secs(60)).await;
+    assert_eq!(s["node"], "far", "{s}");
+    let cid = s["container_id"].as_str().unwrap().to_string();
+    let on_far = |cmd: &str| {
+        let (ok, out) = run(&format!("docker -H {} {cmd}", engine.url()));
+        assert!(ok, "{cmd}: {out}");
+        out
+    };
+    let source = on_far(&format!(
+        "inspect -f '{{{{range .Mounts}}}}{{{{.Source}}}}{{{{end}}}}' {cid}"
+    ));
+    assert_eq!(
+        source.trim(),
+        format!("{seen}/vfolders/{data}"),
+        "bind-mounted from the node's own view"
+    );
+    assert_eq!(
+        on_far(&format!("exec {cid} cat /home/work/datasets/train.csv")),
+        "a,b\n1,2\n"
+    );
+    // What the session writes is in the folder, as the gateway's file manager sees it.
+    on_far(&format!(
+        "exec -u 1000 {cid} sh -c 'echo from-far > /home/work/datasets/out.txt'"
+    ));
+    let r = alice
+        .get(&format!("/api/v1/vfolders/{data}/download?path=out.txt"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "from-far\n");
+    end_session(&alice, &id).await;
+    admin
+        .patch("/api/v1/nodes/local", &json!({"state": "UP"}))
+        .await
+        .expect_json(200);
 }

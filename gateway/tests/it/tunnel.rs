@@ -21,22 +21,6 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
-/// A TCP echo server on 0.0.0.0:8000, a thread per connection.
-const ECHO: &str = r#"
-import socketserver
-class H(socketserver.BaseRequestHandler):
-    def handle(self):
-        while True:
-            b = self.request.recv(65536)
-            if not b:
-                break
-            self.request.sendall(b)
-class S(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-S(("0.0.0.0", 8000), H).serve_forever()
-"#;
-
 /// A TCP server on 0.0.0.0:8001 that says one line and hangs up.
 const BYE: &str = r#"
 import socketserver
@@ -101,7 +85,7 @@ async fn ws_echo(ws: &mut Ws, data: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Writes `data` while reading the echo back concurrently; asserts it is byte-identical.
-async fn bulk_echo(stream: TcpStream, data: Arc<Vec<u8>>) -> TcpStream {
+pub async fn bulk_echo(stream: TcpStream, data: Arc<Vec<u8>>) -> TcpStream {
     let (mut rx, mut tx) = stream.into_split();
     let out = data.clone();
     let writer = tokio::spawn(async move {
@@ -124,7 +108,7 @@ async fn bulk_echo(stream: TcpStream, data: Arc<Vec<u8>>) -> TcpStream {
 }
 
 /// Writes lines and reads each back before the next, as an interactive session does.
-async fn interactive(stream: TcpStream, tag: &str) -> TcpStream {
+pub async fn interactive(stream: TcpStream, tag: &str) -> TcpStream {
     let (rx, mut tx) = stream.into_split();
     let mut rx = tokio::io::BufReader::new(rx);
     for i in 0..10 {
@@ -155,14 +139,14 @@ async fn expect_eof(stream: &mut TcpStream) {
 }
 
 /// `berth app …` running in the background: stdout lines on a channel, stderr collected.
-struct AppCli {
+pub struct AppCli {
     child: Child,
     lines: std::sync::mpsc::Receiver<String>,
     stderr: Arc<Mutex<String>>,
 }
 
 impl AppCli {
-    fn spawn(home: &std::path::Path, args: &[&str]) -> AppCli {
+    pub fn spawn(home: &std::path::Path, args: &[&str]) -> AppCli {
         let mut child = berth(home, args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -203,7 +187,7 @@ impl AppCli {
     }
 
     /// The first stdout line, within 30 s.
-    fn first_line(&self) -> String {
+    pub fn first_line(&self) -> String {
         self.lines
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("berth app printed nothing; stderr:\n{}", self.stderr()))
@@ -229,8 +213,20 @@ fn berth(home: &std::path::Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// A HOME of its own (removed on drop) where the CLI has logged in to `app` as the admin.
+pub fn admin_cli_home(app: &TestApp, prefix: &str) -> tempfile::TempDir {
+    let home = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let (code, _, err) = berth_run(
+        home.path(),
+        &["login", &app.base, "--username", "admin"],
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    assert_eq!(code, 0, "login: {err}");
+    home
+}
+
 /// Runs `berth ARGS` to its end: (exit code, stdout, stderr).
-fn berth_run(home: &std::path::Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+pub fn berth_run(home: &std::path::Path, args: &[&str], stdin: &str) -> (i32, String, String) {
     let mut child = berth(home, args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -252,7 +248,7 @@ async fn tcp_apps_tunnel_over_websockets_and_through_berth_app() {
     let admin = app.admin().await;
     let cookie = admin.cookie_header();
     let (id, container) = crate::common::running_with_ports(&admin, "tun", &[8000, 8001]).await;
-    crate::common::run_python(&container, ECHO);
+    crate::common::run_python(&container, &crate::common::tcp_echo(8000));
     crate::common::run_python(&container, BYE);
     let url = format!("ws://{}/api/v1/sessions/{id}/tunnel/port-8000", app.addr);
 
@@ -327,16 +323,7 @@ async fn tcp_apps_tunnel_over_websockets_and_through_berth_app() {
     refused(&url, "theme=dark", 401).await;
 
     // (b) The CLI: log in into a HOME of its own, then `berth app` as a child process.
-    let home = tempfile::Builder::new()
-        .prefix("berth-tunnel-home-")
-        .tempdir()
-        .unwrap();
-    let (code, _, err) = berth_run(
-        home.path(),
-        &["login", &app.base, "--username", "admin"],
-        &format!("{ADMIN_PASSWORD}\n"),
-    );
-    assert_eq!(code, 0, "login: {err}");
+    let home = admin_cli_home(&app, "berth-tunnel-home-");
 
     // What it refuses before listening.
     let (code, _, err) = berth_run(home.path(), &["app", "tun", "nope"], "");

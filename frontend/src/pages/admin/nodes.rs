@@ -7,71 +7,37 @@
 use crate::api::{self, ApiError};
 use crate::components::dialog::ConfirmDialog;
 use crate::components::status::{clock, count};
-use ::api::nodes::{CreateNode, GpuDevice, NodeState, NodeTls, UpdateNode};
+use ::api::nodes::{CreateNode, GpuDevice, Node, NodeState, NodeTls, UpdateNode};
 use ::api::session::Session;
 use ::api::{Bytes, FieldError, Millicores, Shares};
 use leptos::prelude::*;
-use serde::Deserialize;
 
 /// How often the page asks again, in milliseconds.
 const POLL_MS: i32 = 5000;
 
-/// CPU and memory as a node reports them (GPUs come per device, in `gpus`). Not
-/// `api::Resources`: that type's decoder checks a request (zero CPU is refused there), and an
-/// idle node holds exactly zero.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-struct Slots {
-    cpu: String,
-    mem: u64,
-}
+/// A node as `GET /api/v1/nodes` answers: the contract's own type (its resources decode as
+/// reported, so an idle node's zero allocation is just zero).
+type NodeView = Node;
 
-impl Slots {
-    /// Millicores; "0" (which `Millicores::parse` refuses as a request) is zero.
-    fn millis(&self) -> u64 {
-        Millicores::parse(&self.cpu).map(|m| m.0).unwrap_or(0)
+/// Why the node is in its state (the server's sentence: who drained it, why it is down), and
+/// for a node that is down when it last answered.
+fn explanation(n: &NodeView) -> String {
+    match (&n.state, &n.checked_at) {
+        (NodeState::Down, Some(t)) => format!(
+            "{} It last answered at {} UTC.",
+            n.state_reason.trim_end(),
+            clock(t)
+        ),
+        _ => n.state_reason.clone(),
     }
 }
 
-/// A node as `GET /api/v1/nodes` answers.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct NodeView {
-    id: String,
-    name: String,
-    docker: String,
-    group: Option<String>,
-    state: NodeState,
-    state_reason: String,
-    capacity: Slots,
-    allocated: Slots,
-    sessions: u32,
-    local: bool,
-    /// GPU devices with the share live sessions hold on each.
-    #[serde(default)]
-    gpus: Vec<GpuDevice>,
-    checked_at: Option<String>,
-}
-
-impl NodeView {
-    /// Why the node is in its state (the server's sentence: who drained it, why it is down),
-    /// and for a node that is down when it last answered.
-    fn explanation(&self) -> String {
-        match (&self.state, &self.checked_at) {
-            (NodeState::Down, Some(t)) => format!(
-                "{} It last answered at {} UTC.",
-                self.state_reason.trim_end(),
-                clock(t)
-            ),
-            _ => self.state_reason.clone(),
-        }
-    }
-
-    /// The same as `other` but for the time of the last health check (which moves every few
-    /// seconds and is only shown for a node that is down, where it stands still).
-    fn same_as(&self, other: &NodeView) -> bool {
-        self == &NodeView {
-            checked_at: self.checked_at.clone(),
-            ..other.clone()
-        }
+/// `a` is the same as `b` but for the time of the last health check (which moves every few
+/// seconds and is only shown for a node that is down, where it stands still).
+fn same_as(a: &NodeView, b: &NodeView) -> bool {
+    a == &NodeView {
+        checked_at: a.checked_at.clone(),
+        ..b.clone()
     }
 }
 
@@ -138,7 +104,7 @@ impl Board {
         match nodes {
             Ok(list) => {
                 let same = self.nodes.try_with_untracked(|old| {
-                    old.len() == list.len() && old.iter().zip(&list).all(|(a, b)| a.same_as(b))
+                    old.len() == list.len() && old.iter().zip(&list).all(|(a, b)| same_as(a, b))
                 });
                 if same == Some(false) {
                     self.nodes.try_set(list);
@@ -362,7 +328,7 @@ where
     let n = node;
     let state = n.state.as_str();
     let draining = n.state == NodeState::Draining;
-    let (cpu_used, cpu_total) = (n.allocated.millis(), n.capacity.millis());
+    let (cpu_used, cpu_total) = (n.allocated.cpu.0, n.capacity.cpu.0);
     let mut cpu_bars = vec![bar(
         "cpu-usage",
         cpu_used,
@@ -375,12 +341,12 @@ where
     }
     let mem_bar = bar(
         "mem-usage",
-        n.allocated.mem,
-        n.capacity.mem,
+        n.allocated.mem.0,
+        n.capacity.mem.0,
         format!(
             "{} of {}",
-            mem_text(n.allocated.mem),
-            mem_text(n.capacity.mem)
+            mem_text(n.allocated.mem.0),
+            mem_text(n.capacity.mem.0)
         ),
     );
     let toggle = {
@@ -405,12 +371,13 @@ where
                     <span class="strong">{n.name.clone()}</span>
                     {n.local.then(|| view! { <span class="tag" title="The engine berth itself runs beside; it cannot be removed.">"built-in"</span> })}
                     {n.group.clone().map(|g| view! { <span class="tag tag-group" title="Node group">{format!("group {g}")}</span> })}
+                    {n.folders.then(|| view! { <span class="tag tag-folders" title=n.storage.clone().map(|p| format!("Sees the folder storage at {p}")).unwrap_or_else(|| "On berth's host: sees the folder storage".to_string())>"folders"</span> })}
                 </div>
                 <div class="mono endpoint" title="Docker endpoint">{n.docker.clone()}</div>
             </td>
             <td class="state-cell">
                 <span class=format!("badge badge-node-{}", state.to_lowercase()) data-state=state>{state}</span>
-                <div class="reason node-reason">{n.explanation()}</div>
+                <div class="reason node-reason">{explanation(&n)}</div>
             </td>
             <td class="bar-col">{cpu_bars}</td>
             <td class="bar-col">{mem_bar}</td>
@@ -491,6 +458,7 @@ fn AddNodeForm(board: Board, said: RwSignal<Option<Said>>) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let docker = RwSignal::new(String::new());
     let group = RwSignal::new(String::new());
+    let storage = RwSignal::new(String::new());
     let use_tls = RwSignal::new(false);
     let ca = RwSignal::new(String::new());
     let cert = RwSignal::new(String::new());
@@ -506,11 +474,13 @@ fn AddNodeForm(board: Board, said: RwSignal<Option<Said>>) -> impl IntoView {
         name: name.get().trim().to_string(),
         docker: docker.get().trim().to_string(),
         group: Some(group.get().trim().to_string()).filter(|g| !g.is_empty()),
+        storage: Some(storage.get().trim().to_string()).filter(|p| !p.is_empty()),
         tls: tls_on().then(|| NodeTls {
             ca: ca.get(),
             cert: cert.get(),
             key: key.get(),
         }),
+        proxy_url: None,
     };
     // The gateway's own rules, as the admin types.
     let errors = Memo::new(move |_| request().validate().err().unwrap_or_default());
@@ -535,11 +505,11 @@ fn AddNodeForm(board: Board, said: RwSignal<Option<Said>>) -> impl IntoView {
                     said.set(Some(Said::Ok(format!(
                         "Node {} added with {} CPU and {} for sessions.",
                         n.name,
-                        cpu_text(n.capacity.millis()),
-                        mem_text(n.capacity.mem)
+                        cpu_text(n.capacity.cpu.0),
+                        mem_text(n.capacity.mem.0)
                     ))));
                     board.nodes.update(|v| v.push(n));
-                    for s in [name, docker, group, ca, cert, key] {
+                    for s in [name, docker, group, storage, ca, cert, key] {
                         s.set(String::new());
                     }
                     use_tls.set(false);
@@ -564,6 +534,9 @@ fn AddNodeForm(board: Board, said: RwSignal<Option<Said>>) -> impl IntoView {
                 placeholder="unix:///run/node2/docker.sock" value=docker form=form />
             <Field id="node-group" field="group" label="Group (optional)" hint="Policies may limit users to node groups."
                 placeholder="e.g. gpu" value=group form=form />
+            <Field id="node-storage" field="storage" label="Folder storage on the node (optional)"
+                hint="Where this node sees berth's storage directory (e.g. the NFS mount of it); without it, only nodes on berth's own host run sessions with folders."
+                placeholder="e.g. /mnt/berth" value=storage form=form />
             <label class="check tls-check" title=move || if tcp() { "A tcp:// engine is always reached with TLS." } else { "" }>
                 <input id="node-tls" type="checkbox" prop:checked=tls_on disabled=tcp
                     on:change=move |ev| { server_error.set(None); use_tls.set(event_target_checked(&ev)) } />

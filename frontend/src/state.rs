@@ -1,0 +1,139 @@
+//! What the logged-in frame shares with the pages and components below it, as Leptos
+//! contexts: the live session store and the current route. The shell provides them; pages
+//! and components only read them, so nothing below the shell imports it.
+
+use crate::{api, Route};
+use ::api::session::Session;
+use leptos::prelude::*;
+use std::collections::HashMap;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// Every session the user can see, kept current by server-sent events.
+///
+/// Every change of a session is published as an event, so while the stream is live the
+/// events alone bring each session to its latest state. An answer to a request (a refresh,
+/// a launch, a terminate) may be older than an event that arrived while it travelled, so it
+/// replaces a session only if no event about that session arrived since the request was sent
+/// ([`Sessions::mark`] before sending, [`Sessions::answer`] after).
+#[derive(Clone, Copy)]
+pub struct Sessions {
+    pub list: RwSignal<Vec<Session>>,
+    pub loaded: RwSignal<bool>,
+    pub error: RwSignal<Option<String>>,
+    /// False while the live connection is down (the page says so).
+    pub live: RwSignal<bool>,
+    /// Events counted, and the count at the latest event about each session.
+    events: StoredValue<(u64, HashMap<String, u64>)>,
+}
+
+impl Sessions {
+    /// An empty store, not yet loaded, assumed live until the event stream says otherwise.
+    pub fn new() -> Self {
+        Self {
+            list: RwSignal::new(Vec::new()),
+            loaded: RwSignal::new(false),
+            error: RwSignal::new(None),
+            live: RwSignal::new(true),
+            events: StoredValue::new((0, HashMap::new())),
+        }
+    }
+
+    /// Where the event stream stands; take it before sending a request whose answer carries
+    /// sessions, and hand it to [`Sessions::answer`].
+    pub fn mark(&self) -> u64 {
+        self.events.with_value(|(n, _)| *n)
+    }
+
+    /// Whether an event about session `id` arrived after `mark`.
+    fn newer_than(&self, id: &str, mark: u64) -> bool {
+        self.events
+            .with_value(|(_, last)| last.get(id).is_some_and(|&at| at > mark))
+    }
+
+    fn put(&self, s: Session) {
+        self.list
+            .update(|v| match v.iter_mut().find(|x| x.id == s.id) {
+                Some(x) => *x = s,
+                None => v.insert(0, s),
+            });
+    }
+
+    /// A session as an event brought it: always the newest copy.
+    pub fn event(&self, s: Session) {
+        self.events.update_value(|(n, last)| {
+            *n += 1;
+            last.insert(s.id.clone(), *n);
+        });
+        self.put(s);
+    }
+
+    /// A session as the answer to a request sent at `mark`: kept unless an event about it
+    /// arrived meanwhile (that copy is at least as new).
+    pub fn answer(&self, s: Session, mark: u64) {
+        if !self.newer_than(&s.id, mark) {
+            self.put(s);
+        }
+    }
+
+    /// Reloads the whole list; sessions an event updated while it loaded keep that copy.
+    pub fn refresh(self) {
+        let mark = self.mark();
+        leptos::task::spawn_local(async move {
+            match api::get::<Vec<Session>>("/api/v1/sessions").await {
+                Ok(answer) => {
+                    let newer = |id: &str| self.newer_than(id, mark);
+                    self.list.update(|now| {
+                        // Ones the answer does not have yet but an event brought, then the rest.
+                        let mut out: Vec<Session> = now
+                            .iter()
+                            .filter(|s| newer(&s.id) && !answer.iter().any(|a| a.id == s.id))
+                            .cloned()
+                            .collect();
+                        for s in answer {
+                            match now.iter().find(|n| n.id == s.id && newer(&n.id)) {
+                                Some(kept) => out.push(kept.clone()),
+                                None => out.push(s),
+                            }
+                        }
+                        *now = out;
+                    });
+                    self.error.set(None);
+                }
+                Err(e) => self.error.set(Some(e.detail)),
+            }
+            self.loaded.set(true);
+        });
+    }
+}
+
+/// Feeds `store` from `/api/v1/events` (session events), refreshing it after every
+/// (re)connect; the caller closes the returned stream when the shell goes away.
+pub fn subscribe(store: Sessions) -> Option<web_sys::EventSource> {
+    let es = web_sys::EventSource::new("/api/v1/events").ok()?;
+    let on_session =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            if let Some(text) = ev.data().as_string() {
+                if let Ok(s) = serde_json::from_str::<Session>(&text) {
+                    store.event(s);
+                }
+            }
+        });
+    let _ = es.add_event_listener_with_callback("session", on_session.as_ref().unchecked_ref());
+    on_session.forget();
+    // After a reconnect the browser resumes with Last-Event-ID; a refresh covers the rest.
+    let on_open = Closure::<dyn FnMut()>::new(move || {
+        store.live.set(true);
+        store.refresh();
+    });
+    es.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    on_open.forget();
+    let on_error = Closure::<dyn FnMut()>::new(move || store.live.set(false));
+    es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    on_error.forget();
+    Some(es)
+}
+
+/// The current route, for pages that follow part of it themselves (the file manager's path).
+#[derive(Clone, Copy)]
+pub struct CurrentRoute(pub RwSignal<Route>);

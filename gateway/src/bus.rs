@@ -1,0 +1,220 @@
+//! The replicas' bus (PostgreSQL only): `LISTEN`/`NOTIFY` on the channel [`CHANNEL`], so that
+//! what one replica does reaches the others.
+//!
+//! - A session changed: `"<event id> j <owner id> <session JSON>"`, the JSON as the replica
+//!   that changed it read it; when that would pass PostgreSQL's 8000-byte payload limit
+//!   ([`MAX_INLINE`]), `"<event id> r <session id>"` and each replica reads the session again.
+//!   Every replica — the sender too — publishes it to its own event streams under that event
+//!   id, so browsers see the same events under the same ids in the same order on every replica
+//!   (PostgreSQL delivers notifications in commit order; ids come from the `event_ids`
+//!   sequence, taken under an advisory transaction lock so that id order is commit order), and
+//!   `Last-Event-ID` resumes through any replica within the ring.
+//! - `"wake"`: look at the queue now (a session was queued or resources were freed on some
+//!   replica); only the leader's scheduler acts on it.
+//! - `"revoke <replica> <user id>"`: a user's access was taken away (after the commit) on
+//!   that replica; every other replica ends what the user holds open there
+//!   (`wsproxy::Revocations::revoke`), the sender having done so already.
+//!
+//! Each replica listens on a connection of its own that reconnects after PostgreSQL restarts.
+//! Notifications sent while a replica was cut off are not replayed to it: its browsers'
+//! streams keep going and show the next change of each session; the leader runs a pass after
+//! every reconnect.
+
+use crate::db::Db;
+use crate::sessions::lifecycle::Lifecycle;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The notification channel.
+pub const CHANNEL: &str = "berth";
+/// Serialises event ids with commit order (see the module doc).
+const EVENT_LOCK: i64 = 0x62_65_72_74_69;
+
+/// The longest inline payload (after the event id), below PostgreSQL's 8000 bytes.
+const MAX_INLINE: usize = 7900;
+
+/// What one replica tells the others.
+#[derive(Debug)]
+enum Msg {
+    /// The payload after the event id.
+    Session(String),
+    Wake,
+    Revoke(String),
+}
+
+/// The sending half, held by the lifecycle; sends in order from one task.
+pub struct Bus {
+    tx: mpsc::UnboundedSender<Msg>,
+    /// This replica on the bus, so that it skips its own revocations.
+    me: String,
+}
+
+impl Bus {
+    /// Tells every replica (this one too) that session `id` of `owner_id` is now `json`.
+    pub fn session(&self, id: &str, owner_id: &str, json: &str) {
+        let inline = format!("j {owner_id} {json}");
+        let payload = if inline.len() <= MAX_INLINE {
+            inline
+        } else {
+            format!("r {id}")
+        };
+        let _ = self.tx.send(Msg::Session(payload));
+    }
+
+    /// Asks the leader for a scheduling pass.
+    pub fn wake(&self) {
+        let _ = self.tx.send(Msg::Wake);
+    }
+
+    /// Tells the other replicas that `user_id`'s access was taken away.
+    pub fn revoke(&self, user_id: &str) {
+        let _ = self
+            .tx
+            .send(Msg::Revoke(format!("revoke {} {user_id}", self.me)));
+    }
+}
+
+/// Starts the bus on `db`: the sender (one task, in order) and this replica's listener, both
+/// until shutdown under `Lifecycle::background`.
+pub fn start(
+    db: &Db,
+    lifecycle: Arc<Lifecycle>,
+    revocations: Arc<wsproxy::Revocations>,
+) -> anyhow::Result<Arc<Bus>> {
+    let url = db.connect_options().database_url.to_string();
+    // PostgreSQL's own driver: `pg_notify` returns `void`, which the Any driver cannot carry.
+    let pg = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy(&url)?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let me = uuid::Uuid::new_v4().simple().to_string();
+    lifecycle.background(send_all(pg, rx));
+    let here = Here {
+        lifecycle: lifecycle.clone(),
+        revocations,
+        me: me.clone(),
+    };
+    lifecycle.background(listen(url, here));
+    Ok(Arc::new(Bus { tx, me }))
+}
+
+/// What a notification acts on in this replica.
+struct Here {
+    lifecycle: Arc<Lifecycle>,
+    revocations: Arc<wsproxy::Revocations>,
+    me: String,
+}
+
+async fn send_all(db: PgPool, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    while let Some(first) = rx.recv().await {
+        // Wakes already waiting are one wake.
+        let mut batch = vec![first];
+        while let Ok(m) = rx.try_recv() {
+            if matches!(m, Msg::Wake) && batch.iter().any(|b| matches!(b, Msg::Wake)) {
+                continue;
+            }
+            batch.push(m);
+        }
+        for m in batch {
+            let res = match &m {
+                Msg::Session(payload) => sqlx::query(
+                    "SELECT pg_notify($1, CAST(nextval('event_ids') AS TEXT) || ' ' || $2) \
+                     FROM (SELECT pg_advisory_xact_lock($3)) AS l",
+                )
+                .bind(CHANNEL)
+                .bind(payload)
+                .bind(EVENT_LOCK)
+                .execute(&db)
+                .await
+                .map(|_| ()),
+                Msg::Wake => sqlx::query("SELECT pg_notify($1, 'wake')")
+                    .bind(CHANNEL)
+                    .execute(&db)
+                    .await
+                    .map(|_| ()),
+                Msg::Revoke(payload) => sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(payload)
+                    .execute(&db)
+                    .await
+                    .map(|_| ()),
+            };
+            if let Err(e) = res {
+                tracing::warn!(error = %e, message = ?m, "cannot notify the other replicas");
+            }
+        }
+    }
+}
+
+/// This replica's listener: reconnects when the connection goes, and asks for a scheduling
+/// pass after each reconnect (a wake may have been missed).
+async fn listen(url: String, here: Here) {
+    let lifecycle = &here.lifecycle;
+    loop {
+        let mut listener = match PgListener::connect(&url).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "bus: cannot connect to listen; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %e, "bus: cannot LISTEN; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        tracing::debug!("bus: listening");
+        lifecycle.wake_here();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) => handle(&here, n.payload()).await,
+                // The connection went; `try_recv` reconnects (and listens again) next time.
+                Ok(None) => {
+                    tracing::warn!("bus: the listening connection was lost; reconnecting");
+                    lifecycle.wake_here();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "bus: listening failed; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn handle(here: &Here, payload: &str) {
+    let lifecycle = &here.lifecycle;
+    if payload == "wake" {
+        lifecycle.wake_here();
+        return;
+    }
+    if let Some(rest) = payload.strip_prefix("revoke ") {
+        if let Some((from, user)) = rest.split_once(' ') {
+            if from != here.me {
+                here.revocations.revoke(user);
+            }
+        }
+        return;
+    }
+    let mut parts = payload.splitn(3, ' ');
+    let (Some(seq), Some(form), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return;
+    };
+    let Ok(seq) = seq.parse::<u64>() else {
+        return;
+    };
+    match form {
+        "j" => {
+            if let Some((owner, json)) = rest.split_once(' ') {
+                lifecycle.publish_json(Some(seq), owner, json.to_string());
+            }
+        }
+        "r" => lifecycle.publish_here(rest, Some(seq)).await,
+        _ => {}
+    }
+}

@@ -1,0 +1,149 @@
+//! Nodes: the Docker engines session containers run on. This module holds the seam, the
+//! [`Node`] trait and its types; [`docker::DockerNode`] implements it (with [`network`]: the
+//! sessions' ICC-off network and the host firewall rule, and [`gpu`]: NVIDIA discovery);
+//! [`registry`] holds the connected nodes by name; [`store`] their records; [`proxy`] the
+//! proxies beside nodes (`berth wsproxy`) and the tokens signed for them; [`health`]
+//! connects them at start and checks them; [`routes`] is `/api/v1/nodes`. The local engine
+//! is the built-in node [`LOCAL`].
+//!
+//! A node's state is derived from two facts: whether its engine answers (`DOWN` after
+//! [`FAILURES_FOR_DOWN`] failed checks in a row, with the reason) and whether an admin drains
+//! it. Allocation is never stored: it is the sum of the live sessions placed on the node.
+
+pub mod docker;
+pub mod gpu;
+pub mod health;
+pub mod network;
+pub mod proxy;
+pub mod registry;
+pub mod routes;
+pub mod store;
+
+pub use health::{bootstrap, run_health, FAILURES_FOR_DOWN};
+pub use routes::router;
+pub use store::{capacities, rows, NodeRow};
+
+/// The built-in node of the local engine.
+pub const LOCAL: &str = "local";
+
+use api::images::ImageInfo;
+use api::session::SessionType;
+use api::Resources;
+use futures_util::stream::BoxStream;
+use std::collections::BTreeMap;
+
+/// What a node needs to start a session's container.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub session_id: String,
+    pub owner_id: String,
+    pub image: String,
+    pub kind: SessionType,
+    pub resources: Resources,
+    pub env: BTreeMap<String, String>,
+    pub command: Option<String>,
+    /// Container ports to publish on the node's loopback (apps and preopened ports).
+    pub ports: Vec<u16>,
+    /// The secret the session's apps start with (`BERTH_JUPYTER_TOKEN`); the proxy sends it.
+    pub app_secret: String,
+    /// Folders to bind-mount: host directory, mount point, read-only.
+    pub mounts: Vec<BindMount>,
+    /// Host GPU devices the session holds (given to the container on NVIDIA nodes).
+    pub gpu_devices: Vec<usize>,
+    /// The largest fraction of one device the session holds, in hundredths, when it holds
+    /// parts of devices (not whole ones): the MPS thread limit on NVIDIA nodes.
+    pub gpu_share: Option<u32>,
+    /// The owner's `max_processes`: the container's pids limit (`None`: unlimited).
+    pub max_processes: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BindMount {
+    pub host: std::path::PathBuf,
+    pub target: String,
+    pub read_only: bool,
+}
+
+/// A container of this berth instance as the node sees it.
+#[derive(Debug, Clone)]
+pub struct ContainerState {
+    pub id: String,
+    pub session_id: String,
+    pub running: bool,
+    /// False while the container was created but never started (a gateway killed between
+    /// the two): nothing ran in it, so it did not die.
+    pub started: bool,
+    pub exit_code: Option<i64>,
+}
+
+/// Something that happened to a container of this instance.
+#[derive(Debug, Clone)]
+pub enum NodeEvent {
+    /// The container's main process ended.
+    Died {
+        session_id: String,
+        exit_code: Option<i64>,
+        oom_killed: bool,
+    },
+    /// The event stream broke and was re-established; state may have been missed.
+    Resync,
+}
+
+/// A failure a node reports, with a sentence fit for a session's status reason.
+#[derive(Debug)]
+pub struct NodeError(pub String);
+
+impl std::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+pub type NodeResult<T> = Result<T, NodeError>;
+
+#[async_trait::async_trait]
+pub trait Node: Send + Sync {
+    /// The node's name, shown as a session's `node`.
+    fn name(&self) -> &str;
+    /// Everything the node can give to sessions.
+    fn capacity(&self) -> Resources;
+    /// Answers when the node is reachable.
+    async fn ping(&self) -> NodeResult<()>;
+    /// Local images that carry berth's labels.
+    async fn list_images(&self) -> NodeResult<Vec<ImageInfo>>;
+    /// Creates and starts a session's container; returns its id. Idempotent, for a gateway
+    /// killed mid-way: a container of the session that runs is adopted, one only created is
+    /// started, any other is removed and made again; a session never has two.
+    async fn start_session(&self, spec: &ContainerSpec) -> NodeResult<String>;
+    /// Where the container's published ports are reachable: `(container port, address)`.
+    async fn published_ports(
+        &self,
+        container_id: &str,
+    ) -> NodeResult<Vec<(u16, std::net::SocketAddr)>>;
+    /// Stops and removes every container of a session (none is fine).
+    async fn remove_session(&self, session_id: &str) -> NodeResult<()>;
+    /// All containers of this instance, running or not.
+    async fn list_containers(&self) -> NodeResult<Vec<ContainerState>>;
+    /// The tail of a session container's output (stdout and stderr), at most `max_bytes`.
+    async fn logs(&self, session_id: &str, max_bytes: usize) -> NodeResult<String>;
+    /// Container events of this instance, for as long as the node lives.
+    fn events(&self) -> BoxStream<'static, NodeEvent>;
+    /// Where the websocket proxy attaches terminals.
+    fn exec_endpoint(&self) -> wsproxy::ExecEndpoint;
+    /// Whether the node's GPUs are real NVIDIA devices (passed as Docker device requests)
+    /// rather than devices declared in configuration (passed as environment only).
+    fn real_gpus(&self) -> bool {
+        false
+    }
+    /// The engine's own identity, to refuse adding one engine twice under two paths.
+    fn engine_id(&self) -> &str {
+        ""
+    }
+    /// A sentence when berth found that sessions on this node are not isolated from each
+    /// other or from the node's host (shown in the node's state reason).
+    fn isolation_warning(&self) -> Option<String> {
+        None
+    }
+}
