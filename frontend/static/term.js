@@ -58,8 +58,10 @@
           term.write(bytes);
         }
       };
-      sock.onclose = () => {
+      sock.onclose = (ev) => {
         if (closedByUs || exited || ws !== sock) return;
+        // 4001: another connection took this terminal over; reconnecting would take it back.
+        if (ev.code === 4001) { onState("taken"); return; }
         if (Date.now() > deadline) { onState("closed"); return; }
         // Reconnect with backoff; the shell waits on the server for the grace period.
         onState("reconnecting");

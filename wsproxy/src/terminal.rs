@@ -6,7 +6,10 @@
 //! 1. The gateway has checked the session and its owner and called [`TerminalHub::create`];
 //!    the browser got a URL with the handle id and secret.
 //! 2. The browser opens the websocket; [`TerminalHub::authorize`] checks the secret
-//!    (constant time, by hash) and that no other connection is attached.
+//!    (constant time, by hash). A handle serves one connection at a time: a new one takes
+//!    the handle over, and the one it displaces gets a Close frame [`TAKEN_OVER`] once its
+//!    pumps have stopped — a browser whose network died reconnects at once, before the
+//!    server has noticed that the old socket is dead (a silent drop can take many minutes).
 //! 3. [`TerminalHub::serve`] starts the shell on first use and sizes the PTY (it starts
 //!    0×0). A reconnect names the offset it has seen (`offset=N`): the bytes after it that
 //!    are still in the ring are replayed, then `{"type":"replayed","bytes":N}` — nothing
@@ -15,6 +18,7 @@
 //!    bytes, resize frames). While a connection is attached the shell's reader waits when
 //!    the connection lags a whole ring behind, so a flood is held back by the slowest side:
 //!    memory stays bounded and other terminals keep their own tasks.
+//!    A connection from which nothing (not even a pong) came for [`DEAD_AFTER`] is dropped.
 //! 5. When the socket drops, the shell keeps running for the grace period, its output
 //!    still filling the ring; a reconnect picks it up. After the grace period, or when the
 //!    shell exits (`{"type":"exit","code":N}`), the shell is hung up and the handle refused.
@@ -24,17 +28,17 @@
 //! gateway took when it checked them) the handle is closed at once — an attached connection
 //! gets a Close frame, the shell is hung up, and the secret opens nothing any more.
 
+use crate::activity::Activity;
 use crate::exec::ExecEndpoint;
 use crate::revoke::Watch;
 use api::terminal::{ClientControl, ServerControl, MAX_FRAME_BYTES};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
@@ -42,6 +46,10 @@ use tokio::sync::Notify;
 const CHUNK: usize = 64 * 1024;
 /// Ping interval: keeps idle connections alive through proxies.
 const PING_EVERY: Duration = Duration::from_secs(20);
+/// A connection silent this long (no input, no pong to three pings) is taken as dead.
+const DEAD_AFTER: Duration = Duration::from_secs(65);
+/// How long a displaced connection's pumps get to say goodbye before they are cut.
+const TAKEOVER_GOODBYE: Duration = Duration::from_secs(2);
 /// `consumer` value when no connection is attached.
 const NOBODY: u64 = u64::MAX;
 
@@ -66,6 +74,12 @@ impl Default for TerminalConfig {
 
 /// Why a handle was closed, sent as the Close frame's reason to an attached connection.
 const REVOKED: &str = "access to this terminal was revoked";
+/// Why every terminal closes when the server stops (Close code 1001, going away).
+pub const SHUTTING_DOWN: &str = "the server is shutting down";
+/// Close code and reason for a connection displaced by a newer one to the same handle; a
+/// client that gets it should not reconnect on its own (the other connection would lose).
+pub const TAKEN_OVER_CODE: u16 = 4001;
+pub const TAKEN_OVER: &str = "this terminal was opened in another connection";
 
 /// Who a handle belongs to and where its shell lives.
 #[derive(Debug, Clone)]
@@ -79,8 +93,9 @@ pub struct HandleInfo {
 enum HandleState {
     /// Created, never connected.
     Fresh,
-    /// A websocket is attached.
-    Attached,
+    /// A websocket is attached; the number tells attachments apart, so a displaced one
+    /// does not detach its successor.
+    Attached(u64),
     /// The connection went; the shell waits for a reconnect until the grace period ends.
     /// The number tells detachments apart, so an old grace timer does not end a new one.
     Detached(u64),
@@ -138,7 +153,12 @@ struct Handle {
     endpoint: ExecEndpoint,
     state: Mutex<HandleState>,
     shell: tokio::sync::OnceCell<Arc<Shell>>,
-    detachments: AtomicU64,
+    /// Numbers attachments and detachments (see [`HandleState`]).
+    epochs: AtomicU64,
+    /// The attachment that owns the handle now; a displaced connection watches it.
+    current: tokio::sync::watch::Sender<u64>,
+    /// Held by the connection whose pumps run: a successor waits for its predecessor's.
+    turn: tokio::sync::Mutex<()>,
     /// The owner's access as the gateway checked it when the handle was made.
     access: Watch,
     /// Set (with the reason for an attached connection) when the handle is closed.
@@ -150,39 +170,16 @@ struct Handle {
 pub struct TerminalHub {
     config: TerminalConfig,
     handles: Mutex<HashMap<String, Arc<Handle>>>,
-    /// Last terminal traffic per session, taken by the gateway's idle check.
-    activity: Mutex<HashMap<String, SystemTime>>,
-}
-
-/// Notes traffic of one session at most once per second.
-struct Toucher {
-    hub: Arc<TerminalHub>,
-    session_id: String,
-    last: Option<Instant>,
-}
-
-impl Toucher {
-    fn touch(&mut self) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|l| now.duration_since(l) < Duration::from_secs(1))
-        {
-            return;
-        }
-        self.last = Some(now);
-        self.hub
-            .activity
-            .lock()
-            .expect("activity lock")
-            .insert(self.session_id.clone(), SystemTime::now());
-    }
+    /// Terminal traffic per session, taken by the gateway's idle check.
+    activity: Arc<Activity>,
 }
 
 /// A handle a connection may use, obtained from [`TerminalHub::authorize`].
 pub struct Authorized {
     id: String,
     handle: Arc<Handle>,
+    /// This connection's attachment number.
+    attachment: u64,
 }
 
 impl Authorized {
@@ -205,6 +202,20 @@ async fn closed_reason(
         // The handle itself is gone: nothing will close it any more.
         None => std::future::pending().await,
     }
+}
+
+/// Waits until a newer connection has displaced attachment `mine`.
+async fn displaced(rx: &mut tokio::sync::watch::Receiver<u64>, mine: u64) {
+    if rx.wait_for(|now| *now != mine).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn taken_over_frame() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: TAKEN_OVER_CODE,
+        reason: TAKEN_OVER.into(),
+    }))
 }
 
 fn hash(secret: &str) -> [u8; 32] {
@@ -232,25 +243,49 @@ impl TerminalHub {
         access: Watch,
     ) -> (String, String) {
         let id = uuid::Uuid::new_v4().to_string();
-        let mut b = [0u8; 32];
-        rand::rng().fill_bytes(&mut b);
-        let secret = hex::encode(b);
+        let secret = crate::secret::random_hex(crate::secret::TOKEN_BYTES);
+        self.adopt(&id, &secret, info, endpoint, access);
+        (id, secret)
+    }
+
+    /// Makes a handle with an id and secret chosen elsewhere (a node's proxy: the gateway
+    /// named the handle in the token it signed, and the token is its secret). False, and
+    /// nothing made, when a handle of that id exists.
+    pub fn adopt(
+        self: &Arc<Self>,
+        id: &str,
+        secret: &str,
+        info: HandleInfo,
+        endpoint: ExecEndpoint,
+        access: Watch,
+    ) -> bool {
+        let id = id.to_string();
         let handle = Arc::new(Handle {
             info,
-            secret_hash: hash(&secret),
+            secret_hash: hash(secret),
             endpoint,
             state: Mutex::new(HandleState::Fresh),
             shell: tokio::sync::OnceCell::new(),
-            detachments: AtomicU64::new(0),
+            epochs: AtomicU64::new(0),
+            current: tokio::sync::watch::channel(0).0,
+            turn: tokio::sync::Mutex::new(()),
             access,
             closed: tokio::sync::watch::channel(None).0,
         });
-        self.handles
-            .lock()
-            .expect("hub lock")
-            .insert(id.clone(), handle.clone());
-        tokio::spawn(self.clone().supervise(id.clone(), handle));
-        (id, secret)
+        {
+            let mut handles = self.handles.lock().expect("hub lock");
+            if handles.contains_key(&id) {
+                return false;
+            }
+            handles.insert(id.clone(), handle.clone());
+        }
+        tokio::spawn(self.clone().supervise(id, handle));
+        true
+    }
+
+    /// Whether a handle of this id is open.
+    pub fn contains(&self, id: &str) -> bool {
+        self.handles.lock().expect("hub lock").contains_key(id)
     }
 
     /// Watches one handle for as long as it is open: forgets it if nobody connects within
@@ -263,6 +298,10 @@ impl TerminalHub {
         loop {
             tokio::select! {
                 _ = handle.access.revoked() => {
+                    if handle.access.is_shutting_down() {
+                        self.finish(&id, &handle, SHUTTING_DOWN).await;
+                        return;
+                    }
                     tracing::info!(handle = %id, "terminal closed: its owner's access was revoked");
                     self.finish(&id, &handle, REVOKED).await;
                     return;
@@ -280,9 +319,10 @@ impl TerminalHub {
         }
     }
 
-    /// Checks a handle's secret and claims it for one connection. `user`, when the request
-    /// also carried a login, must be the handle's owner. `None` for a missing, closed or busy
-    /// handle, a wrong secret or another user: callers answer all alike.
+    /// Checks a handle's secret and claims it for one connection, displacing an attached
+    /// one. `user`, when the request also carried a login, must be the handle's owner.
+    /// `None` for a missing or closed handle, a wrong secret or another user: callers
+    /// answer all alike.
     pub fn authorize(&self, id: &str, secret: &str, user: Option<&str>) -> Option<Authorized> {
         let handle = self.handles.lock().expect("hub lock").get(id).cloned()?;
         if !constant_eq(&handle.secret_hash, &hash(secret)) {
@@ -292,14 +332,17 @@ impl TerminalHub {
             return None;
         }
         let mut st = handle.state.lock().expect("handle lock");
-        if !matches!(*st, HandleState::Fresh | HandleState::Detached(_)) {
+        if *st == HandleState::Closed {
             return None;
         }
-        *st = HandleState::Attached;
+        let attachment = handle.epochs.fetch_add(1, Ordering::AcqRel) + 1;
+        *st = HandleState::Attached(attachment);
+        handle.current.send_replace(attachment);
         drop(st);
         Some(Authorized {
             id: id.to_string(),
             handle,
+            attachment,
         })
     }
 
@@ -316,11 +359,19 @@ impl TerminalHub {
         });
     }
 
+    /// The server is stopping: closes every terminal (attached connections get a Close
+    /// frame 1001, going away) and hangs their shells up.
+    pub async fn close_all(&self) {
+        let all: Vec<(String, Arc<Handle>)> =
+            self.handles.lock().expect("hub lock").drain().collect();
+        for (id, handle) in all {
+            self.finish(&id, &handle, SHUTTING_DOWN).await;
+        }
+    }
+
     /// Sessions with terminal traffic since the last call, and when it last happened.
     pub fn take_activity(&self) -> Vec<(String, SystemTime)> {
-        std::mem::take(&mut *self.activity.lock().expect("activity lock"))
-            .into_iter()
-            .collect()
+        self.activity.take()
     }
 
     /// Number of handles known (for tests and metrics).
@@ -379,11 +430,7 @@ impl TerminalHub {
                 });
                 let reader = shell.clone();
                 let endpoint = handle.endpoint.clone();
-                let mut toucher = Toucher {
-                    hub: self.clone(),
-                    session_id: handle.info.session_id.clone(),
-                    last: None,
-                };
+                let mut toucher = self.activity.toucher(&handle.info.session_id);
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; CHUNK];
                     loop {
@@ -423,8 +470,19 @@ impl TerminalHub {
     /// Runs a claimed handle's terminal over `socket` until either side ends. `offset` is
     /// what a reconnecting client has already shown.
     pub async fn serve(self: Arc<Self>, auth: Authorized, socket: WebSocket, offset: Option<u64>) {
-        let Authorized { id, handle } = auth;
+        let Authorized {
+            id,
+            handle,
+            attachment,
+        } = auth;
+        // One connection's pumps at a time: a displaced predecessor stops first.
+        let _turn = handle.turn.lock().await;
         let (mut ws_tx, mut ws_rx) = socket.split();
+        if *handle.current.borrow() != attachment {
+            // Displaced in turn before it started.
+            let _ = ws_tx.send(taken_over_frame()).await;
+            return;
+        }
         let shell = match self.shell(&id, &handle).await {
             Ok(s) => s,
             Err(e) => {
@@ -444,6 +502,7 @@ impl TerminalHub {
         // Ring → websocket: a replay first when reconnecting, then live output and pings.
         let out_shell = shell.clone();
         let mut closed = handle.closed.subscribe();
+        let mut out_current = handle.current.subscribe();
         let mut out = tokio::spawn(async move {
             let mut pos = match offset {
                 Some(o) => o,
@@ -515,13 +574,19 @@ impl TerminalHub {
                     }
                     // Closed from outside (access revoked, session ended): say why and stop.
                     reason = closed_reason(&mut closed) => {
+                        let code = if reason == SHUTTING_DOWN { 1001 } else { 1008 };
                         let _ = ws_tx
                             .send(Message::Close(Some(CloseFrame {
-                                code: 1008,
+                                code,
                                 reason: reason.into(),
                             })))
                             .await;
                         return true;
+                    }
+                    // Displaced by a newer connection: say so, and leave the shell to it.
+                    _ = displaced(&mut out_current, attachment) => {
+                        let _ = ws_tx.send(taken_over_frame()).await;
+                        return false;
                     }
                 }
             }
@@ -530,13 +595,10 @@ impl TerminalHub {
         // websocket → PTY: input bytes and control frames.
         let in_shell = shell.clone();
         let in_endpoint = handle.endpoint.clone();
-        let mut in_touch = Toucher {
-            hub: self.clone(),
-            session_id: handle.info.session_id.clone(),
-            last: None,
-        };
+        let mut in_touch = self.activity.toucher(&handle.info.session_id);
         let mut inp = tokio::spawn(async move {
-            while let Some(msg) = ws_rx.next().await {
+            // Silence past DEAD_AFTER (pings go out every PING_EVERY) is a dead peer.
+            while let Ok(Some(msg)) = tokio::time::timeout(DEAD_AFTER, ws_rx.next()).await {
                 let Ok(msg) = msg else { break };
                 match msg {
                     Message::Binary(b) => {
@@ -567,9 +629,18 @@ impl TerminalHub {
             }
         });
 
+        let mut current = handle.current.subscribe();
         let shell_ended = tokio::select! {
             r = &mut out => { inp.abort(); r.unwrap_or(false) }
             _ = &mut inp => { out.abort(); false }
+            // The output pump sends the goodbye, unless a dead peer holds it in a send.
+            _ = displaced(&mut current, attachment) => {
+                inp.abort();
+                if tokio::time::timeout(TAKEOVER_GOODBYE, &mut out).await.is_err() {
+                    out.abort();
+                }
+                false
+            }
         };
         shell.consumer.store(NOBODY, Ordering::Release);
         shell.consumed.notify_waiters();
@@ -578,16 +649,17 @@ impl TerminalHub {
             return;
         }
         // Detached: the shell waits for a reconnect until the grace period ends.
-        let generation = handle.detachments.fetch_add(1, Ordering::AcqRel) + 1;
+        let generation = handle.epochs.fetch_add(1, Ordering::AcqRel) + 1;
         {
             let mut st = handle.state.lock().expect("handle lock");
-            if *st != HandleState::Attached {
-                return; // closed meanwhile (the session ended)
+            if *st != HandleState::Attached(attachment) {
+                return; // closed meanwhile (the session ended), or taken over
             }
             *st = HandleState::Detached(generation);
         }
         let grace = self.config.grace;
         let hub = self.clone();
+        let handle = handle.clone();
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             let expired =

@@ -73,6 +73,7 @@ pub fn Terminal(session_id: String) -> impl IntoView {
             "open" => "Connected".to_string(),
             "closed" => "Disconnected".to_string(),
             "reconnecting" => "Connection lost — reconnecting…".to_string(),
+            "taken" => "This terminal was opened in another window".to_string(),
             other => other.to_string(),
         }
     };
@@ -82,7 +83,7 @@ pub fn Terminal(session_id: String) -> impl IntoView {
                 <span class=move || format!("dot dot-{}", if state.get() == "open" { "open" } else if state.get() == "connecting" { "connecting" } else { "closed" })></span>
                 <span id="terminal-state">{label}</span>
                 <span class="spacer"></span>
-                {move || (state.get() == "closed" || state.get() == "exited").then(|| view! {
+                {move || matches!(state.get().as_str(), "closed" | "exited" | "taken").then(|| view! {
                     <button class="ghost" id="terminal-reconnect" on:click=move |_| generation.update(|g| *g += 1)>"New terminal"</button>
                 })}
             </div>

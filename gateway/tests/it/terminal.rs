@@ -108,6 +108,23 @@ impl Term {
         }
     }
 
+    /// Reads a reconnect's replay up to its marker; the bytes it says were replayed.
+    async fn replayed(&mut self) -> u64 {
+        loop {
+            match tokio::time::timeout(EXPECT, self.frame())
+                .await
+                .expect("a replay in time")
+            {
+                Frame::Bytes => {}
+                Frame::Control(v) => {
+                    assert_eq!(v["type"], "replayed", "{v}");
+                    return v["bytes"].as_u64().unwrap();
+                }
+                Frame::Closed => panic!("closed during the replay"),
+            }
+        }
+    }
+
     /// Reads until `needle` appears in output not matched before.
     async fn expect(&mut self, needle: &str) {
         let found = tokio::time::timeout(EXPECT, async {
@@ -186,8 +203,6 @@ async fn terminal_round_trip_with_resize_and_exit() {
     refused_404(&other, None).await;
 
     let mut t = Term::open(&url, Some(&alice.cookie_header())).await;
-    // One connection per handle at a time.
-    refused_404(&url, None).await;
     t.resize(100, 30).await;
     t.send("echo hello-$((6*7))\r").await;
     t.expect("hello-42").await;
@@ -425,19 +440,7 @@ async fn terminal_survives_a_cut_connection_and_replays_what_it_missed() {
 
     // Reconnect to the same handle, saying what was shown: the rest is replayed.
     let mut second = Term::open(&format!("{url}&offset={}", seen.len()), None).await;
-    let replayed = loop {
-        match tokio::time::timeout(EXPECT, second.frame())
-            .await
-            .expect("a replay in time")
-        {
-            Frame::Bytes => {}
-            Frame::Control(v) => {
-                assert_eq!(v["type"], "replayed", "{v}");
-                break v["bytes"].as_u64().unwrap();
-            }
-            Frame::Closed => panic!("closed during the replay"),
-        }
-    };
+    let replayed = second.replayed().await;
     assert!(replayed > 0, "output made while disconnected is replayed");
     second.expect("done-6").await;
     // Every line exactly once, in order: nothing lost, nothing shown twice.
@@ -453,27 +456,35 @@ async fn terminal_survives_a_cut_connection_and_replays_what_it_missed() {
         "the two connections together show each line once"
     );
 
-    // The same handle cannot be attached twice at once.
-    refused_404(&url, None).await;
-    second.send("echo still-$((40+2))\r").await;
-    second.expect("still-42").await;
+    // A second connection to the same handle takes it over (a browser whose network died
+    // reconnects before the server has noticed): the first is told so with a Close frame,
+    // and the shell goes on in the second.
+    let base = seen.len() + second.out.len();
+    let mut taker = Term::open(&format!("{url}&offset={base}"), None).await;
+    let goodbye = loop {
+        match tokio::time::timeout(EXPECT, second.ws.next())
+            .await
+            .expect("the displaced connection is told in time")
+        {
+            Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a code"),
+            Some(Ok(_)) => {}
+            other => panic!("the displaced connection broke instead of closing: {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(goodbye.code), 4001, "{goodbye:?}");
+    assert!(goodbye.reason.contains("another connection"), "{goodbye:?}");
+    drop(second);
+    taker.replayed().await;
+    taker.send("echo still-$((40+2))\r").await;
+    taker.expect("still-42").await;
 
     // Under a live `top`: cut the network again; what top drew meanwhile is replayed.
-    let mut offset = (seen.len() + second.out.len()) as u64;
-    drop(second);
+    let mut offset = (base + taker.out.len()) as u64;
+    drop(taker);
     let relay = Relay::start(app.addr).await;
     let via_relay = url.replace(&app.addr.to_string(), &relay.addr.to_string());
     let mut third = Term::open(&format!("{via_relay}&offset={offset}"), None).await;
-    loop {
-        match tokio::time::timeout(EXPECT, third.frame())
-            .await
-            .expect("the replay marker")
-        {
-            Frame::Control(v) => break assert_eq!(v["type"], "replayed"),
-            Frame::Bytes => {}
-            Frame::Closed => panic!("closed"),
-        }
-    }
+    third.replayed().await;
     third.send("top -d 0.3\r").await;
     third.expect("load average").await;
     relay.cut();
@@ -481,16 +492,7 @@ async fn terminal_survives_a_cut_connection_and_replays_what_it_missed() {
     drop(third);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut fourth = Term::open(&format!("{url}&offset={offset}"), None).await;
-    let replayed = loop {
-        match tokio::time::timeout(EXPECT, fourth.frame())
-            .await
-            .expect("a replay in time")
-        {
-            Frame::Control(v) => break v["bytes"].as_u64().unwrap(),
-            Frame::Bytes => {}
-            Frame::Closed => panic!("closed during the replay"),
-        }
-    };
+    let replayed = fourth.replayed().await;
     assert!(replayed > 0, "top kept drawing while the network was down");
     assert!(
         String::from_utf8_lossy(&fourth.out).contains("load average"),
@@ -517,4 +519,21 @@ async fn terminal_survives_a_cut_connection_and_replays_what_it_missed() {
         "the shell was ended: {ps}"
     );
     crate::common::end_session(&c, &id).await;
+}
+
+/// A terminal address with a query string that does not parse is a validation problem
+/// (problem+json naming the query), like every other API query, not axum's plain text.
+#[tokio::test]
+async fn a_bad_terminal_query_is_a_validation_problem() {
+    let app = TestApp::spawn().await;
+    let c = app.anon();
+    let id = uuid::Uuid::new_v4();
+    let r = c
+        .get(&format!("/api/v1/terminals/{id}?secret=abc&offset=many"))
+        .await;
+    let p = crate::common::assert_field_error(&r, "query");
+    assert!(
+        p["detail"].as_str().is_some_and(|d| d.contains("offset")),
+        "{p}"
+    );
 }
