@@ -301,7 +301,7 @@ pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
 }
 
 /// What a transition may set besides status and reason.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Patch {
     pub node: Option<String>,
     /// The session's [`AppPort`]s with their published addresses.

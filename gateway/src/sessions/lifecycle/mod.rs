@@ -59,6 +59,9 @@ impl EndCause {
     }
 }
 
+/// How long [`Lifecycle::transition`] keeps trying while the database does not answer.
+const TRANSITION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Statuses that hold a node's resources.
 const HOLDING: [SessionStatus; 4] = [
     SessionStatus::Scheduled,
@@ -373,21 +376,34 @@ impl Lifecycle {
         reason: &str,
         patch: Patch,
     ) -> bool {
-        match store::transition(&self.db, id, to, reason, patch).await {
-            Ok(true) => {
-                tracing::info!(session = %id, status = %to, reason, "session status");
-                if to.is_final() {
-                    self.terminals.close_session(id);
-                    self.apps.forget_session(id);
-                    self.wake();
+        // A database that is away (PostgreSQL restarting, a connection cut) is waited for: a
+        // status change given up would leave the session stuck between states, and "false"
+        // would tell the caller the move was refused. Work on the leader is cut short anyway
+        // when the lock's connection fails; the next leader takes it up.
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(100);
+        loop {
+            match store::transition(&self.db, id, to, reason, patch.clone()).await {
+                Ok(true) => {
+                    tracing::info!(session = %id, status = %to, reason, "session status");
+                    if to.is_final() {
+                        self.terminals.close_session(id);
+                        self.apps.forget_session(id);
+                        self.wake();
+                    }
+                    self.publish(id).await;
+                    return true;
                 }
-                self.publish(id).await;
-                true
-            }
-            Ok(false) => false,
-            Err(e) => {
-                tracing::error!(session = %id, error = %e, "cannot record a status change");
-                false
+                Ok(false) => return false,
+                Err(e) if started.elapsed() < TRANSITION_PATIENCE => {
+                    tracing::warn!(session = %id, status = %to, error = %e, "cannot record a status change yet; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(2));
+                }
+                Err(e) => {
+                    tracing::error!(session = %id, status = %to, error = %e, "cannot record a status change");
+                    return false;
+                }
             }
         }
     }

@@ -162,7 +162,18 @@ impl Lifecycle {
                     .await
                 {
                     // Terminated while we were creating it: the container must not outlive it.
-                    let _ = node.remove_session(&s.id).await;
+                    // Only then: a database that did not answer says nothing about the
+                    // session, whose running container the next reconcile adopts.
+                    let ended = match store::get(&self.db, &s.id).await {
+                        Ok(Some(row)) => {
+                            row.status() == SessionStatus::Terminating || row.status().is_final()
+                        }
+                        Ok(None) => true,
+                        Err(_) => false,
+                    };
+                    if ended {
+                        let _ = node.remove_session(&s.id).await;
+                    }
                 } else if s.kind() == api::session::SessionType::Batch {
                     // A batch container adopted after a restart may have ended already, and no
                     // event comes for that: its exit is recorded now rather than at the next
