@@ -23,6 +23,7 @@ pub mod problem;
 pub mod projects;
 pub mod resources;
 pub mod session;
+pub mod stats;
 pub mod terminal;
 pub mod vfolders;
 

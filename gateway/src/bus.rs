@@ -9,6 +9,8 @@
 //!   (PostgreSQL delivers notifications in commit order; ids come from the `event_ids`
 //!   sequence, taken under an advisory transaction lock so that id order is commit order), and
 //!   `Last-Event-ID` resumes through any replica within the ring.
+//! - `"stats <owner id> <sample JSON>"`: a live stats sample (`crate::stats`), from the
+//!   leader; every replica keeps it and sends it to its streams, without an event id of its own.
 //! - `"wake"`: look at the queue now (a session was queued or resources were freed on some
 //!   replica); only the leader's scheduler acts on it.
 //! - `"revoke <replica> <user id>"`: a user's access was taken away (after the commit) on
@@ -40,6 +42,8 @@ const MAX_INLINE: usize = 7900;
 enum Msg {
     /// The payload after the event id.
     Session(String),
+    /// The whole payload.
+    Stats(String),
     Wake,
     Revoke(String),
 }
@@ -61,6 +65,12 @@ impl Bus {
             format!("r {id}")
         };
         let _ = self.tx.send(Msg::Session(payload));
+    }
+
+    /// Tells every replica (this one too) a stats sample of `owner_id`'s session.
+    pub fn stats(&self, owner_id: &str, sample: &api::stats::StatsSample) {
+        let json = serde_json::to_string(sample).unwrap_or_default();
+        let _ = self.tx.send(Msg::Stats(format!("stats {owner_id} {json}")));
     }
 
     /// Asks the leader for a scheduling pass.
@@ -135,12 +145,14 @@ async fn send_all(db: PgPool, mut rx: mpsc::UnboundedReceiver<Msg>) {
                     .execute(&db)
                     .await
                     .map(|_| ()),
-                Msg::Revoke(payload) => sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
-                    .bind(payload)
-                    .execute(&db)
-                    .await
-                    .map(|_| ()),
+                Msg::Revoke(payload) | Msg::Stats(payload) => {
+                    sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(CHANNEL)
+                        .bind(payload)
+                        .execute(&db)
+                        .await
+                        .map(|_| ())
+                }
             };
             if let Err(e) = res {
                 tracing::warn!(error = %e, message = ?m, "cannot notify the other replicas");
@@ -191,6 +203,14 @@ async fn handle(here: &Here, payload: &str) {
     let lifecycle = &here.lifecycle;
     if payload == "wake" {
         lifecycle.wake_here();
+        return;
+    }
+    if let Some(rest) = payload.strip_prefix("stats ") {
+        if let Some((owner, json)) = rest.split_once(' ') {
+            if let Ok(sample) = serde_json::from_str(json) {
+                lifecycle.stats().record(owner, sample);
+            }
+        }
         return;
     }
     if let Some(rest) = payload.strip_prefix("revoke ") {

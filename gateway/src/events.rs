@@ -68,6 +68,19 @@ impl EventHub {
         let _ = self.tx.send(ev);
     }
 
+    /// Publishes a passing event (a stats sample): under the id of the newest numbered event,
+    /// so a browser resuming after it misses no numbered one, and not kept for resuming.
+    pub fn publish_unnumbered(&self, kind: &'static str, owner_id: &str, data: String) {
+        let ring = self.ring.lock().expect("event ring");
+        let ev = Arc::new(Event {
+            id: ring.0,
+            kind,
+            owner_id: owner_id.to_string(),
+            data,
+        });
+        let _ = self.tx.send(ev);
+    }
+
     /// Events after `last_id` still in the ring, and a receiver for everything after them.
     pub fn subscribe(
         &self,
@@ -92,7 +105,7 @@ pub fn router() -> Router<AppState> {
     path = "/events",
     operation_id = "events",
     tag = "events",
-    summary = "Server-sent events: `session` on every status change; Last-Event-ID resumes",
+    summary = "Server-sent events: `session` on every status change, `stats` (a StatsSample) every 2 s per running session; Last-Event-ID resumes",
     params(("Last-Event-ID" = Option<String>, Header, description = "the last event seen, to resume after it")),
     responses((status = 200, description = "An event stream; each `session` event's data is a Session", content_type = "text/event-stream", body = String))
 )]

@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod policy;
 mod projects;
 pub mod sessions;
+pub mod stats;
 mod terminal;
 pub mod vfolders;
 
@@ -98,6 +99,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(sessions::router())
+        .merge(stats::router())
         .merge(projects::router())
         .merge(policy::router())
         .merge(images::router())

@@ -131,6 +131,7 @@ impl utoipa::ToSchema for Binary {}
         crate::sessions::terminate,
         crate::sessions::history,
         crate::sessions::logs,
+        crate::stats::session_stats,
         crate::sessions::terminal,
         crate::sessions::queue,
         crate::apps::open_app,

@@ -9,11 +9,13 @@ use api::session::SessionType;
 use api::{Bytes, Millicores, Resources};
 use bollard::errors::Error as DockerError;
 use bollard::models::{
-    ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, PortBinding,
+    ContainerCreateBody, ContainerStatsResponse, HostConfig, HostConfigLogConfig, Mount, MountType,
+    PortBinding,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
     ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StatsOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::stream::BoxStream;
@@ -359,6 +361,61 @@ fn image_info(name: String, id: String, labels: &HashMap<String, String>) -> Ima
         }
     }
     info
+}
+
+/// One Docker stats reading as berth's counters; `None` for the empty reading Docker sends
+/// for a container that is not running. Memory is counted as `docker stats` does: usage less
+/// the inactive page cache (cgroup v2 `inactive_file`, v1 `total_inactive_file`).
+fn raw_stats(r: &ContainerStatsResponse) -> Option<super::RawStats> {
+    let at = r.read.as_deref().and_then(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    })?;
+    let at_ms = (at.unix_timestamp_nanos() / 1_000_000) as i64;
+    if at_ms <= 0 {
+        return None;
+    }
+    let mem = r.memory_stats.as_ref();
+    let cache = mem
+        .and_then(|m| m.stats.as_ref())
+        .and_then(|s| {
+            s.get("inactive_file")
+                .or_else(|| s.get("total_inactive_file"))
+        })
+        .copied()
+        .unwrap_or(0);
+    let (mut net_rx, mut net_tx) = (0u64, 0u64);
+    for n in r.networks.iter().flat_map(|n| n.values()) {
+        net_rx += n.rx_bytes.unwrap_or(0);
+        net_tx += n.tx_bytes.unwrap_or(0);
+    }
+    let (mut blk_read, mut blk_write) = (0u64, 0u64);
+    let io = r
+        .blkio_stats
+        .as_ref()
+        .and_then(|b| b.io_service_bytes_recursive.as_ref());
+    for e in io.into_iter().flatten() {
+        match e.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("read") => blk_read += e.value.unwrap_or(0),
+            Some("write") => blk_write += e.value.unwrap_or(0),
+            _ => {}
+        }
+    }
+    Some(super::RawStats {
+        at_ms,
+        cpu_ns: r
+            .cpu_stats
+            .as_ref()
+            .and_then(|c| c.cpu_usage.as_ref())
+            .and_then(|u| u.total_usage)
+            .unwrap_or(0),
+        mem_bytes: mem.and_then(|m| m.usage).unwrap_or(0).saturating_sub(cache),
+        mem_limit_bytes: mem.and_then(|m| m.limit).unwrap_or(0),
+        net_rx,
+        net_tx,
+        blk_read,
+        blk_write,
+        pids: r.pids_stats.as_ref().and_then(|p| p.current).unwrap_or(0),
+    })
 }
 
 #[async_trait::async_trait]
@@ -761,6 +818,23 @@ impl Node for DockerNode {
         stream.boxed()
     }
 
+    fn stats(&self, container_id: &str) -> BoxStream<'static, super::RawStats> {
+        let docker = self.docker.clone();
+        let id = container_id.to_string();
+        let stream = async_stream::stream! {
+            let opts = StatsOptionsBuilder::default().stream(true).one_shot(false).build();
+            let mut readings = docker.stats(&id, Some(opts));
+            while let Some(Ok(r)) = readings.next().await {
+                match raw_stats(&r) {
+                    Some(raw) => yield raw,
+                    // A stopped container reads as zeroes dated year 1: it is over.
+                    None => break,
+                }
+            }
+        };
+        stream.boxed()
+    }
+
     fn exec_endpoint(&self) -> wsproxy::ExecEndpoint {
         wsproxy::ExecEndpoint {
             docker: self.docker.clone(),
@@ -781,5 +855,46 @@ impl Node for DockerNode {
             Firewall::Broken(why) => Some(why.clone()),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stats_reading_maps_to_berths_counters() {
+        // Trimmed from Docker 20.10 on cgroup v2.
+        let r: ContainerStatsResponse = serde_json::from_value(serde_json::json!({
+            "read": "2026-12-05T02:40:01.123456789Z",
+            "cpu_stats": {"cpu_usage": {"total_usage": 5_000_000_000u64}, "online_cpus": 2},
+            "memory_stats": {"usage": 300_000_000u64, "limit": 536_870_912u64,
+                             "stats": {"inactive_file": 100_000_000u64}},
+            "networks": {"eth0": {"rx_bytes": 1000, "tx_bytes": 200},
+                         "eth1": {"rx_bytes": 10, "tx_bytes": 2}},
+            "blkio_stats": {"io_service_bytes_recursive": [
+                {"major": 8, "minor": 0, "op": "read", "value": 4096},
+                {"major": 8, "minor": 0, "op": "write", "value": 8192},
+                {"major": 8, "minor": 16, "op": "Write", "value": 1}]},
+            "pids_stats": {"current": 7}
+        }))
+        .unwrap();
+        let raw = raw_stats(&r).unwrap();
+        assert_eq!(raw.at_ms, 1_796_438_401_123);
+        assert_eq!(raw.cpu_ns, 5_000_000_000);
+        assert_eq!(raw.mem_bytes, 200_000_000, "page cache is not counted");
+        assert_eq!(raw.mem_limit_bytes, 536_870_912);
+        assert_eq!((raw.net_rx, raw.net_tx), (1010, 202));
+        assert_eq!((raw.blk_read, raw.blk_write), (4096, 8193));
+        assert_eq!(raw.pids, 7);
+    }
+
+    #[test]
+    fn a_stopped_containers_empty_reading_ends_the_stream() {
+        let r: ContainerStatsResponse = serde_json::from_value(serde_json::json!({
+            "read": "0001-01-01T00:00:00Z", "memory_stats": {}, "cpu_stats": {}
+        }))
+        .unwrap();
+        assert!(raw_stats(&r).is_none());
     }
 }

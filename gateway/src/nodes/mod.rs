@@ -89,6 +89,24 @@ pub enum NodeEvent {
     Resync,
 }
 
+/// One reading of a container's counters as its engine reports them; `stats::derive` turns
+/// two readings into a [`api::stats::StatsSample`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawStats {
+    /// When the engine read them, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// CPU time used since the container started, in nanoseconds.
+    pub cpu_ns: u64,
+    /// Memory in use, without reclaimable page cache.
+    pub mem_bytes: u64,
+    pub mem_limit_bytes: u64,
+    pub net_rx: u64,
+    pub net_tx: u64,
+    pub blk_read: u64,
+    pub blk_write: u64,
+    pub pids: u64,
+}
+
 /// A failure a node reports, with a sentence fit for a session's status reason.
 #[derive(Debug)]
 pub struct NodeError(pub String);
@@ -130,6 +148,9 @@ pub trait Node: Send + Sync {
     async fn logs(&self, session_id: &str, max_bytes: usize) -> NodeResult<String>;
     /// Container events of this instance, for as long as the node lives.
     fn events(&self) -> BoxStream<'static, NodeEvent>;
+    /// A running container's counters, about once a second, until it stops (one streaming
+    /// subscription: a one-off read takes about a second on Docker 20.10).
+    fn stats(&self, container_id: &str) -> BoxStream<'static, RawStats>;
     /// Where the websocket proxy attaches terminals.
     fn exec_endpoint(&self) -> wsproxy::ExecEndpoint;
     /// Whether the node's GPUs are real NVIDIA devices (passed as Docker device requests)

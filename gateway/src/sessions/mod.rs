@@ -31,7 +31,11 @@ pub fn router() -> Router<AppState> {
 
 /// A session the user may see: their own, or any for an admin. Anything else — including a
 /// malformed id — answers exactly like a missing session.
-async fn visible(state: &AppState, user: &CurrentUser, id: &str) -> AppResult<SessionRow> {
+pub(crate) async fn visible(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+) -> AppResult<SessionRow> {
     let row = if uuid::Uuid::parse_str(id).is_ok() {
         store::get(&state.db, id).await?
     } else {

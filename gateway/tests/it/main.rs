@@ -23,6 +23,7 @@ mod revocation;
 mod scheduler;
 mod sessions;
 mod shutdown;
+mod stats;
 mod terminal;
 mod tunnel;
 mod vfolders;

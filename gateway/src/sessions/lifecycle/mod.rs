@@ -102,6 +102,8 @@ pub struct Lifecycle {
     inflight: Arc<Mutex<HashSet<String>>>,
     /// The replicas' bus, on PostgreSQL.
     bus: OnceLock<Arc<crate::bus::Bus>>,
+    /// Live stats of running sessions.
+    stats: Arc<crate::stats::StatsHub>,
 }
 
 /// The kinds of session work: one of each may be in flight per session and process (ending
@@ -144,7 +146,6 @@ impl Lifecycle {
         Arc::new(Self {
             db,
             storage,
-            events,
             nodes,
             sched,
             terminals,
@@ -157,6 +158,8 @@ impl Lifecycle {
             term: Mutex::new(CancellationToken::new()),
             inflight: Arc::default(),
             bus: OnceLock::new(),
+            stats: Arc::new(crate::stats::StatsHub::new(events.clone())),
+            events,
         })
     }
 
@@ -215,6 +218,7 @@ impl Lifecycle {
             for n in self.nodes.all() {
                 self.watch(n);
             }
+            self.for_term(crate::stats::sample_running(self.clone()));
             if !reconciled {
                 let me = self.clone();
                 let shared = self.leadership.shared;
@@ -337,6 +341,19 @@ impl Lifecycle {
         }
     }
 
+    /// Live stats of running sessions.
+    pub fn stats(&self) -> &Arc<crate::stats::StatsHub> {
+        &self.stats
+    }
+
+    /// Publishes a stats sample: through the bus to every replica on PostgreSQL, else here.
+    pub fn publish_stats(&self, owner_id: &str, sample: api::stats::StatsSample) {
+        match self.bus.get() {
+            Some(bus) => bus.stats(owner_id, &sample),
+            None => self.stats.record(owner_id, sample),
+        }
+    }
+
     /// Reads a session again and publishes it here under event id `seq` (the bus's).
     pub async fn publish_here(&self, id: &str, seq: Option<u64>) {
         if let Some((owner, json)) = self.session_json(id).await {
@@ -387,6 +404,7 @@ impl Lifecycle {
                 Ok(true) => {
                     tracing::info!(session = %id, status = %to, reason, "session status");
                     if to.is_final() {
+                        self.stats.forget(id);
                         self.terminals.close_session(id);
                         self.apps.forget_session(id);
                         self.wake();
