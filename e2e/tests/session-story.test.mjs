@@ -1,5 +1,6 @@
 // The foundation story: log in as admin, launch berth/base with 1 CPU and 1 GiB, watch it go
-// PENDING → SCHEDULED → PREPARING → RUNNING live, type in its terminal, resize the window and
+// PENDING → SCHEDULED → PREPARING → RUNNING live, type in its terminal, see a busy loop in its
+// live CPU chart, resize the window and
 // see the shell follow, terminate it and see it TERMINATED with its container gone.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -64,6 +65,25 @@ test("admin launches a session, works in its terminal, and terminates it", async
   await page.keyboard.type("echo e2e-$((6*7))\n");
   await waitForScreen(page, /^e2e-42$/m);
   await shot(page, "03-terminal");
+
+  // Live stats: a busy loop started in the terminal shows in the CPU chart within seconds,
+  // and the chart keeps drawing.
+  await page.keyboard.type("timeout 40 sh -c 'while :; do :; done' &\n");
+  await page.waitForFunction(
+    () => parseInt(document.querySelector("#chart-cpu .chart-reading")?.textContent || "0") >= 50,
+    null, { timeout: 20000 });
+  const pointsNow = () => page.evaluate(() =>
+    document.querySelector("#chart-cpu polyline")?.getAttribute("points") || "");
+  const before = await pointsNow();
+  await page.waitForFunction((b) =>
+    (document.querySelector("#chart-cpu polyline")?.getAttribute("points") || "") !== b,
+    before, { timeout: 10000 });
+  assert.ok((await pointsNow()).split(" ").length >= 2);
+  assert.match(await page.locator("#chart-mem .chart-reading").textContent(), / of 1 GiB$/);
+  await page.locator("#session-stats").scrollIntoViewIfNeeded();
+  await page.waitForTimeout(6000);
+  await shot(page, "03b-stats");
+  await page.keyboard.type("kill %1\n");
 
   // Resize the window: xterm refits and the shell follows.
   await page.setViewportSize({ width: 900, height: 700 });

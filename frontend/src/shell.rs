@@ -4,7 +4,7 @@
 
 use crate::components::status::count;
 use crate::components::upload::Uploads;
-use crate::state::{self, CurrentRoute, Sessions};
+use crate::state::{self, CurrentRoute, LiveStats, Sessions};
 use crate::{api, pages, Route};
 use ::api::auth::User;
 use leptos::prelude::*;
@@ -28,7 +28,9 @@ pub fn Shell(user: User, me: RwSignal<Option<User>>) -> impl IntoView {
     provide_context(store);
     provide_context(user.clone());
     store.refresh();
-    let es = SendWrapper::new(state::subscribe(store));
+    let stats = LiveStats::new();
+    provide_context(stats);
+    let es = SendWrapper::new(state::subscribe(store, stats));
     on_cleanup(move || {
         if let Some(es) = es.take() {
             es.close();

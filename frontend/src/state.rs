@@ -4,8 +4,9 @@
 
 use crate::{api, Route};
 use ::api::session::Session;
+use ::api::stats::{StatsSample, HISTORY_MS, SAMPLE_INTERVAL_MS};
 use leptos::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -107,20 +108,94 @@ impl Sessions {
     }
 }
 
-/// Feeds `store` from `/api/v1/events` (session events), refreshing it after every
-/// (re)connect; the caller closes the returned stream when the shell goes away.
-pub fn subscribe(store: Sessions) -> Option<web_sys::EventSource> {
+/// Live stats of running sessions, fed by `stats` events (and a session page's first
+/// `GET /sessions/{id}/stats`). Bounded like the server's rings: at most 15 minutes per
+/// session, and a session's samples go when it stops running.
+#[derive(Clone, Copy)]
+pub struct LiveStats {
+    by_session: RwSignal<HashMap<String, VecDeque<StatsSample>>>,
+}
+
+/// Samples kept per session.
+const KEPT: usize = (HISTORY_MS / SAMPLE_INTERVAL_MS) as usize;
+
+impl LiveStats {
+    pub fn new() -> Self {
+        Self {
+            by_session: RwSignal::new(HashMap::new()),
+        }
+    }
+
+    /// Adds samples (in any order; ones already held are skipped).
+    pub fn add(&self, samples: impl IntoIterator<Item = StatsSample>) {
+        self.by_session.update(|m| {
+            for s in samples {
+                let ring = m.entry(s.session.clone()).or_default();
+                if ring.iter().any(|x| x.at_ms == s.at_ms) {
+                    continue;
+                }
+                let at = ring.partition_point(|x| x.at_ms < s.at_ms);
+                ring.insert(at, s);
+                while ring.len() > KEPT {
+                    ring.pop_front();
+                }
+            }
+        });
+    }
+
+    /// Forgets a session's samples (it stopped running).
+    pub fn forget(&self, id: &str) {
+        if self.by_session.with_untracked(|m| m.contains_key(id)) {
+            self.by_session.update(|m| {
+                m.remove(id);
+            });
+        }
+    }
+
+    /// A session's samples, oldest first (tracked).
+    pub fn samples(&self, id: &str) -> Vec<StatsSample> {
+        self.by_session.with(|m| {
+            m.get(id)
+                .map(|r| r.iter().cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// A session's newest sample (tracked).
+    pub fn latest(&self, id: &str) -> Option<StatsSample> {
+        self.by_session
+            .with(|m| m.get(id).and_then(|r| r.back().cloned()))
+    }
+}
+
+/// Feeds `store` from `/api/v1/events` (session events) and `stats` from `stats` events,
+/// refreshing the store after every (re)connect; the caller closes the returned stream when
+/// the shell goes away.
+pub fn subscribe(store: Sessions, stats: LiveStats) -> Option<web_sys::EventSource> {
     let es = web_sys::EventSource::new("/api/v1/events").ok()?;
     let on_session =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
             if let Some(text) = ev.data().as_string() {
                 if let Ok(s) = serde_json::from_str::<Session>(&text) {
+                    if s.status != ::api::session::SessionStatus::Running {
+                        stats.forget(&s.id);
+                    }
                     store.event(s);
                 }
             }
         });
     let _ = es.add_event_listener_with_callback("session", on_session.as_ref().unchecked_ref());
     on_session.forget();
+    let on_stats =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            if let Some(text) = ev.data().as_string() {
+                if let Ok(s) = serde_json::from_str::<StatsSample>(&text) {
+                    stats.add([s]);
+                }
+            }
+        });
+    let _ = es.add_event_listener_with_callback("stats", on_stats.as_ref().unchecked_ref());
+    on_stats.forget();
     // After a reconnect the browser resumes with Last-Event-ID; a refresh covers the rest.
     let on_open = Closure::<dyn FnMut()>::new(move || {
         store.live.set(true);

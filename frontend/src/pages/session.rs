@@ -2,6 +2,7 @@
 //! logs.
 
 use crate::api;
+use crate::components::stats::StatsCharts;
 use crate::components::status::{when, StatusBadge};
 use crate::components::terminal::Terminal;
 use crate::state::Sessions;
@@ -85,6 +86,7 @@ pub fn SessionPage(id: String) -> impl IntoView {
     };
 
     let term_id = sid.clone();
+    let stats_id = sid.clone();
     let app_error = RwSignal::new(None::<String>);
     let open_app = {
         let sid = sid.clone();
@@ -216,6 +218,7 @@ pub fn SessionPage(id: String) -> impl IntoView {
                     view! { <div class="card terminal-placeholder">{msg}</div> }.into_any()
                 }
             }}
+            {move || (status.get() == Some(SessionStatus::Running)).then(|| view! { <StatsCharts session_id=stats_id.clone() /> })}
             <div class="two-col">
                 <section class="card">
                     <h2>"History"</h2>

@@ -1,6 +1,7 @@
 //! The sessions page: the launcher and the live list.
 
 use crate::components::launcher::Launcher;
+use crate::components::stats::StatsGauge;
 use crate::components::status::{clock, StatusBadge};
 use crate::state::Sessions;
 use ::api::session::SessionStatus;
@@ -33,7 +34,7 @@ pub fn SessionsPage() -> impl IntoView {
                         view! {
                             <table class="sessions">
                                 <thead><tr>
-                                    <th>"Name"</th><th>"Status"</th><th>"Image"</th><th>"Resources"</th><th>"Created"</th>
+                                    <th>"Name"</th><th>"Status"</th><th>"Image"</th><th>"Resources"</th><th>"Use"</th><th>"Created"</th>
                                 </tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|s| {
@@ -53,6 +54,7 @@ pub fn SessionsPage() -> impl IntoView {
                                                 </td>
                                                 <td class="mono">{s.image.clone()}</td>
                                                 <td>{s.resources.summary()}</td>
+                                                <td class="use">{(s.status == SessionStatus::Running).then(|| view! { <StatsGauge session_id=s.id.clone() /> })}</td>
                                                 <td class="mono">{clock(&s.created_at)}</td>
                                             </tr>
                                         }
