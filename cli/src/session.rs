@@ -36,6 +36,9 @@ pub enum SessionCmd {
     Logs {
         /// Session id, name, or the start of its id
         session: String,
+        /// Keep printing new output as it comes, until the session stops (or Ctrl-C)
+        #[arg(short, long)]
+        follow: bool,
     },
     /// Terminate a session and wait until it has ended
     #[command(visible_alias = "delete")]
@@ -106,7 +109,7 @@ pub async fn run(cmd: SessionCmd) -> Result<()> {
         SessionCmd::Create(a) => create(&c, *a).await,
         SessionCmd::List { json } => list(&c, json).await,
         SessionCmd::Show { session, json } => show_one(&c, &session, json).await,
-        SessionCmd::Logs { session } => logs(&c, &session).await,
+        SessionCmd::Logs { session, follow } => logs(&c, &session, follow).await,
         SessionCmd::Rm {
             session,
             no_wait,
@@ -350,8 +353,11 @@ pub fn details(v: &Session, history: &[HistoryEntry]) -> String {
     out
 }
 
-async fn logs(c: &Client, arg: &str) -> Result<()> {
+async fn logs(c: &Client, arg: &str, follow: bool) -> Result<()> {
     let id = resolve(c, arg).await?;
+    if follow {
+        return follow_logs(c, &id).await;
+    }
     let answer = c
         .call(
             Method::GET,
@@ -363,6 +369,29 @@ async fn logs(c: &Client, arg: &str) -> Result<()> {
     out.write_all(&answer.body)
         .and_then(|_| out.flush())
         .map_err(|e| Error::Other(format!("cannot write the logs: {e}")))
+}
+
+/// Prints a session's output as the server streams it (`logs?follow=true`), until it ends.
+async fn follow_logs(c: &Client, id: &str) -> Result<()> {
+    use futures_util::StreamExt;
+    let path = format!("{}?follow=true", api_path(&["sessions", id, "logs"]));
+    let resp = c
+        .request(Method::GET, &path)?
+        .send()
+        .await
+        .map_err(|e| c.unreachable(&e))?;
+    if !resp.status().is_success() {
+        return Err(c.refused(resp).await);
+    }
+    let mut chunks = resp.bytes_stream();
+    let mut out = std::io::stdout().lock();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| c.unreachable(&e))?;
+        out.write_all(&chunk)
+            .and_then(|_| out.flush())
+            .map_err(|e| Error::Other(format!("cannot write the logs: {e}")))?;
+    }
+    Ok(())
 }
 
 async fn rm(c: &Client, arg: &str, no_wait: bool, json: bool) -> Result<()> {

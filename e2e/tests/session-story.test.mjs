@@ -85,6 +85,14 @@ test("admin launches a session, works in its terminal, and terminates it", async
   await shot(page, "03b-stats");
   await page.keyboard.type("kill %1\n");
 
+  // Logs: followed live (stopped again) and offered as a file named after the session.
+  await page.click("#logs-follow");
+  await page.waitForSelector("#logs-follow:text('Stop following')");
+  await page.click("#logs-follow");
+  await page.waitForSelector("#logs-follow:text('Follow')");
+  assert.equal(await page.getAttribute("#logs-download", "download"), "e2e-story.log");
+  await page.click("#terminal");
+
   // Resize the window: xterm refits and the shell follows.
   await page.setViewportSize({ width: 900, height: 700 });
   await page.waitForTimeout(300);

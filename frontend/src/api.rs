@@ -94,6 +94,53 @@ pub async fn get_text(path: &str) -> Result<String, ApiError> {
     }
 }
 
+/// A text body read as it arrives: `on_text` gets each piece (UTF-8 split across pieces is
+/// put back together). Ends when the server ends the body or `reader` (set once reading
+/// starts) is cancelled.
+pub async fn stream_text(
+    path: &str,
+    reader: &std::cell::RefCell<Option<web_sys::ReadableStreamDefaultReader>>,
+    mut on_text: impl FnMut(&str),
+) -> Result<(), ApiError> {
+    let resp = send(Request::get(path)).await?;
+    if !resp.ok() {
+        return decode::<()>(resp).await;
+    }
+    let Some(body) = resp.body() else {
+        return Ok(());
+    };
+    let r: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    *reader.borrow_mut() = Some(r.clone());
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let Ok(next) = wasm_bindgen_futures::JsFuture::from(r.read()).await else {
+            break; // cancelled, or the connection went
+        };
+        let done = js_sys::Reflect::get(&next, &"done".into())
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        if done {
+            break;
+        }
+        let Ok(value) = js_sys::Reflect::get(&next, &"value".into()) else {
+            break;
+        };
+        pending.extend(js_sys::Uint8Array::new(&value).to_vec());
+        let valid = match std::str::from_utf8(&pending) {
+            Ok(s) => s.len(),
+            // An incomplete character at the end waits for the next piece.
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => pending.len(),
+        };
+        let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
+        pending.drain(..valid);
+        on_text(&text);
+    }
+    *reader.borrow_mut() = None;
+    Ok(())
+}
+
 pub async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
     decode(send_json(Request::post(path), body).await?).await
 }

@@ -1,5 +1,5 @@
-//! One session: status with its reason, details and mounts, the terminal, the history, and
-//! logs.
+//! One session: status with its reason, details and mounts, the terminal, live resource
+//! charts, the history, and logs (loaded, followed live, or downloaded).
 
 use crate::api;
 use crate::components::stats::StatsCharts;
@@ -9,6 +9,25 @@ use crate::state::Sessions;
 use ::api::images::AppUrl;
 use ::api::session::{HistoryEntry, Session, SessionStatus};
 use leptos::prelude::*;
+use send_wrapper::SendWrapper;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The most log text the page holds while following; older lines are dropped.
+const MAX_SHOWN_LOG: usize = 512 * 1024;
+
+/// Appends `more` to `text`, dropping whole lines from the front beyond [`MAX_SHOWN_LOG`].
+fn append_bounded(text: &mut String, more: &str) {
+    text.push_str(more);
+    if text.len() > MAX_SHOWN_LOG {
+        let cut = text.len() - MAX_SHOWN_LOG;
+        let at = text[cut..]
+            .find('\n')
+            .map(|i| cut + i + 1)
+            .unwrap_or(text.len());
+        text.drain(..at);
+    }
+}
 
 #[component]
 pub fn SessionPage(id: String) -> impl IntoView {
@@ -49,6 +68,58 @@ pub fn SessionPage(id: String) -> impl IntoView {
     }
 
     let logs = RwSignal::new(None::<String>);
+    let following = RwSignal::new(false);
+    let reader: SendWrapper<Rc<RefCell<Option<web_sys::ReadableStreamDefaultReader>>>> =
+        SendWrapper::new(Rc::default());
+    let stop_following = {
+        let reader = reader.clone();
+        move || {
+            if let Some(r) = reader.borrow_mut().take() {
+                let _ = r.cancel();
+            }
+        }
+    };
+    on_cleanup({
+        let stop = stop_following.clone();
+        move || stop()
+    });
+    let follow_logs = {
+        let sid = sid.clone();
+        let reader = reader.clone();
+        let stop = stop_following.clone();
+        move |_| {
+            if following.get_untracked() {
+                stop();
+                following.set(false);
+                return;
+            }
+            following.set(true);
+            logs.set(Some(String::new()));
+            let sid = sid.clone();
+            let reader = reader.clone();
+            leptos::task::spawn_local(async move {
+                let path = format!("/api/v1/sessions/{sid}/logs?follow=true");
+                let done = crate::api::stream_text(&path, &reader, |t| {
+                    logs.update(|l| append_bounded(l.get_or_insert_with(String::new), t))
+                })
+                .await;
+                if let Err(e) = done {
+                    logs.set(Some(e.detail));
+                }
+                following.set(false);
+            });
+        }
+    };
+    let log_box = NodeRef::<leptos::html::Pre>::new();
+    Effect::new(move |_| {
+        logs.track();
+        // Following: keep the newest line in view.
+        if following.get_untracked() {
+            if let Some(pre) = log_box.get_untracked() {
+                pre.set_scroll_top(pre.scroll_height());
+            }
+        }
+    });
     let load_logs = {
         let sid = sid.clone();
         move |_| {
@@ -87,6 +158,13 @@ pub fn SessionPage(id: String) -> impl IntoView {
 
     let term_id = sid.clone();
     let stats_id = sid.clone();
+    let download_href = format!("/api/v1/sessions/{sid}/logs");
+    let download_name = move || {
+        session
+            .get()
+            .map(|s| format!("{}.log", s.name))
+            .unwrap_or_else(|| "session.log".into())
+    };
     let app_error = RwSignal::new(None::<String>);
     let open_app = {
         let sid = sid.clone();
@@ -235,9 +313,19 @@ pub fn SessionPage(id: String) -> impl IntoView {
                 <section class="card">
                     <div class="list-head">
                         <h2>"Logs"</h2>
-                        <button class="ghost" on:click=load_logs>"Load logs"</button>
+                        <span class="spacer"></span>
+                        <button class="ghost" id="logs-load" on:click=load_logs>"Load logs"</button>
+                        {move || (status.get().is_some_and(|s| s.is_live())).then(|| view! {
+                            <button class="ghost" id="logs-follow" on:click=follow_logs.clone()
+                                class:active=move || following.get()>
+                                {move || if following.get() { "Stop following" } else { "Follow" }}
+                            </button>
+                        })}
+                        <a class="button ghost" id="logs-download" href=download_href download=download_name>"Download"</a>
                     </div>
-                    {move || logs.get().map(|l| view! { <pre class="logs">{l}</pre> })}
+                    <pre class="logs" id="logs" node_ref=log_box class:hidden=move || logs.with(Option::is_none)>
+                        {move || logs.get().unwrap_or_default()}
+                    </pre>
                 </section>
             </div>
         </div>

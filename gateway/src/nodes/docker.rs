@@ -773,6 +773,35 @@ impl Node for DockerNode {
         Ok(String::from_utf8_lossy(&buf).into_owned())
     }
 
+    fn follow_logs(
+        &self,
+        session_id: &str,
+        tail_lines: u32,
+    ) -> BoxStream<'static, NodeResult<axum::body::Bytes>> {
+        let docker = self.docker.clone();
+        let container = container_name(session_id);
+        let stream = async_stream::stream! {
+            let tail = tail_lines.to_string();
+            let opts = LogsOptionsBuilder::default()
+                .stdout(true)
+                .stderr(true)
+                .follow(true)
+                .tail(&tail)
+                .build();
+            let mut chunks = docker.logs(&container, Some(opts));
+            while let Some(item) = chunks.next().await {
+                match item {
+                    Ok(chunk) => yield Ok(chunk.into_bytes()),
+                    Err(e) => {
+                        yield Err(sentence("follow the logs", e));
+                        break;
+                    }
+                }
+            }
+        };
+        stream.boxed()
+    }
+
     fn events(&self) -> BoxStream<'static, NodeEvent> {
         let docker = self.docker.clone();
         let instance = self.instance.clone();

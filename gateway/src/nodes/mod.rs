@@ -146,6 +146,13 @@ pub trait Node: Send + Sync {
     async fn list_containers(&self) -> NodeResult<Vec<ContainerState>>;
     /// The tail of a session container's output (stdout and stderr), at most `max_bytes`.
     async fn logs(&self, session_id: &str, max_bytes: usize) -> NodeResult<String>;
+    /// A session container's output from its last `tail_lines` lines on, followed live until
+    /// the container stops.
+    fn follow_logs(
+        &self,
+        session_id: &str,
+        tail_lines: u32,
+    ) -> BoxStream<'static, NodeResult<axum::body::Bytes>>;
     /// Container events of this instance, for as long as the node lives.
     fn events(&self) -> BoxStream<'static, NodeEvent>;
     /// A running container's counters, about once a second, until it stops (one streaming

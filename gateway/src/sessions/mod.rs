@@ -6,7 +6,7 @@ pub mod lifecycle;
 pub mod store;
 
 use crate::auth::CurrentUser;
-use crate::error::{ApiJson, AppError, AppResult};
+use crate::error::{ApiJson, ApiQuery, AppError, AppResult};
 use crate::AppState;
 use api::images::ImageInfo;
 use api::session::{CreateSession, HistoryEntry, Session, TerminalUrl};
@@ -16,6 +16,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use rand::RngCore;
 use store::SessionRow;
 
@@ -354,22 +355,70 @@ async fn history(
     Ok(Json(store::history(&state.db, &row.id).await?))
 }
 
+/// Lines of output a follower gets before the live part.
+const FOLLOW_TAIL_LINES: u32 = 1000;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsQuery {
+    #[serde(default)]
+    follow: bool,
+}
+
 #[utoipa::path(
     get,
     path = "/sessions/{id}/logs",
     operation_id = "session_logs",
     tag = "sessions",
-    summary = "Container output (kept after the session ends)",
-    params(("id" = String, Path, description = "session id")),
+    summary = "Container output (kept after the session ends); `follow=true` streams it live while the session runs",
+    params(("id" = String, Path, description = "session id"), ("follow" = Option<bool>, Query, description = "stream the output as it comes (the last 1000 lines first) until the session stops")),
     responses((status = 200, description = "The output, at most the last MiB", body = String, content_type = "text/plain; charset=utf-8"), (status = 404, response = crate::openapi::NotFound))
 )]
 async fn logs(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<LogsQuery>,
 ) -> AppResult<Response> {
     let row = visible(&state, &user, &id).await?;
     let node = state.lifecycle.node_of(&row);
+    if q.follow && row.status().is_live() {
+        // A session still starting is waited for; then its output, live until the container
+        // stops, the client goes, or the user loses access.
+        let access = user.access(&state);
+        let lifecycle = state.lifecycle.clone();
+        let chunks = async_stream::stream! {
+            let mut row = row;
+            loop {
+                if let (Some(_), Some(node)) = (&row.container_id, lifecycle.node_of(&row)) {
+                    let mut live = node.follow_logs(&row.id, FOLLOW_TAIL_LINES);
+                    while let Some(Ok(chunk)) = live.next().await {
+                        yield Ok::<_, std::io::Error>(chunk);
+                    }
+                    break;
+                }
+                if !row.status().is_live() {
+                    yield Ok(row.logs.clone().unwrap_or_default().into());
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                match store::get(lifecycle.db(), &row.id).await {
+                    Ok(Some(r)) => row = r,
+                    _ => break,
+                }
+            }
+        }
+        .take_until(async move { access.revoked().await });
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            axum::body::Body::from_stream(chunks),
+        )
+            .into_response());
+    }
     let text =
         if let (true, Some(_), Some(node)) = (row.status().is_live(), &row.container_id, node) {
             node.logs(&row.id, 1 << 20).await.unwrap_or_default()

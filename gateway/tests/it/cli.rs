@@ -354,6 +354,30 @@ async fn sessions_by_name_from_the_command_line() {
     let logs = cli.ok(&["session", "logs", "cli-batch"]).stdout;
     assert!(logs.contains("hello-from-the-cli"), "{logs:?}");
 
+    // logs -f right after create: waits for the start, prints lines as they come, and
+    // returns when the session's command ends.
+    cli.ok(&[
+        "session",
+        "create",
+        "--image",
+        IMAGE,
+        "--cpu",
+        "0.1",
+        "--mem",
+        "128m",
+        "--name",
+        "cli-follow",
+        "--type",
+        "batch",
+        "--command",
+        "for i in 1 2 3; do echo follow-$i; sleep 1; done",
+    ]);
+    let followed = cli.ok(&["session", "logs", "-f", "cli-follow"]).stdout;
+    assert_eq!(
+        followed.lines().collect::<Vec<_>>(),
+        ["follow-1", "follow-2", "follow-3"]
+    );
+
     // rm by name waits for the end.
     let out = cli.ok(&["session", "rm", "cli-one"]);
     assert!(out.stdout.contains("TERMINATED"), "{}", out.stdout);

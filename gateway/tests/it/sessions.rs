@@ -6,6 +6,7 @@ use crate::common::{
     assert_field_error, assert_problem, docker, docker_ok, end_session, inspect, is_rfc3339_utc,
     small_session, wait_status, wait_until, Client, TestApp, IMAGE,
 };
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -469,4 +470,68 @@ async fn terminating_a_session_while_it_starts_ends_terminated() {
         app.instance_containers().is_empty()
     })
     .await;
+}
+
+/// `logs?follow=true` streams a running session's output as it comes (the recent lines
+/// first) and ends when the session ends; another user's session answers like a missing one,
+/// and a follow value that is not a boolean is a validation problem.
+#[tokio::test]
+async fn logs_follow_a_running_session_live_and_end_with_it() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let mut body = small_session("ticker");
+    body["type"] = json!("batch");
+    body["command"] = json!("for i in $(seq 1 1000); do echo tick-$i; sleep 0.3; done");
+    let s = alice.create_session(body).await;
+    let id = s["id"].as_str().unwrap().to_string();
+    wait_status(&alice, &id, "RUNNING", Duration::from_secs(60)).await;
+
+    let r = alice
+        .http
+        .get(alice.url(&format!("/api/v1/sessions/{id}/logs?follow=true")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
+    let mut chunks = r.bytes_stream();
+    let mut seen = String::new();
+    // New lines keep arriving on the one response.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !seen.contains("tick-12\n") {
+        let chunk = tokio::time::timeout_at(deadline, chunks.next())
+            .await
+            .unwrap_or_else(|_| panic!("lines stopped coming: {seen:?}"))
+            .expect("the stream ended early")
+            .expect("a chunk");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let first = seen.find("tick-1\n").expect("the earlier lines come first");
+    assert!(first < seen.find("tick-12\n").unwrap());
+
+    assert_problem(
+        &bob.get(&format!("/api/v1/sessions/{id}/logs?follow=true"))
+            .await,
+        404,
+        "not-found",
+    );
+    let bad = alice
+        .get(&format!("/api/v1/sessions/{id}/logs?follow=maybe"))
+        .await;
+    let p = crate::common::assert_field_error(&bad, "query");
+    assert!(p["detail"].as_str().unwrap().contains("follow"), "{p}");
+
+    // Ending the session ends the stream.
+    let r = alice.delete(&format!("/api/v1/sessions/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(c) = chunks.next().await {
+            if c.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the follow stream outlived the session");
 }
