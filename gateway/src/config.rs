@@ -454,4 +454,24 @@ mod tests {
         // Still usable as the text it holds.
         assert_eq!(c.admin_password.as_deref(), Some("hunter2-correct-horse"));
     }
+
+    #[test]
+    fn a_metrics_token_is_long_and_has_no_spaces() {
+        let dir = std::env::temp_dir().join(format!("berth-cfg-{}", std::process::id()));
+        let with = |t: &str| {
+            Config::resolve(ServeArgs {
+                data_dir: Some(dir.clone()),
+                docker_host: Some("unix:///var/run/docker.sock".into()),
+                metrics_token: Some(t.into()),
+                ..Default::default()
+            })
+        };
+        let e = with("short").unwrap_err().to_string();
+        assert!(e.contains("at least 16 characters"), "{e}");
+        let e = with("a token with spaces in it").unwrap_err().to_string();
+        assert!(e.contains("spaces"), "{e}");
+        assert_eq!(with("").unwrap().metrics_token, None);
+        let c = with("0123456789abcdef-ok").unwrap();
+        assert_eq!(c.metrics_token.as_deref(), Some("0123456789abcdef-ok"));
+    }
 }
