@@ -380,15 +380,11 @@ impl Metrics {
             self.node_memory_allocated
                 .get_or_create(&l)
                 .set(n.allocated.mem.0 as i64);
-            self.node_gpus
-                .get_or_create(&l)
-                .set(n.capacity.gpu as f64);
+            self.node_gpus.get_or_create(&l).set(n.capacity.gpu as f64);
             self.node_gpus_allocated
                 .get_or_create(&l)
                 .set(gpus(&n.allocated));
-            self.node_sessions
-                .get_or_create(&l)
-                .set(n.sessions as i64);
+            self.node_sessions.get_or_create(&l).set(n.sessions as i64);
             for s in [
                 api::nodes::NodeState::Up,
                 api::nodes::NodeState::Draining,
@@ -607,9 +603,73 @@ mod tests {
         assert_eq!(app_label("jupyter"), "jupyter");
         assert_eq!(app_label("port-"), "port-");
         assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");
+    }
+
+    /// The names `# TYPE` lines give, once every family has a series.
+    fn exported_names() -> std::collections::BTreeSet<String> {
+        use wsproxy::Observer;
+        let m = Metrics::new();
+        m.app_request("lab", 200, Duration::from_millis(1));
+        m.sessions
+            .get_or_create(&StatusLabel { status: "RUNNING" })
+            .set(0);
+        for f in [
+            &m.node_cpu,
+            &m.node_cpu_allocated,
+            &m.node_gpus,
+            &m.node_gpus_allocated,
+        ] {
+            f.get_or_create(&NodeLabel { node: "n".into() }).set(0.0);
+        }
+        for f in [&m.node_memory, &m.node_memory_allocated, &m.node_sessions] {
+            f.get_or_create(&NodeLabel { node: "n".into() }).set(0);
+        }
+        m.node_state
+            .get_or_create(&NodeStateLabels {
+                node: "n".into(),
+                state: "UP",
+            })
+            .set(1);
+        for f in [&m.vfolder_bytes, &m.vfolders] {
+            f.get_or_create(&KindLabel { kind: "user" }).set(0);
+        }
+        m.http_requests
+            .get_or_create(&HttpLabels {
+                method: "GET",
+                route: "/".into(),
+                status: "200".into(),
+            })
+            .inc();
+        m.http_duration
+            .get_or_create(&RouteLabels {
+                method: "GET",
+                route: "/".into(),
+            })
+            .observe(0.1);
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &m.registry).unwrap();
+        out.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn docs_operations_lists_every_metric() {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/operations.md"),
+        )
+        .unwrap();
+        let documented: std::collections::BTreeSet<String> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `berth_"))
+            .map(|l| format!("berth_{}", l.split('`').next().unwrap()))
+            .collect();
         assert_eq!(
-            method_label(&Method::from_bytes(b"BREW").unwrap()),
-            "OTHER"
+            exported_names(),
+            documented,
+            "docs/operations.md's table must list exactly the metrics berth exports"
         );
     }
 

@@ -4,8 +4,8 @@
 //! the token and answering a PromQL query about it.
 
 use crate::common::{
-    app_login, assert_problem, run_python, small_session, wait_status, wait_until, Client,
-    TestApp, USER_PASSWORD,
+    app_login, assert_problem, run_python, small_session, wait_status, wait_until, Client, TestApp,
+    USER_PASSWORD,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -103,7 +103,11 @@ async fn the_metrics_token_is_asked_for_and_checked() {
     let p = assert_problem(&missing, 401, "unauthenticated");
     assert!(p["detail"].as_str().unwrap().contains("token"), "{p}");
     assert!(missing.headers.contains_key("www-authenticate"));
-    for wrong in ["metrics-token-for-tests-012345678", "nonsense", &TOKEN.repeat(2)] {
+    for wrong in [
+        "metrics-token-for-tests-012345678",
+        "nonsense",
+        &TOKEN.repeat(2),
+    ] {
         let r = scrape_as(&app, Some(wrong)).await;
         let p = assert_problem(&r, 401, "unauthenticated");
         assert!(p["detail"].as_str().unwrap().contains("wrong"), "{p}");
@@ -114,7 +118,11 @@ async fn the_metrics_token_is_asked_for_and_checked() {
     let r = scrape_as(&app, Some(TOKEN)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.content_type(), "text/plain; version=0.0.4; charset=utf-8");
-    assert!(r.text().contains("# TYPE berth_sessions gauge"), "{}", r.text());
+    assert!(
+        r.text().contains("# TYPE berth_sessions gauge"),
+        "{}",
+        r.text()
+    );
 
     // Without a token configured, /metrics is open like /healthz.
     let open = TestApp::spawn().await;
@@ -424,4 +432,29 @@ async fn a_real_prometheus_scrapes_the_gateway_with_the_token() {
         .query("histogram_quantile(0.95, berth_session_launch_duration_seconds_bucket)")
         .await;
     assert!(p95.len() == 1 && p95[0] > 0.0, "{p95:?}");
+
+    // The alert rules docs/operations.md gives are valid for this Prometheus.
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/operations.md"),
+    )
+    .unwrap();
+    let rules = doc
+        .split("```yaml\n")
+        .find(|b| b.starts_with("groups:"))
+        .and_then(|b| b.split("```").next())
+        .expect("docs/operations.md has a rules block");
+    let file = prom.dir.path().join("rules.yml");
+    std::fs::write(&file, rules).unwrap();
+    let promtool = std::path::Path::new(&bin).with_file_name("promtool");
+    let out = Command::new(&promtool)
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", promtool.display()));
+    assert!(
+        out.status.success(),
+        "promtool refuses the documented rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

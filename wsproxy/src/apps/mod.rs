@@ -408,7 +408,9 @@ impl AppProxy {
         own: &str,
     ) -> Response<Body> {
         let started = Instant::now();
-        let r = self.serve_unobserved(req, app, session_id, cookie_name, own).await;
+        let r = self
+            .serve_unobserved(req, app, session_id, cookie_name, own)
+            .await;
         self.observe
             .app_request(app, r.status().as_u16(), started.elapsed());
         r
