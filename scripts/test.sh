@@ -31,7 +31,7 @@ cargo test --workspace --exclude frontend 2>&1 | tee "$BERTH_CACHE/cargo-test.lo
 # between the backends (accounts and logins, session lifecycle and transitions, the scheduler's
 # queue, folder quota races and sharing, policies, nodes, kill -9 recovery, the wire contract),
 # each on a fresh database of a throwaway cluster, and the gateway replicas (two `berth serve`
-# on one database, nginx in front): 40 tests, about 4 minutes on 2 cores. In this pass the
+# on one database, nginx in front): 44 tests, about 4 minutes on 2 cores. In this pass the
 # PostgreSQL-restart test cuts every connection; then it runs alone with a real restart of
 # the cluster (pg_ctl restart under load, about 20 s).
 PG_TESTS=(accounts:: auth:: sessions:: scheduler:: vfolders:: vfolders_attack::racing nodes::
