@@ -16,6 +16,7 @@
 #                       BERTH_PG_URL (the server's maintenance database, trust auth) and
 #                       BERTH_PG_RESTART (a command that restarts that cluster)
 #   ensure_nginx        Debian's nginx (the replica tests run their own instances of it)
+#   ensure_prometheus   Debian's Prometheus server (the metrics test runs its own instance)
 
 # Repository root, whatever the caller's cwd.
 BERTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -351,4 +352,12 @@ ensure_postgres() {
 
 ensure_nginx() {
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_install nginx
+}
+
+# ---------------------------------------------------------------------------------------------
+# Prometheus, scraping a test gateway in the metrics test (the test starts its own instance
+# with a generated configuration; the packaged service is not used)
+
+ensure_prometheus() {
+    command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || apt_install prometheus
 }

@@ -12,6 +12,8 @@ export CARGO_TERM_COLOR=never
 
 ensure_docker
 ensure_images
+# The metrics test scrapes a gateway with a real Prometheus (gateway/tests/it/metrics.rs).
+ensure_prometheus
 ensure_chromium
 bash scripts/build-console.sh
 ensure_e2e_deps
@@ -29,11 +31,11 @@ cargo test --workspace --exclude frontend 2>&1 | tee "$BERTH_CACHE/cargo-test.lo
 # between the backends (accounts and logins, session lifecycle and transitions, the scheduler's
 # queue, folder quota races and sharing, policies, nodes, kill -9 recovery, the wire contract),
 # each on a fresh database of a throwaway cluster, and the gateway replicas (two `berth serve`
-# on one database, nginx in front): 40 tests, about 4 minutes on 2 cores. In this pass the
+# on one database, nginx in front): 44 tests, about 4 minutes on 2 cores. In this pass the
 # PostgreSQL-restart test cuts every connection; then it runs alone with a real restart of
 # the cluster (pg_ctl restart under load, about 20 s).
 PG_TESTS=(accounts:: auth:: sessions:: scheduler:: vfolders:: vfolders_attack::racing nodes::
-          crash:: contract:: replicas:: limits::a_parallel_burst stats::)
+          crash:: contract:: replicas:: limits::a_parallel_burst stats:: metrics::)
 log "cargo test: the database-touching integration tests again, on PostgreSQL"
 ensure_postgres
 ensure_nginx

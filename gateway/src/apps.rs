@@ -180,7 +180,11 @@ async fn tunnel(
     let access = user.access(&state);
     // The tunnel's bytes keep the session from being ended as idle.
     let toucher = state.apps.toucher(&id);
-    Ok(ws.on_upgrade(move |socket| wsproxy::apps::tunnel(socket, addr, access, toucher)))
+    let open = state.apps.observer().clone();
+    Ok(ws.on_upgrade(move |socket| async move {
+        let _open = open.open(wsproxy::observe::SocketKind::Tunnel);
+        wsproxy::apps::tunnel(socket, addr, access, toucher).await
+    }))
 }
 
 /// Where `berth app --bind` opens the websocket of one TCP connection: this gateway's own

@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// Memory kept back on every node for the system, e.g. 1g [default: 0]
     #[arg(long, env = "BERTH_NODE_RESERVE_MEM")]
     pub node_reserve_mem: Option<String>,
+    /// A token Prometheus must send as `Authorization: Bearer TOKEN` to read /metrics
+    /// [default: none, /metrics is open like /healthz]
+    #[arg(long, env = "BERTH_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,6 +114,7 @@ struct FileConfig {
     node_reserve_cpu: Option<String>,
     node_reserve_mem: Option<String>,
     node_gpus: Option<std::collections::BTreeMap<String, u32>>,
+    metrics_token: Option<String>,
 }
 
 /// A secret of the configuration (a password, a key): usable as a `&str`, printed as `***`
@@ -167,6 +172,8 @@ pub struct Config {
     /// GPU devices declared per node name (`[node_gpus]` in berth.toml): scheduled by berth,
     /// passed to containers as environment (`CUDA_VISIBLE_DEVICES`, `BERTH_GPU_SHARES`).
     pub node_gpus: std::collections::BTreeMap<String, u32>,
+    /// The bearer token `/metrics` asks for (`--metrics-token`); `None`: open.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Config {
@@ -315,6 +322,17 @@ impl Config {
                 }
                 g
             },
+            metrics_token: match args.metrics_token.or(file.metrics_token) {
+                Some(t) if t.trim().is_empty() => None,
+                Some(t) if t.trim() != t || t.contains(char::is_whitespace) => {
+                    anyhow::bail!("the metrics token must not contain spaces")
+                }
+                Some(t) if t.len() < 16 => {
+                    anyhow::bail!("the metrics token must be at least 16 characters long")
+                }
+                Some(t) => Some(Secret(t)),
+                None => None,
+            },
             upload_expiry_s: match args.upload_expiry_s.or(file.upload_expiry_s) {
                 Some(0) => anyhow::bail!("the upload expiry must be at least 1 second"),
                 Some(s) => s,
@@ -344,6 +362,7 @@ impl Config {
             node_check_s: 5,
             node_reserve: api::Resources::default(),
             node_gpus: Default::default(),
+            metrics_token: None,
         }
     }
 }
@@ -378,6 +397,7 @@ const KNOWN_ENV: &[&str] = &[
     "BERTH_NODE_CHECK_S",
     "BERTH_NODE_RESERVE_CPU",
     "BERTH_NODE_RESERVE_MEM",
+    "BERTH_METRICS_TOKEN",
     "BERTH_ADMIN_PASSWORD",
     "BERTH_LOG",
     "BERTH_URL",
@@ -422,13 +442,36 @@ mod tests {
 
     #[test]
     fn secrets_print_as_stars() {
-        let c = Config::for_tests(Path::new("/tmp/berth-test"), "hunter2-correct-horse");
+        let mut c = Config::for_tests(Path::new("/tmp/berth-test"), "hunter2-correct-horse");
+        c.metrics_token = Some(Secret("scrape-me-token-42".into()));
         let shown = format!("{c:?}");
+        assert!(!shown.contains("scrape-me"), "{shown}");
+        assert!(shown.contains("metrics_token: Some(***)"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("admin_password: Some(***)"), "{shown}");
         let pretty = format!("{c:#?}");
         assert!(!pretty.contains("hunter2"), "{pretty}");
         // Still usable as the text it holds.
         assert_eq!(c.admin_password.as_deref(), Some("hunter2-correct-horse"));
+    }
+
+    #[test]
+    fn a_metrics_token_is_long_and_has_no_spaces() {
+        let dir = std::env::temp_dir().join(format!("berth-cfg-{}", std::process::id()));
+        let with = |t: &str| {
+            Config::resolve(ServeArgs {
+                data_dir: Some(dir.clone()),
+                docker_host: Some("unix:///var/run/docker.sock".into()),
+                metrics_token: Some(t.into()),
+                ..Default::default()
+            })
+        };
+        let e = with("short").unwrap_err().to_string();
+        assert!(e.contains("at least 16 characters"), "{e}");
+        let e = with("a token with spaces in it").unwrap_err().to_string();
+        assert!(e.contains("spaces"), "{e}");
+        assert_eq!(with("").unwrap().metrics_token, None);
+        let c = with("0123456789abcdef-ok").unwrap();
+        assert_eq!(c.metrics_token.as_deref(), Some("0123456789abcdef-ok"));
     }
 }

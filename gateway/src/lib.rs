@@ -16,6 +16,7 @@ pub mod events;
 mod health;
 mod images;
 pub mod leader;
+pub mod metrics;
 pub mod nodes;
 pub mod openapi;
 pub mod policy;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub storage: Arc<vfolders::fs::Storage>,
     /// tus uploads with a PATCH in progress.
     pub upload_writers: Arc<vfolders::uploads::Writers>,
+    /// The Prometheus registry and metric handles (`/metrics`).
+    pub metrics: Arc<metrics::Metrics>,
     /// The URL people reach this server at, without a trailing slash.
     public_url: Arc<str>,
 }
@@ -115,7 +118,12 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())
+        .merge(metrics::router())
         .merge(health::console(&state.config.console_dir))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track_http,
+        ))
         .layer(middleware::from_fn(health::console_headers))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -174,7 +182,9 @@ pub async fn serve(
     let storage = Arc::new(vfolders::fs::Storage::open(&config.storage_dir)?);
     let nodes = nodes::bootstrap(&db, &config, &instance).await?;
     let events = Arc::new(EventHub::default());
-    let terminals = Arc::new(TerminalHub::new(config.terminal));
+    let metrics = Arc::new(metrics::Metrics::new());
+    let observe = wsproxy::Observe::new(metrics.clone());
+    let terminals = Arc::new(TerminalHub::new(config.terminal).with_observer(observe.clone()));
     let limits = wsproxy::listen::Limits {
         header_timeout: config.header_timeout,
         max_connections: config.max_connections,
@@ -184,11 +194,14 @@ pub async fn serve(
         range,
         limits,
     });
-    let app_proxy = Arc::new(wsproxy::AppProxy::new(
-        &config.app_base_domain,
-        port_mode,
-        Arc::new(apps::DbApps(db.clone())),
-    ));
+    let app_proxy = Arc::new(
+        wsproxy::AppProxy::new(
+            &config.app_base_domain,
+            port_mode,
+            Arc::new(apps::DbApps(db.clone())),
+        )
+        .with_observer(observe),
+    );
     let shared = leader::shared(&db);
     let lifecycle = Lifecycle::new(
         db.clone(),
@@ -198,6 +211,7 @@ pub async fn serve(
         config.scheduler,
         terminals.clone(),
         app_proxy.clone(),
+        metrics.clone(),
     );
     let leadership = lifecycle.leadership().clone();
     let stop = lifecycle.shutdown().clone();
@@ -238,6 +252,7 @@ pub async fn serve(
         apps: app_proxy,
         storage,
         upload_writers: Arc::default(),
+        metrics,
         public_url: public_url.clone(),
     };
     if shared {

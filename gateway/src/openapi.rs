@@ -471,10 +471,10 @@ mod tests {
                 let Some((path, methods)) = parse_route(args) else {
                     continue;
                 };
-                // Outside /api/v1 (health) and stand-in servers of unit tests (full paths).
+                // Outside /api/v1 (health, metrics) and stand-in servers of unit tests (full paths).
                 if !path.starts_with('/')
                     || path.starts_with("/api/")
-                    || ["/healthz", "/readyz"].contains(&path.as_str())
+                    || ["/healthz", "/readyz", "/metrics"].contains(&path.as_str())
                 {
                     continue;
                 }

@@ -16,6 +16,9 @@
 //! websockets, tunnels) counts as that session's activity for the idle timeout: see
 //! [`activity`].
 //!
+//! What the proxy does (app requests, open websockets, terminal bytes) is reported to an
+//! [`Observer`] when the embedding gateway gives one: see [`observe`].
+//!
 //! What the proxy serves for a user (terminal handles and their connections, app logins and
 //! app websockets, tunnels) ends when that user's access is revoked: see [`revoke`].
 
@@ -23,6 +26,7 @@ pub mod activity;
 pub mod apps;
 mod exec;
 pub mod listen;
+pub mod observe;
 pub mod remote;
 pub mod revoke;
 pub mod secret;
@@ -32,5 +36,6 @@ pub mod token;
 pub use activity::{Activity, Toucher};
 pub use apps::{AppProxy, AppResolver, AppTarget, PortMode};
 pub use exec::{ExecEndpoint, ExecStream, ExecTransport};
+pub use observe::{Observe, Observer};
 pub use revoke::{Revocations, Watch};
 pub use terminal::{HandleInfo, TerminalConfig, TerminalHub};

@@ -30,6 +30,7 @@
 
 use crate::activity::Activity;
 use crate::exec::ExecEndpoint;
+use crate::observe::{Direction, Observe, SocketKind};
 use crate::revoke::Watch;
 use api::terminal::{ClientControl, ServerControl, MAX_FRAME_BYTES};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -172,6 +173,8 @@ pub struct TerminalHub {
     handles: Mutex<HashMap<String, Arc<Handle>>>,
     /// Terminal traffic per session, taken by the gateway's idle check.
     activity: Arc<Activity>,
+    /// Open terminal websockets and terminal bytes, for metrics.
+    observe: Observe,
 }
 
 /// A handle a connection may use, obtained from [`TerminalHub::authorize`].
@@ -232,6 +235,12 @@ impl TerminalHub {
             config,
             ..Default::default()
         }
+    }
+
+    /// The hub, reporting open terminals and their bytes to `observe`.
+    pub fn with_observer(mut self, observe: Observe) -> Self {
+        self.observe = observe;
+        self
     }
 
     /// Makes a handle for a shell in `info.container_id`, usable while `access` holds;
@@ -475,6 +484,8 @@ impl TerminalHub {
             handle,
             attachment,
         } = auth;
+        // Counted as open from the upgrade until both pumps have stopped.
+        let _open = self.observe.open(SocketKind::Terminal);
         // One connection's pumps at a time: a displaced predecessor stops first.
         let _turn = handle.turn.lock().await;
         let (mut ws_tx, mut ws_rx) = socket.split();
@@ -503,6 +514,7 @@ impl TerminalHub {
         let out_shell = shell.clone();
         let mut closed = handle.closed.subscribe();
         let mut out_current = handle.current.subscribe();
+        let out_observe = self.observe.clone();
         let mut out = tokio::spawn(async move {
             let mut pos = match offset {
                 Some(o) => o,
@@ -523,6 +535,7 @@ impl TerminalHub {
                     }
                     pos = from + bytes.len() as u64;
                     replayed += bytes.len() as u64;
+                    out_observe.terminal_bytes(Direction::Output, bytes.len() as u64);
                     if ws_tx.send(Message::Binary(bytes.into())).await.is_err() {
                         return false;
                     }
@@ -546,6 +559,7 @@ impl TerminalHub {
                 };
                 if !bytes.is_empty() {
                     pos = from + bytes.len() as u64;
+                    out_observe.terminal_bytes(Direction::Output, bytes.len() as u64);
                     if ws_tx.send(Message::Binary(bytes.into())).await.is_err() {
                         return false;
                     }
@@ -596,6 +610,7 @@ impl TerminalHub {
         let in_shell = shell.clone();
         let in_endpoint = handle.endpoint.clone();
         let mut in_touch = self.activity.toucher(&handle.info.session_id);
+        let in_observe = self.observe.clone();
         let mut inp = tokio::spawn(async move {
             // Silence past DEAD_AFTER (pings go out every PING_EVERY) is a dead peer.
             while let Ok(Some(msg)) = tokio::time::timeout(DEAD_AFTER, ws_rx.next()).await {
@@ -603,6 +618,7 @@ impl TerminalHub {
                 match msg {
                     Message::Binary(b) => {
                         in_touch.touch();
+                        in_observe.terminal_bytes(Direction::Input, b.len() as u64);
                         if b.len() > MAX_FRAME_BYTES || {
                             // Flushed: over TLS, records can wait in the session otherwise.
                             let mut input = in_shell.input.lock().await;

@@ -87,7 +87,7 @@ type Holding = (
 );
 
 /// The API view of every node, with what live sessions hold on each.
-async fn views(state: &AppState) -> AppResult<Vec<ApiNode>> {
+pub(crate) async fn views(state: &AppState) -> AppResult<Vec<ApiNode>> {
     let holding: Vec<Holding> = sqlx::query_as(
         "SELECT node, cpu_milli, mem_bytes, gpu, gpu_shares, gpu_alloc FROM sessions
          WHERE status IN ('SCHEDULED', 'PREPARING', 'RUNNING', 'TERMINATING')",

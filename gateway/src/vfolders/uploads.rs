@@ -458,6 +458,7 @@ async fn patch(
     })
     .await??;
     let mut sink = BlockWriter::new(file);
+    let started_at = offset;
     let mut stream = body.into_data_stream();
     let mut overflow = false;
     let mut broken = false;
@@ -476,6 +477,7 @@ async fn patch(
         }
     }
     sink.finish().await?;
+    state.metrics.uploaded(offset - started_at);
     // The offset itself is the partial file's length (see `offset_of`); only the time of
     // the last byte is kept, for the expiry.
     sqlx::query("UPDATE uploads SET touched_at = $1 WHERE id = $2")

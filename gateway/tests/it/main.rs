@@ -16,6 +16,7 @@ mod idle;
 mod isolation;
 mod jupyter;
 mod limits;
+mod metrics;
 mod nodes;
 mod reconcile;
 mod replicas;

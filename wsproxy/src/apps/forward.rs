@@ -228,7 +228,7 @@ impl AppProxy {
         };
         *req.uri_mut() = uri;
         if upgrade {
-            return upgrade_and_splice(req, target.addr, access, toucher).await;
+            return upgrade_and_splice(req, target.addr, access, toucher, self.observer()).await;
         }
         match tokio::time::timeout(HEADER_TIMEOUT, self.client.request(req)).await {
             Ok(Ok(mut resp)) => {
@@ -265,6 +265,7 @@ async fn upgrade_and_splice(
     addr: SocketAddr,
     access: Watch,
     toucher: Toucher,
+    observe: &crate::observe::Observe,
 ) -> Response<Body> {
     let client_side = hyper::upgrade::on(&mut req);
     // A bare connection writes the target as given: use the origin form (`/path?q`).
@@ -307,10 +308,12 @@ async fn upgrade_and_splice(
         return resp.map(Body::new);
     }
     let upstream = hyper::upgrade::on(&mut resp);
+    let observe = observe.clone();
     tokio::spawn(async move {
         let (Ok(c), Ok(u)) = (client_side.await, upstream.await) else {
             return;
         };
+        let _open = observe.open(crate::observe::SocketKind::App);
         // Spliced until either side ends or the owner's access is revoked.
         let (mut c, mut u) = (Touching::new(TokioIo::new(c), toucher), TokioIo::new(u));
         tokio::select! {

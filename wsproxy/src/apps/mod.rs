@@ -46,6 +46,7 @@ pub use port_mode::PortMode;
 pub use tunnel::tunnel;
 
 use crate::activity::{Activity, Toucher};
+use crate::observe::Observe;
 use crate::revoke::Watch;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -137,6 +138,8 @@ pub struct AppProxy {
     stopping: tokio::sync::watch::Sender<bool>,
     /// App and tunnel traffic per session, taken by the gateway's idle check.
     activity: Arc<Activity>,
+    /// App requests and open app websockets, for metrics.
+    observe: Observe,
 }
 
 /// The SHA-256 of a token or login: only hashes are kept.
@@ -229,7 +232,19 @@ impl AppProxy {
             client: forward::client(),
             stopping: tokio::sync::watch::channel(false).0,
             activity: Arc::default(),
+            observe: Observe::default(),
         }
+    }
+
+    /// The proxy, reporting app requests and open app websockets to `observe`.
+    pub fn with_observer(mut self, observe: Observe) -> Self {
+        self.observe = observe;
+        self
+    }
+
+    /// Where this proxy reports (tunnels opened beside it report there too).
+    pub fn observer(&self) -> &Observe {
+        &self.observe
     }
 
     /// Sessions with app or tunnel traffic since the last call, and when it last happened
@@ -382,8 +397,26 @@ impl AppProxy {
     }
 
     /// Serves one request for `app` of `session_id`, whose origin is `own`; `cookie_name`
-    /// carries the app login.
+    /// carries the app login. Its status and the time to its answer's headers go to the
+    /// observer.
     async fn serve(
+        &self,
+        req: Request<Body>,
+        app: &str,
+        session_id: &str,
+        cookie_name: &str,
+        own: &str,
+    ) -> Response<Body> {
+        let started = Instant::now();
+        let r = self
+            .serve_unobserved(req, app, session_id, cookie_name, own)
+            .await;
+        self.observe
+            .app_request(app, r.status().as_u16(), started.elapsed());
+        r
+    }
+
+    async fn serve_unobserved(
         &self,
         req: Request<Body>,
         app: &str,

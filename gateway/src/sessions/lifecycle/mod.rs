@@ -104,6 +104,8 @@ pub struct Lifecycle {
     bus: OnceLock<Arc<crate::bus::Bus>>,
     /// Live stats of running sessions.
     stats: Arc<crate::stats::StatsHub>,
+    /// Launch latency, scheduler passes and queue length.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The kinds of session work: one of each may be in flight per session and process (ending
@@ -127,6 +129,8 @@ impl Drop for InFlight {
 
 impl Lifecycle {
     /// The lifecycle over these parts; nothing runs until its loops are spawned.
+    // Each argument is a part of the gateway that `serve` builds once and shares.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
         storage: Arc<crate::vfolders::fs::Storage>,
@@ -135,6 +139,7 @@ impl Lifecycle {
         sched: scheduler::Config,
         terminals: Arc<TerminalHub>,
         apps: Arc<wsproxy::AppProxy>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Arc<Self> {
         // A replica on PostgreSQL follows until `leader::campaign` takes the lock; SQLite's
         // one process leads from the start.
@@ -160,6 +165,7 @@ impl Lifecycle {
             bus: OnceLock::new(),
             stats: Arc::new(crate::stats::StatsHub::new(events.clone())),
             events,
+            metrics,
         })
     }
 

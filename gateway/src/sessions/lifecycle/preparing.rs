@@ -174,11 +174,14 @@ impl Lifecycle {
                     if ended {
                         let _ = node.remove_session(&s.id).await;
                     }
-                } else if s.kind() == api::session::SessionType::Batch {
-                    // A batch container adopted after a restart may have ended already, and no
-                    // event comes for that: its exit is recorded now rather than at the next
-                    // sweep.
-                    self.record_if_exited(&node, &s.id).await;
+                } else {
+                    self.metrics.session_launched(&s.created_at);
+                    if s.kind() == api::session::SessionType::Batch {
+                        // A batch container adopted after a restart may have ended already,
+                        // and no event comes for that: its exit is recorded now rather than at
+                        // the next sweep.
+                        self.record_if_exited(&node, &s.id).await;
+                    }
                 }
             }
             Err(e) => {

@@ -35,8 +35,10 @@ impl Lifecycle {
     }
 
     pub(super) async fn schedule_once(self: &Arc<Self>) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
         let pending = store::with_status(&self.db, &[SessionStatus::Pending]).await?;
         if pending.is_empty() {
+            self.metrics.scheduler_idle();
             return Ok(());
         }
         let holding = store::with_status(&self.db, &HOLDING).await?;
@@ -148,6 +150,8 @@ impl Lifecycle {
                 self.work(Work::Start, &s.id, async move { me.prepare(row).await });
             }
         }
+        self.metrics
+            .scheduler_pass(started.elapsed(), out.waiting.len());
         for w in &out.waiting {
             // A group wait here means "not on a node with its image": say that instead.
             let reason = match limited.get(&w.session_id) {
