@@ -21,6 +21,11 @@ pub struct Policy {
     /// Processes (and threads) one session's container may hold at once: Docker's
     /// `pids_limit`, so a fork bomb stays inside its session.
     pub max_processes: Option<u64>,
+    /// With an idle timeout: a session whose CPU (and each GPU it holds) stays below this
+    /// percent of its allocation for the whole idle timeout is ended as idle too, traffic or
+    /// not (1–100; `null`: only traffic counts).
+    #[serde(default)]
+    pub idle_cpu_percent: Option<u64>,
 }
 
 /// The built-in process limit per session.
@@ -38,7 +43,7 @@ pub struct UserPolicy {
     pub overridden: Vec<String>,
 }
 
-pub const KEYS: [&str; 9] = [
+pub const KEYS: [&str; 10] = [
     "max_concurrent_sessions",
     "max_pending_sessions",
     "max_total_resources",
@@ -48,6 +53,7 @@ pub const KEYS: [&str; 9] = [
     "vfolder_quota_bytes",
     "allowed_node_groups",
     "max_processes",
+    "idle_cpu_percent",
 ];
 
 /// The largest count or duration accepted (about 31 years in seconds).
@@ -114,6 +120,15 @@ fn parse_key(key: &str, v: &Value) -> Result<Value, FieldError> {
                 Value::from(b.0)
             }
             _ => count(key, v, u64::MAX >> 1)?.map(Value::from).unwrap_or(Value::Null),
+        },
+        "idle_cpu_percent" => match count(key, v, 100)? {
+            Some(0) => {
+                return Err(FieldError::new(
+                    key,
+                    "Policy setting idle_cpu_percent must be 1 to 100 (percent of the session's CPU), or null to count only traffic.",
+                ))
+            }
+            n => n.map(Value::from).unwrap_or(Value::Null),
         },
         "max_processes" => match count(key, v, MAX_NUMBER)? {
             Some(n) if n < MIN_PROCESSES => {
@@ -326,6 +341,14 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_cpu_threshold_is_a_percent() {
+        let m = parse_policy_map(&map(r#"{"idle_cpu_percent": 5}"#)).unwrap();
+        assert_eq!(m["idle_cpu_percent"], 5);
+        let m = parse_policy_map(&map(r#"{"idle_cpu_percent": null}"#)).unwrap();
+        assert!(m["idle_cpu_percent"].is_null());
+    }
+
+    #[test]
     fn refuses_bad_values() {
         for bad in [
             r#"{"idle_timeout_s": -1}"#,
@@ -334,6 +357,9 @@ mod tests {
             r#"{"colour": 1}"#,
             r#"{"max_total_resources": {"cpu": "0", "mem": "1g"}}"#,
             r#"{"allowed_node_groups": "gpu"}"#,
+            r#"{"idle_cpu_percent": 0}"#,
+            r#"{"idle_cpu_percent": 101}"#,
+            r#"{"idle_cpu_percent": "busy"}"#,
         ] {
             assert!(parse_policy_map(&map(bad)).is_err(), "{bad}");
         }

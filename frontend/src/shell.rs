@@ -4,7 +4,7 @@
 
 use crate::components::status::count;
 use crate::components::upload::Uploads;
-use crate::state::{self, CurrentRoute, LiveStats, Sessions};
+use crate::state::{self, CurrentRoute, Endings, LiveStats, Sessions};
 use crate::{api, pages, Route};
 use ::api::auth::User;
 use leptos::prelude::*;
@@ -30,7 +30,9 @@ pub fn Shell(user: User, me: RwSignal<Option<User>>) -> impl IntoView {
     store.refresh();
     let stats = LiveStats::new();
     provide_context(stats);
-    let es = SendWrapper::new(state::subscribe(store, stats));
+    let endings = Endings::new();
+    provide_context(endings);
+    let es = SendWrapper::new(state::subscribe(store, stats, endings));
     on_cleanup(move || {
         if let Some(es) = es.take() {
             es.close();

@@ -116,6 +116,26 @@ pub struct LiveStats {
     by_session: RwSignal<HashMap<String, VecDeque<StatsSample>>>,
 }
 
+/// The policy endings the owner was warned of (`ending` events), by session.
+#[derive(Clone, Copy)]
+pub struct Endings(pub RwSignal<HashMap<String, ::api::events::SessionEnding>>);
+
+impl Endings {
+    pub fn new() -> Self {
+        Self(RwSignal::new(HashMap::new()))
+    }
+
+    fn event(&self, e: ::api::events::SessionEnding) {
+        self.0.update(|m| {
+            if e.ends_at.is_some() {
+                m.insert(e.session.clone(), e);
+            } else {
+                m.remove(&e.session);
+            }
+        });
+    }
+}
+
 /// Samples kept per session.
 const KEPT: usize = (HISTORY_MS / SAMPLE_INTERVAL_MS) as usize;
 
@@ -171,7 +191,11 @@ impl LiveStats {
 /// Feeds `store` from `/api/v1/events` (session events) and `stats` from `stats` events,
 /// refreshing the store after every (re)connect; the caller closes the returned stream when
 /// the shell goes away.
-pub fn subscribe(store: Sessions, stats: LiveStats) -> Option<web_sys::EventSource> {
+pub fn subscribe(
+    store: Sessions,
+    stats: LiveStats,
+    endings: Endings,
+) -> Option<web_sys::EventSource> {
     let es = web_sys::EventSource::new("/api/v1/events").ok()?;
     let on_session =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
@@ -179,6 +203,9 @@ pub fn subscribe(store: Sessions, stats: LiveStats) -> Option<web_sys::EventSour
                 if let Ok(s) = serde_json::from_str::<Session>(&text) {
                     if s.status != ::api::session::SessionStatus::Running {
                         stats.forget(&s.id);
+                        endings.0.update(|m| {
+                            m.remove(&s.id);
+                        });
                     }
                     store.event(s);
                 }
@@ -196,6 +223,16 @@ pub fn subscribe(store: Sessions, stats: LiveStats) -> Option<web_sys::EventSour
         });
     let _ = es.add_event_listener_with_callback("stats", on_stats.as_ref().unchecked_ref());
     on_stats.forget();
+    let on_ending =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            if let Some(text) = ev.data().as_string() {
+                if let Ok(e) = serde_json::from_str(&text) {
+                    endings.event(e);
+                }
+            }
+        });
+    let _ = es.add_event_listener_with_callback("ending", on_ending.as_ref().unchecked_ref());
+    on_ending.forget();
     // After a reconnect the browser resumes with Last-Event-ID; a refresh covers the rest.
     let on_open = Closure::<dyn FnMut()>::new(move || {
         store.live.set(true);

@@ -11,6 +11,7 @@
 //!   `Last-Event-ID` resumes through any replica within the ring.
 //! - `"stats <owner id> <sample JSON>"`: a live stats sample (`crate::stats`), from the
 //!   leader; every replica keeps it and sends it to its streams, without an event id of its own.
+//! - `"pass <kind> <owner id> <JSON>"`: another passing event (`ending`), published as is.
 //! - `"wake"`: look at the queue now (a session was queued or resources were freed on some
 //!   replica); only the leader's scheduler acts on it.
 //! - `"revoke <replica> <user id>"`: a user's access was taken away (after the commit) on
@@ -65,6 +66,13 @@ impl Bus {
             format!("r {id}")
         };
         let _ = self.tx.send(Msg::Session(payload));
+    }
+
+    /// Tells every replica (this one too) a passing event (no id of its own) for `owner_id`.
+    pub fn passing(&self, kind: &str, owner_id: &str, json: &str) {
+        let _ = self
+            .tx
+            .send(Msg::Stats(format!("pass {kind} {owner_id} {json}")));
     }
 
     /// Tells every replica (this one too) a stats sample of `owner_id`'s session.
@@ -210,6 +218,15 @@ async fn handle(here: &Here, payload: &str) {
             if let Ok(sample) = serde_json::from_str(json) {
                 lifecycle.stats().record(owner, sample);
             }
+        }
+        return;
+    }
+    if let Some(rest) = payload.strip_prefix("pass ") {
+        let mut parts = rest.splitn(3, ' ');
+        if let (Some("ending"), Some(owner), Some(json)) =
+            (parts.next(), parts.next(), parts.next())
+        {
+            lifecycle.publish_passing_here("ending", owner, json.to_string());
         }
         return;
     }

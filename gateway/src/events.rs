@@ -107,7 +107,7 @@ pub fn router() -> Router<AppState> {
     tag = "events",
     summary = "Server-sent events: `session` on every status change, `stats` (a StatsSample) every 2 s per running session; Last-Event-ID resumes",
     params(("Last-Event-ID" = Option<String>, Header, description = "the last event seen, to resume after it")),
-    responses((status = 200, description = "An event stream; each `session` event's data is a Session", content_type = "text/event-stream", body = String))
+    responses((status = 200, description = "An event stream; the schema is that of one event", content_type = "text/event-stream", body = api::events::SseEvent))
 )]
 async fn events(
     State(state): State<AppState>,

@@ -184,7 +184,7 @@ impl utoipa::ToSchema for Binary {}
         crate::nodes::routes::remove,
     ),
     components(
-        schemas(Problem, api::FieldError),
+        schemas(Problem, api::FieldError, api::events::SessionEnding),
         responses(
             BadRequest,
             Unauthenticated,

@@ -90,6 +90,14 @@ impl StatsHub {
         }
     }
 
+    /// A session's newest sample.
+    pub fn latest(&self, session_id: &str) -> Option<StatsSample> {
+        let rings = self.rings.lock().expect("stats rings");
+        rings
+            .get(session_id)
+            .and_then(|r| r.samples.back().cloned())
+    }
+
     /// How many sessions have samples here (for tests and metrics).
     pub fn sessions(&self) -> usize {
         self.rings.lock().expect("stats rings").len()

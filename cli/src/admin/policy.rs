@@ -211,6 +211,11 @@ pub(super) fn policy_cells(p: &Policy) -> Vec<(&'static str, String)> {
         ("vfolder_quota_bytes", bytes(p.vfolder_quota_bytes)),
         ("allowed_node_groups", groups),
         ("max_processes", count(p.max_processes)),
+        (
+            "idle_cpu_percent",
+            p.idle_cpu_percent
+                .map_or("traffic only".into(), |n| format!("{n} %")),
+        ),
     ]
 }
 

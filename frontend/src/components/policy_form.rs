@@ -27,7 +27,7 @@ pub struct Setting {
 }
 
 /// In the order of [`KEYS`].
-pub const SETTINGS: [Setting; 9] = [
+pub const SETTINGS: [Setting; 10] = [
     Setting {
         key: KEYS[0],
         label: "Concurrent sessions",
@@ -82,16 +82,22 @@ pub const SETTINGS: [Setting; 9] = [
         help: "Processes and threads per session (at least 32); keeps a fork bomb inside it.",
         kind: Kind::Count,
     },
+    Setting {
+        key: KEYS[9],
+        label: "Idle below CPU %",
+        help: "With an idle timeout: a session whose CPU stays under this percent of its allocation for the timeout is idle too (1–100).",
+        kind: Kind::Count,
+    },
 ];
 
 /// The form's state: the text of every input, and for a user's policy which settings the
 /// user overrides. Copy, like the signals it holds.
 #[derive(Clone, Copy)]
 pub struct PolicyForm {
-    text: [RwSignal<String>; 9],
+    text: [RwSignal<String>; 10],
     /// The total-resources boxes: CPU, memory, GPUs, GPU shares.
     res: [RwSignal<String>; 4],
-    pub overridden: [RwSignal<bool>; 9],
+    pub overridden: [RwSignal<bool>; 10],
 }
 
 impl Default for PolicyForm {
@@ -129,6 +135,7 @@ impl PolicyForm {
             "idle_timeout_s" => self.text[i].set(n(p.idle_timeout_s)),
             "max_vfolders" => self.text[i].set(n(p.max_vfolders)),
             "max_processes" => self.text[i].set(n(p.max_processes)),
+            "idle_cpu_percent" => self.text[i].set(n(p.idle_cpu_percent)),
             "vfolder_quota_bytes" => {
                 self.text[i].set(p.vfolder_quota_bytes.map(compact_bytes).unwrap_or_default())
             }

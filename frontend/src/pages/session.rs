@@ -5,7 +5,7 @@ use crate::api;
 use crate::components::stats::StatsCharts;
 use crate::components::status::{when, StatusBadge};
 use crate::components::terminal::Terminal;
-use crate::state::Sessions;
+use crate::state::{Endings, Sessions};
 use ::api::images::AppUrl;
 use ::api::session::{HistoryEntry, Session, SessionStatus};
 use leptos::prelude::*;
@@ -158,6 +158,29 @@ pub fn SessionPage(id: String) -> impl IntoView {
 
     let term_id = sid.clone();
     let stats_id = sid.clone();
+    // A policy's end, when the owner was warned of it: a banner counting down.
+    let endings = expect_context::<Endings>();
+    let ending = {
+        let sid = sid.clone();
+        Memo::new(move |_| endings.0.with(|m| m.get(&sid).cloned()))
+    };
+    let now_ms = RwSignal::new(js_sys::Date::now());
+    let ticker = leptos::prelude::set_interval_with_handle(
+        move || now_ms.set(js_sys::Date::now()),
+        std::time::Duration::from_secs(1),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(t) = ticker {
+            t.clear();
+        }
+    });
+    let left = move || {
+        let e = ending.get()?;
+        let at = js_sys::Date::parse(e.ends_at.as_deref()?);
+        let s = ((at - now_ms.get()) / 1000.0).max(0.0) as u64;
+        Some((format!("{}:{:02}", s / 60, s % 60), e.detail))
+    };
     let download_href = format!("/api/v1/sessions/{sid}/logs");
     let download_name = move || {
         session
@@ -205,6 +228,11 @@ pub fn SessionPage(id: String) -> impl IntoView {
         <div class="session-page">
             <a class="back" href="#/">"← All sessions"</a>
             {move || missing.get().filter(|_| session.get().is_none()).map(|e| view! { <p class="error card">{e}</p> })}
+            {move || left().map(|(t, detail)| view! {
+                <div class="banner warn" id="ending-banner" role="status">
+                    <b>{format!("Ends in {t}")}</b>" — "{detail}
+                </div>
+            })}
             {move || session.get().map(|s| {
                 let live = s.status.is_live() && s.status != SessionStatus::Terminating;
                 view! {

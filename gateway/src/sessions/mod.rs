@@ -372,7 +372,7 @@ struct LogsQuery {
     tag = "sessions",
     summary = "Container output (kept after the session ends); `follow=true` streams it live while the session runs",
     params(("id" = String, Path, description = "session id"), ("follow" = Option<bool>, Query, description = "stream the output as it comes (the last 1000 lines first) until the session stops")),
-    responses((status = 200, description = "The output, at most the last MiB", body = String, content_type = "text/plain; charset=utf-8"), (status = 404, response = crate::openapi::NotFound))
+    responses((status = 200, description = "The output, at most the last MiB (or, following, as it comes)", body = String, content_type = "text/plain; charset=utf-8"), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound))
 )]
 async fn logs(
     State(state): State<AppState>,

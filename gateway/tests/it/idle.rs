@@ -199,3 +199,120 @@ async fn app_and_tunnel_traffic_keep_a_session_from_idling_until_it_stops() {
     ended_as_idle(&alice, &tcp, last).await;
     drop((ws, app_ws));
 }
+
+/// With `idle_cpu_percent`, a session used all along (app requests every second) whose CPU
+/// stays below the threshold is warned (`ending` events to its owner only), then ended as
+/// idle with a reason naming the CPU; a session as used whose CPU is busy keeps running.
+#[tokio::test]
+async fn a_used_session_idle_on_cpu_is_warned_then_ended_and_a_busy_one_is_not() {
+    const IDLE: u64 = 10;
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    app.create_user("alice", USER_PASSWORD, "user").await;
+    let alice = app.login("alice", USER_PASSWORD).await;
+    let bob = app.user("bob").await;
+    admin
+        .put(
+            "/api/v1/users/alice/policy",
+            &json!({"idle_timeout_s": IDLE, "idle_cpu_percent": 20}),
+        )
+        .await
+        .expect_json(200);
+    let quiet = create(&alice, "cpu-quiet").await;
+    let busy = create(&alice, "cpu-busy").await;
+    let mut containers = Vec::new();
+    for id in [&quiet, &busy] {
+        let s = wait_status(&alice, id, "RUNNING", Duration::from_secs(60)).await;
+        let c = s["container_id"].as_str().unwrap().to_string();
+        crate::common::run_python(&c, HTTP_OK);
+        containers.push(c);
+    }
+    // The busy one spins (held to its 0.1 CPU: 100 % of its allocation).
+    let (ok, _) = crate::common::docker(&[
+        "exec",
+        "-d",
+        &containers[1],
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    assert!(ok);
+    let mut events = crate::events::SseStream::open(&alice).await;
+    let mut bobs = crate::events::SseStream::open(&bob).await;
+    let mut users = Vec::new();
+    for id in [&quiet, &busy] {
+        let (http, host, cookie) = crate::common::app_login(&app, &alice, id, "port-8000").await;
+        users.push((http, host, cookie));
+    }
+    let started = Instant::now();
+    let mut warned: Option<serde_json::Value> = None;
+    // Used every second, both, for up to four idle timeouts.
+    while started.elapsed() < Duration::from_secs(4 * IDLE) {
+        for (http, host, cookie) in &users {
+            let _ = http
+                .get(format!("{}/", app.base))
+                .header(HOST, host)
+                .header(COOKIE, cookie)
+                .send()
+                .await;
+        }
+        // Drain what came meanwhile.
+        while let Ok(ev) = tokio::time::timeout(
+            Duration::from_millis(50),
+            events.next(Duration::from_secs(5)),
+        )
+        .await
+        {
+            if ev.event == "ending" {
+                let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+                crate::common::decode_strict::<api::events::SessionEnding>(ev.data.as_bytes());
+                assert_eq!(
+                    v["session"],
+                    quiet.as_str(),
+                    "only the quiet one is warned: {v}"
+                );
+                if warned.is_none() && !v["ends_at"].is_null() {
+                    warned = Some(v);
+                }
+            }
+        }
+        if alice.session(&quiet).await["status"] == "TERMINATED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let s = alice.session(&quiet).await;
+    assert_eq!(s["status"], "TERMINATED", "{s}");
+    let reason = s["status_reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(&format!(
+            "The session was idle (CPU below 20 % of its allocation) for {IDLE} s"
+        )),
+        "{reason}"
+    );
+    let warned = warned.expect("an ending event before the end");
+    assert_eq!(warned["cause"], "cpu", "{warned}");
+    assert!(
+        warned["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unless it gets busy"),
+        "{warned}"
+    );
+    assert_eq!(
+        alice.session(&busy).await["status"],
+        "RUNNING",
+        "a busy session is not idle"
+    );
+    let leaked = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            let ev = bobs.next(Duration::from_secs(5)).await;
+            if ev.event == "ending" {
+                return ev;
+            }
+        }
+    })
+    .await;
+    assert!(leaked.is_err(), "bob got alice's warning: {leaked:?}");
+    crate::common::end_session(&alice, &busy).await;
+}

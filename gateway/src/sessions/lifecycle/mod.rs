@@ -106,6 +106,9 @@ pub struct Lifecycle {
     stats: Arc<crate::stats::StatsHub>,
     /// Launch latency, scheduler passes and queue length.
     metrics: Arc<crate::metrics::Metrics>,
+    /// The reaper's memory of each running session: when it was last seen busy, and the
+    /// ending it last warned of (see `reaping`).
+    watch: Mutex<reaping::Watched>,
 }
 
 /// The kinds of session work: one of each may be in flight per session and process (ending
@@ -164,6 +167,7 @@ impl Lifecycle {
             inflight: Arc::default(),
             bus: OnceLock::new(),
             stats: Arc::new(crate::stats::StatsHub::new(events.clone())),
+            watch: Mutex::default(),
             events,
             metrics,
         })
@@ -358,6 +362,19 @@ impl Lifecycle {
             Some(bus) => bus.stats(owner_id, &sample),
             None => self.stats.record(owner_id, sample),
         }
+    }
+
+    /// Publishes a passing event (`ending`) to `owner_id`'s streams on every replica.
+    pub fn publish_passing(&self, kind: &'static str, owner_id: &str, json: String) {
+        match self.bus.get() {
+            Some(bus) => bus.passing(kind, owner_id, &json),
+            None => self.events.publish_unnumbered(kind, owner_id, json),
+        }
+    }
+
+    /// Publishes a passing event that came through the bus to this replica's streams.
+    pub fn publish_passing_here(&self, kind: &'static str, owner_id: &str, json: String) {
+        self.events.publish_unnumbered(kind, owner_id, json);
     }
 
     /// Reads a session again and publishes it here under event id `seq` (the bus's).

@@ -1,7 +1,11 @@
-//! Reaping: RUNNING sessions past their owner's policy lifetime or idle timeout are ended.
+//! Reaping: RUNNING sessions past their owner's policy lifetime or idle timeout are ended —
+//! idle meaning no terminal, app or tunnel traffic, or (with `idle_cpu_percent`) CPU and GPUs
+//! below the policy's threshold, as the live stats (`crate::stats`) measured it — and their
+//! owners are warned (the `ending` event) shortly before.
 
 use super::{EndCause, Lifecycle};
 use crate::sessions::store;
+use api::events::{EndingCause, SessionEnding};
 use api::session::SessionStatus;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,6 +13,12 @@ use std::time::{Duration, SystemTime};
 
 /// How often lifetime and idle limits are checked.
 const REAP_EVERY: Duration = Duration::from_secs(2);
+/// How long before a policy's end its owner is warned (at most half the limit).
+const WARN_BEFORE: Duration = Duration::from_secs(5 * 60);
+/// How often a warning is repeated (a browser that opens later gets it too).
+const WARN_AGAIN: Duration = Duration::from_secs(30);
+/// A stats sample older than this says nothing about whether a session is busy now.
+const FRESH_MS: i64 = 10_000;
 
 impl Lifecycle {
     /// Ends RUNNING sessions past their policy's lifetime or idle timeout, after recording
@@ -46,7 +56,12 @@ impl Lifecycle {
     pub(super) async fn reap_once(self: &Arc<Self>) -> anyhow::Result<()> {
         let now = time::OffsetDateTime::now_utc();
         let mut policies: HashMap<String, api::policy::Policy> = HashMap::new();
-        for s in store::with_status(&self.db, &[SessionStatus::Running]).await? {
+        let running = store::with_status(&self.db, &[SessionStatus::Running]).await?;
+        self.watch
+            .lock()
+            .expect("reaper watch")
+            .retain(|id| running.iter().any(|s| s.id == id));
+        for s in running {
             let policy = match policies.get(&s.owner_id) {
                 Some(p) => p.clone(),
                 None => {
@@ -66,24 +81,171 @@ impl Lifecycle {
                 .as_deref()
                 .and_then(crate::db::parse_time)
                 .map_or(started, |a| a.max(started));
-            let cause = if let Some(max) = policy
-                .max_session_lifetime_s
-                .filter(|&m| (now - started).whole_seconds() >= m as i64)
-            {
-                Some(format!(
-                    "The session reached the maximum lifetime of {max} s set by its policy."
-                ))
-            } else {
-                policy
-                    .idle_timeout_s
-                    .filter(|&m| (now - active).whole_seconds() >= m as i64)
-                    .map(|m| format!("The session was idle (no terminal, app or tunnel traffic) for {m} s, the idle timeout of its policy."))
+            let mut ends: Vec<Ending> = Vec::new();
+            if let Some(max) = policy.max_session_lifetime_s {
+                ends.push(Ending {
+                    at: started + Duration::from_secs(max),
+                    limit: max,
+                    cause: EndingCause::Lifetime,
+                    why: format!(
+                        "The session reached the maximum lifetime of {max} s set by its policy."
+                    ),
+                });
+            }
+            if let Some(idle) = policy.idle_timeout_s {
+                ends.push(Ending {
+                    at: active + Duration::from_secs(idle),
+                    limit: idle,
+                    cause: EndingCause::Idle,
+                    why: format!("The session was idle (no terminal, app or tunnel traffic) for {idle} s, the idle timeout of its policy."),
+                });
+                if let Some(threshold) = policy.idle_cpu_percent {
+                    let (busy, last) = self.last_busy(&s.id, threshold, now);
+                    ends.push(Ending {
+                        at: busy.max(started) + Duration::from_secs(idle),
+                        limit: idle,
+                        cause: EndingCause::Cpu,
+                        why: format!(
+                            "The session was idle (CPU below {threshold} % of its allocation{}) for {idle} s, the idle timeout of its policy{}.",
+                            if s.gpu_hold().devices().is_empty() { "" } else { ", and its GPUs too" },
+                            last.map(|c| format!("; its last sample was {c:.1} %")).unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+            let Some(first) = ends.into_iter().min_by_key(|e| e.at) else {
+                self.warn_of(&s, None, now);
+                continue;
             };
-            if let Some(why) = cause {
-                self.terminate(&s.id, &EndCause::Policy(why)).await?;
+            if first.at <= now {
+                self.watch.lock().expect("reaper watch").forget(&s.id);
+                self.terminate(&s.id, &EndCause::Policy(first.why)).await?;
+            } else {
+                self.warn_of(&s, Some(&first), now);
             }
         }
         Ok(())
+    }
+
+    /// The last time session `id` was seen busy — its CPU, or a GPU it holds, at or above
+    /// `threshold` percent in a fresh sample — and that sample's CPU. A session without a fresh
+    /// sample counts as busy (nothing is ended on what nobody measured), and so does one this
+    /// process only began to watch.
+    fn last_busy(
+        &self,
+        id: &str,
+        threshold: u64,
+        now: time::OffsetDateTime,
+    ) -> (time::OffsetDateTime, Option<f64>) {
+        let sample = self.stats.latest(id);
+        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        let t = threshold as f64;
+        let busy = match &sample {
+            Some(x) if now_ms - x.at_ms <= FRESH_MS => {
+                x.cpu_pct >= t || x.gpu.iter().flatten().any(|g| g.util_pct >= t)
+            }
+            _ => true,
+        };
+        let mut watch = self.watch.lock().expect("reaper watch");
+        let at = watch.busy.entry(id.to_string()).or_insert(now);
+        if busy {
+            *at = now;
+        }
+        (*at, sample.map(|x| x.cpu_pct))
+    }
+
+    /// Tells the owner of `s` that a policy will end it at `ending` (or no longer will): from
+    /// [`WARN_BEFORE`] before (half the limit when that is shorter), again every
+    /// [`WARN_AGAIN`], and once when the end moves away.
+    fn warn_of(&self, s: &store::SessionRow, ending: Option<&Ending>, now: time::OffsetDateTime) {
+        let due = ending.filter(|e| {
+            let window = WARN_BEFORE.min(Duration::from_secs(e.limit / 2));
+            e.at - now <= window
+        });
+        let event = {
+            let mut watch = self.watch.lock().expect("reaper watch");
+            let last = watch.warned.get(&s.id).cloned();
+            match (due, last) {
+                (Some(e), last) => {
+                    let again = last.is_none_or(|(at, sent)| {
+                        (at - e.at).abs() > time::Duration::seconds(5)
+                            || sent.elapsed() >= WARN_AGAIN
+                    });
+                    if !again {
+                        return;
+                    }
+                    watch
+                        .warned
+                        .insert(s.id.clone(), (e.at, std::time::Instant::now()));
+                    let at = e.at.replace_nanosecond(0).unwrap_or(e.at);
+                    let shown = at
+                        .format(time::macros::format_description!(
+                            "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+                        ))
+                        .unwrap_or_default();
+                    SessionEnding {
+                        session: s.id.clone(),
+                        cause: Some(e.cause),
+                        detail: format!(
+                            "{} It will be ended at {shown}{}",
+                            match e.cause {
+                                EndingCause::Lifetime => "The session is near the maximum lifetime its policy allows.",
+                                EndingCause::Idle => "The session is idle: no terminal, app or tunnel traffic.",
+                                EndingCause::Cpu => "The session is idle: its CPU has stayed below its policy's threshold.",
+                            },
+                            match e.cause {
+                                EndingCause::Lifetime => "; save your work.",
+                                EndingCause::Idle => " unless it is used before then.",
+                                EndingCause::Cpu => " unless it gets busy before then.",
+                            }
+                        ),
+                        ends_at: Some(crate::db::format_time(at)),
+                    }
+                }
+                (None, Some(_)) => {
+                    watch.warned.remove(&s.id);
+                    SessionEnding {
+                        session: s.id.clone(),
+                        ends_at: None,
+                        cause: None,
+                        detail: String::new(),
+                    }
+                }
+                (None, None) => return,
+            }
+        };
+        if let Ok(json) = serde_json::to_string(&event) {
+            self.publish_passing("ending", &s.owner_id, json);
+        }
+    }
+}
+
+/// A policy's end of a session: when, the limit it comes from (seconds), and why.
+struct Ending {
+    at: time::OffsetDateTime,
+    limit: u64,
+    cause: EndingCause,
+    why: String,
+}
+
+/// What the reaper remembers of running sessions between passes.
+#[derive(Default)]
+pub(crate) struct Watched {
+    /// When each session was last seen busy (for `idle_cpu_percent`).
+    busy: HashMap<String, time::OffsetDateTime>,
+    /// The end each session was last warned of, and when.
+    warned: HashMap<String, (time::OffsetDateTime, std::time::Instant)>,
+}
+
+impl Watched {
+    fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.busy.retain(|id, _| keep(id));
+        self.warned.retain(|id, _| keep(id));
+    }
+
+    fn forget(&mut self, id: &str) {
+        self.busy.remove(id);
+        self.warned.remove(id);
     }
 }
 
