@@ -184,13 +184,27 @@ async fn collect(
     container: String,
 ) {
     let cpu = row.resources().cpu.0;
+    // Real NVIDIA devices the session holds (on the gateway's host): their use, from NVML.
+    let gpus = if node.real_gpus() {
+        row.gpu_hold().devices()
+    } else {
+        Vec::new()
+    };
     let mut readings = node.stats(&container);
     let mut prev: Option<RawStats> = None;
     while let Some(now) = readings.next().await {
         match &prev {
             // Docker reads about once a second: every other reading makes a sample.
             Some(p) if now.at_ms - p.at_ms >= SAMPLE_INTERVAL_MS as i64 - 300 => {
-                let sample = derive(&row.id, p, &now, cpu);
+                let mut sample = derive(&row.id, p, &now, cpu);
+                if !gpus.is_empty() {
+                    let devices = gpus.clone();
+                    sample.gpu = tokio::task::spawn_blocking(move || {
+                        crate::nodes::gpu::sample(&crate::nodes::gpu::Nvml, &devices)
+                    })
+                    .await
+                    .ok();
+                }
                 lifecycle.publish_stats(&row.owner_id, sample);
                 prev = Some(now);
             }
