@@ -68,6 +68,9 @@ pub struct Node {
     /// again): give it to `berth wsproxy --key-file`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_key: Option<String>,
+    /// What its running sessions really use (live stats), beside what they hold.
+    #[serde(default)]
+    pub used: Option<NodeUse>,
 }
 
 /// One GPU device of a node.
@@ -77,6 +80,22 @@ pub struct GpuDevice {
     pub index: u32,
     /// The part of the device live sessions hold, a decimal like `"0.45"` (`"1"`: all of it).
     pub allocated: String,
+}
+
+/// What a node's running sessions really use, from their latest live stats (`null` while no
+/// session there has been sampled).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodeUse {
+    /// CPUs busy, summed over the sampled sessions (e.g. `1.35`).
+    pub cpu: f64,
+    /// Memory in use, summed.
+    pub mem_bytes: u64,
+    /// Running sessions with a recent sample.
+    pub sampled: u32,
+    /// Each GPU device sessions here hold, as NVML measured it.
+    #[serde(default)]
+    pub gpus: Vec<crate::stats::GpuSample>,
 }
 
 /// TLS material for a TCP engine, PEM text.

@@ -76,8 +76,9 @@ impl Drop for TlsGuard {
     }
 }
 
-/// A live session's node, CPU, memory, GPUs, GPU shares and held devices.
+/// A live session's id, node, CPU, memory, GPUs, GPU shares and held devices.
 type Holding = (
+    String,
     Option<String>,
     i64,
     i64,
@@ -89,11 +90,12 @@ type Holding = (
 /// The API view of every node, with what live sessions hold on each.
 pub(crate) async fn views(state: &AppState) -> AppResult<Vec<ApiNode>> {
     let holding: Vec<Holding> = sqlx::query_as(
-        "SELECT node, cpu_milli, mem_bytes, gpu, gpu_shares, gpu_alloc FROM sessions
+        "SELECT id, node, cpu_milli, mem_bytes, gpu, gpu_shares, gpu_alloc FROM sessions
          WHERE status IN ('SCHEDULED', 'PREPARING', 'RUNNING', 'TERMINATING')",
     )
     .fetch_all(&state.db)
     .await?;
+    let stats = state.lifecycle.stats();
     Ok(rows(&state.db)
         .await?
         .into_iter()
@@ -101,9 +103,26 @@ pub(crate) async fn views(state: &AppState) -> AppResult<Vec<ApiNode>> {
             let mut allocated = Resources::default();
             let mut sessions = 0;
             let mut devices: Vec<u32> = vec![0; r.gpus.max(0) as usize];
-            for (node, cpu, mem, gpu, shares, hold) in &holding {
+            let mut used: Option<api::nodes::NodeUse> = None;
+            for (id, node, cpu, mem, gpu, shares, hold) in &holding {
                 if node.as_deref() == Some(r.name.as_str()) {
                     sessions += 1;
+                    if let Some(s) = stats.latest(id) {
+                        let u = used.get_or_insert(api::nodes::NodeUse {
+                            cpu: 0.0,
+                            mem_bytes: 0,
+                            sampled: 0,
+                            gpus: Vec::new(),
+                        });
+                        u.cpu += s.cpu_pct / 100.0 * (*cpu as f64 / 1000.0);
+                        u.mem_bytes += s.mem_bytes;
+                        u.sampled += 1;
+                        for g in s.gpu.into_iter().flatten() {
+                            if !u.gpus.iter().any(|x| x.index == g.index) {
+                                u.gpus.push(g);
+                            }
+                        }
+                    }
                     let hold = hold.as_ref().map(|h| h.0.clone()).unwrap_or_default();
                     for (i, d) in devices.iter_mut().enumerate() {
                         *d += hold.on(i);
@@ -142,6 +161,11 @@ pub(crate) async fn views(state: &AppState) -> AppResult<Vec<ApiNode>> {
                 checked_at: r.checked_at.clone(),
                 proxy_url: r.proxy_url.clone(),
                 proxy_key: None,
+                used: used.map(|mut u| {
+                    u.cpu = (u.cpu * 100.0).round() / 100.0;
+                    u.gpus.sort_by_key(|g| g.index);
+                    u
+                }),
             }
         })
         .collect())

@@ -339,6 +339,19 @@ where
     if !n.gpus.is_empty() {
         cpu_bars.push(gpu_cells(&n.gpus));
     }
+    // What the sessions really use (their live stats), beside what they hold.
+    let used = n.used.clone();
+    let cpu_in_use = used.as_ref().map(|u| {
+        let gpus = u
+            .gpus
+            .iter()
+            .map(|g| format!(" · GPU {} {:.0} % busy", g.index, g.util_pct))
+            .collect::<String>();
+        view! { <div class="in-use cpu-in-use" title="CPU the running sessions use now, from their live stats">{format!("in use: {:.2} CPU{gpus}", u.cpu)}</div> }
+    });
+    let mem_in_use = used.map(|u| {
+        view! { <div class="in-use mem-in-use" title="Memory the running sessions use now, from their live stats">{format!("in use: {}", mem_text(u.mem_bytes))}</div> }
+    });
     let mem_bar = bar(
         "mem-usage",
         n.allocated.mem.0,
@@ -379,8 +392,8 @@ where
                 <span class=format!("badge badge-node-{}", state.to_lowercase()) data-state=state>{state}</span>
                 <div class="reason node-reason">{explanation(&n)}</div>
             </td>
-            <td class="bar-col">{cpu_bars}</td>
-            <td class="bar-col">{mem_bar}</td>
+            <td class="bar-col">{cpu_bars}{cpu_in_use}</td>
+            <td class="bar-col">{mem_bar}{mem_in_use}</td>
             <td class="right sessions-count">{n.sessions}</td>
             <td><div class="row-actions">
                 <button type="button" class="small drain-toggle" disabled=busy on:click=toggle
