@@ -412,6 +412,53 @@ async fn a_session_across_midnight_is_split_exactly_and_bad_input_is_refused() {
     let r = report(&admin, "?from=2025-03-12&to=2025-04-12").await;
     assert!(r.rows.is_empty(), "{r:?}");
 
+    // The CLI: the same CSV as the server's, the JSON, a table of hours, the server's sentence.
+    let key: api::auth::CreatedKey = admin
+        .post("/api/v1/keys", &json!({"name": "cli"}))
+        .await
+        .expect(201);
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["admin", "usage"])
+            .args(args)
+            .env("BERTH_URL", &app.base)
+            .env("BERTH_KEY", &key.key)
+            .env("HOME", app.data_dir())
+            .env_remove("BERTH_DATA_DIR")
+            .env_remove("BERTH_DATABASE_URL")
+            .output()
+            .expect("run berth");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let range = ["--from", "2025-03-09", "--to", "2025-03-11"];
+    let (ok, csv, err) = cli(&[&range[..], &["--csv"]].concat());
+    assert!(ok, "{err}");
+    let served = admin
+        .get("/api/v1/usage?from=2025-03-09&to=2025-03-11&format=csv")
+        .await;
+    assert_eq!(csv, served.text());
+    assert_eq!(csv.lines().count(), 6, "{csv}");
+    let (ok, out, err) = cli(&[&range[..], &["--json", "--group-by", "node"]].concat());
+    assert!(ok, "{err}");
+    let r: UsageReport = crate::common::decode_strict(out.as_bytes());
+    assert_eq!(r.totals[0].core_seconds, "15270");
+    let (ok, out, err) = cli(&range);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("DAY         USER   SESSIONS  CORE-H"),
+        "{out}"
+    );
+    assert!(out.contains("total       bob    1         4.20"), "{out}");
+    let (ok, _, err) = cli(&["--group-by", "team"]);
+    assert!(
+        !ok && err.contains("berth: \"group_by\" must be user, project or node."),
+        "{err}"
+    );
+
     // A user gets only their own, whatever they ask.
     for q in ["", "&group_by=user", "&group_by=node", "&group_by=project"] {
         let r = report(&alice, &format!("?from=2025-03-01&to=2025-03-31{q}")).await;
