@@ -20,7 +20,18 @@ fn hours(seconds: &str) -> f64 {
 }
 
 fn hours_text(seconds: &str) -> String {
-    format!("{:.2}", hours(seconds))
+    hours_fmt(hours(seconds))
+}
+
+/// Hours with two decimals; a small non-zero amount with four, so it does not read as none.
+fn hours_fmt(h: f64) -> String {
+    if h == 0.0 {
+        "0".into()
+    } else if h < 0.005 {
+        format!("{h:.4}")
+    } else {
+        format!("{h:.2}")
+    }
 }
 
 /// The query string for the form's values (empty ones left out: the server's defaults).
@@ -70,14 +81,7 @@ pub fn UsageTab() -> impl IntoView {
         ev.prevent_default();
         load();
     };
-    let field_error = move |f: &'static str| {
-        move || {
-            error
-                .get()
-                .and_then(|e| e.field(f))
-                .map(|m| view! { <span class="field-error">{m}</span> })
-        }
-    };
+    let invalid = move |f: &'static str| move || error.get().is_some_and(|e| e.field(f).is_some());
     let csv_href = move || {
         report.get().map(|r| {
             format!(
@@ -92,15 +96,13 @@ pub fn UsageTab() -> impl IntoView {
             <form class="card usage-form inline-form" id="usage-form" on:submit=submit>
                 <label>
                     "From (UTC)"
-                    <input id="usage-from" type="date" prop:value=move || from.get()
+                    <input id="usage-from" type="date" class:invalid=invalid("from") prop:value=move || from.get()
                         on:input=move |ev| from.set(event_target_value(&ev)) />
-                    {field_error("from")}
                 </label>
                 <label>
                     "To (UTC, included)"
-                    <input id="usage-to" type="date" prop:value=move || to.get()
+                    <input id="usage-to" type="date" class:invalid=invalid("to") prop:value=move || to.get()
                         on:input=move |ev| to.set(event_target_value(&ev)) />
-                    {field_error("to")}
                 </label>
                 <label>
                     "Group by"
@@ -110,7 +112,6 @@ pub fn UsageTab() -> impl IntoView {
                         <option value="project">"Project"</option>
                         <option value="node">"Node"</option>
                     </select>
-                    {field_error("group_by")}
                 </label>
                 <button id="usage-show" class="primary" type="submit" disabled=move || busy.get()>
                     {move || if busy.get() { "Loading…" } else { "Show" }}
@@ -120,7 +121,7 @@ pub fn UsageTab() -> impl IntoView {
                     <a id="usage-csv" class="button" href=href download="">"Download CSV"</a>
                 })}
             </form>
-            {move || error.get().filter(|e| e.errors.is_empty()).map(|e| view! { <p class="error" role="alert">{e.detail}</p> })}
+            {move || error.get().map(|e| view! { <p class="error" id="usage-error" role="alert">{e.detail}</p> })}
             {move || match report.get() {
                 None => view! { <p class="muted">"Loading usage…"</p> }.into_any(),
                 Some(r) => view! { <UsageView report=r /> }.into_any(),
@@ -144,10 +145,11 @@ fn UsageView(report: UsageReport) -> impl IntoView {
     let core: f64 = report.totals.iter().map(|t| hours(&t.core_seconds)).sum();
     let groups = noun.to_lowercase();
     let summary = format!(
-        "{} to {} · {} · {core:.2} core-hours in all",
+        "{} to {} · {} · {} core-hours in all",
         report.from,
         report.to,
         count(report.totals.len(), &groups, &format!("{groups}s")),
+        hours_fmt(core),
     );
     if report.rows.is_empty() {
         return view! {
@@ -210,7 +212,7 @@ fn UsageView(report: UsageReport) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
-            <p class="muted small">"Hours with two decimals; hover a figure for the exact seconds, or download the CSV."</p>
+            <p class="muted small">"Hours, rounded; hover a figure for the exact seconds, or download the CSV."</p>
         </section>
     }
     .into_any()
