@@ -99,7 +99,8 @@ async fn usage_follows_lifetimes_and_survives_a_kill() {
     let admin = app.admin().await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
-    let carol = app.user("carol").await;
+    app.create_user("carol", crate::common::USER_PASSWORD, "user")
+        .await;
     admin
         .post("/api/v1/projects", &json!({"name": "vision"}))
         .await

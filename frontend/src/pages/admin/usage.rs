@@ -244,8 +244,9 @@ fn Chart(report: UsageReport) -> impl IntoView {
         let i = groups.iter().position(|x| x == g).unwrap_or(0);
         COLOURS[i % COLOURS.len()]
     };
-    // Per day: (group, name, core-hours), in the order of the totals.
-    let per_day: Vec<Vec<(Option<String>, Option<String>, f64)>> = days
+    // Per day: (group, name, core-hours) of each group with usage that day.
+    type Stack = Vec<(Option<String>, Option<String>, f64)>;
+    let per_day: Vec<Stack> = days
         .iter()
         .map(|d| {
             let day = d.to_string();
