@@ -26,6 +26,7 @@ pub mod resources;
 pub mod session;
 pub mod stats;
 pub mod terminal;
+pub mod usage;
 pub mod vfolders;
 
 pub use problem::{FieldError, Problem, ProblemType};

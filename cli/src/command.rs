@@ -51,7 +51,7 @@ berth node rm gpu-1                          # once it runs no sessions"
         #[command(subcommand)]
         cmd: NodeCmd,
     },
-    /// Users, projects and resource policies (admins)
+    /// Users, projects, resource policies and usage (admins)
     Admin {
         #[command(subcommand)]
         cmd: AdminCmd,

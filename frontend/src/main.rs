@@ -44,10 +44,17 @@ pub enum AdminTab {
     Projects,
     Policies,
     Nodes,
+    Usage,
 }
 
 impl AdminTab {
-    pub const ALL: [AdminTab; 4] = [Self::Users, Self::Projects, Self::Policies, Self::Nodes];
+    pub const ALL: [AdminTab; 5] = [
+        Self::Users,
+        Self::Projects,
+        Self::Policies,
+        Self::Nodes,
+        Self::Usage,
+    ];
 
     pub fn slug(self) -> &'static str {
         match self {
@@ -55,6 +62,7 @@ impl AdminTab {
             Self::Projects => "projects",
             Self::Policies => "policies",
             Self::Nodes => "nodes",
+            Self::Usage => "usage",
         }
     }
 
@@ -64,6 +72,7 @@ impl AdminTab {
             Self::Projects => "Projects",
             Self::Policies => "Policies",
             Self::Nodes => "Nodes",
+            Self::Usage => "Usage",
         }
     }
 }

@@ -24,6 +24,7 @@ mod projects;
 pub mod sessions;
 pub mod stats;
 mod terminal;
+mod usage;
 pub mod vfolders;
 
 use crate::error::{AppError, AppResult};
@@ -111,6 +112,7 @@ pub fn app(state: AppState) -> Router {
         .merge(apps::router())
         .merge(vfolders::router())
         .merge(nodes::router())
+        .merge(usage::router())
         .route("/openapi.json", axum::routing::get(openapi::openapi_json))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -182,6 +182,7 @@ impl utoipa::ToSchema for Binary {}
         crate::nodes::routes::get_one,
         crate::nodes::routes::update,
         crate::nodes::routes::remove,
+        crate::usage::usage,
     ),
     components(
         schemas(Problem, api::FieldError, api::events::SessionEnding),
@@ -215,6 +216,7 @@ impl utoipa::ToSchema for Binary {}
         (name = "uploads", description = "tus 1.0 resumable uploads"),
         (name = "sharing", description = "Invitations, members and clones"),
         (name = "nodes", description = "Docker engines sessions run on (admins)"),
+        (name = "usage", description = "Resource usage accounting"),
         (name = "meta", description = "This document"),
     )
 )]

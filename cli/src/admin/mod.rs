@@ -2,16 +2,19 @@
 //! --data-dir DIR` is the one local command: it writes the database directly, so a server
 //! can get its users before anyone holds a key.
 //!
-//! Layout: the argument types and [`run`] here; [`users`], [`projects`], [`policy`].
+//! Layout: the argument types and [`run`] here; [`users`], [`projects`], [`policy`],
+//! [`usage`].
 
 use self::policy::policy;
 use self::projects::project;
+use self::usage::usage;
 use self::users::{user, user_add_local};
 use super::{connect, Result};
 use std::path::PathBuf;
 
 mod policy;
 mod projects;
+mod usage;
 mod users;
 
 /// `berth admin …`.
@@ -31,6 +34,29 @@ pub enum AdminCmd {
     Policy {
         #[command(subcommand)]
         cmd: PolicyCmd,
+    },
+    /// Accounted usage per UTC day: core-, GiB-, GPU- and GPU-share-hours per user, project
+    /// or node (everyone's for admins; a user gets their own)
+    #[command(after_help = "Examples:\n  \
+berth admin usage                                  # the last 30 days, per user\n  \
+berth admin usage --from 2026-01-01 --to 2026-01-31 --group-by project\n  \
+berth admin usage --group-by node --csv > usage.csv")]
+    Usage {
+        /// First day, YYYY-MM-DD (UTC) [default: 29 days before --to]
+        #[arg(long, value_name = "DAY")]
+        from: Option<String>,
+        /// Last day, included, YYYY-MM-DD (UTC) [default: today]
+        #[arg(long, value_name = "DAY")]
+        to: Option<String>,
+        /// user, project or node [default: user]
+        #[arg(long, value_name = "GROUP")]
+        group_by: Option<String>,
+        /// Print the server's JSON (exact seconds)
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print the rows as CSV (exact seconds)
+        #[arg(long)]
+        csv: bool,
     },
 }
 
@@ -165,5 +191,12 @@ pub async fn run(
         AdminCmd::User { cmd } => user(&connect()?, cmd).await,
         AdminCmd::Project { cmd } => project(&connect()?, cmd).await,
         AdminCmd::Policy { cmd } => policy(&connect()?, cmd).await,
+        AdminCmd::Usage {
+            from,
+            to,
+            group_by,
+            json,
+            csv,
+        } => usage(&connect()?, from, to, group_by, json, csv).await,
     }
 }

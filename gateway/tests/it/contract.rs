@@ -400,6 +400,11 @@ async fn every_json_answer_is_exactly_its_api_type() {
         .get(&format!("/api/v1/nodes/{local}"))
         .await
         .expect(200);
+    let _: api::usage::UsageReport = admin.get("/api/v1/usage?group_by=node").await.expect(200);
+    let _: api::usage::UsageReport = alice_c
+        .get("/api/v1/usage?group_by=project&from=2025-01-01&to=2025-12-31")
+        .await
+        .expect(200);
 
     // Problems, each a strict `api::Problem`.
     let p = problem(

@@ -27,6 +27,7 @@ mod shutdown;
 mod stats;
 mod terminal;
 mod tunnel;
+mod usage;
 mod vfolders;
 mod vfolders_attack;
 mod wsproxy;

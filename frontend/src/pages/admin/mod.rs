@@ -1,9 +1,10 @@
-//! The admin pages (admins and superadmins only): tabs for users, projects, policies and
-//! nodes (with the scheduler's queue), a file per tab.
+//! The admin pages (admins and superadmins only): tabs for users, projects, policies,
+//! nodes (with the scheduler's queue) and usage, a file per tab.
 
 mod nodes;
 mod policies;
 mod projects;
+mod usage;
 mod users;
 
 use crate::AdminTab;
@@ -26,6 +27,7 @@ pub fn AdminPage(tab: AdminTab) -> impl IntoView {
                 AdminTab::Projects => view! { <projects::ProjectsTab /> }.into_any(),
                 AdminTab::Policies => view! { <policies::PoliciesTab /> }.into_any(),
                 AdminTab::Nodes => view! { <nodes::NodesTab /> }.into_any(),
+                AdminTab::Usage => view! { <usage::UsageTab /> }.into_any(),
             }}
         </div>
     }
