@@ -48,8 +48,10 @@ ensure_images
 # berth/base asks for 0.1 CPU and 64 MiB; 50 sessions must fit a 2-core machine, so the
 # benchmark's image is the same with smaller minimums.
 BENCH_IMAGE="berth/bench-idle:latest"
-printf 'FROM berth/base:latest\nLABEL berth.min-resources={"cpu":"0.01","mem":"16m"}\n' |
-    docker build -q -t "$BENCH_IMAGE" - >/dev/null
+docker build -q -t "$BENCH_IMAGE" - >/dev/null <<'DOCKERFILE'
+FROM berth/base:latest
+LABEL berth.min-resources='{"cpu":"0.01","mem":"16m"}'
+DOCKERFILE
 log "building berth (release)"
 cargo build --quiet --release -p gateway
 BIN="$CARGO_TARGET_DIR/release/berth"
