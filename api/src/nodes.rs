@@ -68,8 +68,9 @@ pub struct Node {
     /// again): give it to `berth wsproxy --key-file`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_key: Option<String>,
-    /// What its running sessions really use (live stats), beside what they hold.
-    #[serde(default)]
+    /// What its running sessions really use (live stats), beside what they hold; absent
+    /// while none has been sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used: Option<NodeUse>,
 }
 

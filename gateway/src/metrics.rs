@@ -429,18 +429,25 @@ impl Metrics {
     }
 }
 
-/// The label of an app: its declared name, with every preopened port (`port-N`) as `port`,
-/// since a user picks those numbers.
-fn app_label(app: &str) -> String {
+/// The label of an app request: its kind, from a fixed set — `jupyter`, `port` (every
+/// preopened port; a user picks those numbers), `other` (another declared app) — and
+/// `unknown` for a 404 (no such session or app). An app host is named by whoever sends the
+/// request, so the name itself never becomes a label: random names would grow the registry
+/// without bound.
+fn app_label(app: &str, status: u16) -> String {
+    if status == 404 {
+        return "unknown".into();
+    }
     match app.strip_prefix("port-") {
         Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => "port".into(),
-        _ => app.to_string(),
+        _ if app == "jupyter" => "jupyter".into(),
+        _ => "other".into(),
     }
 }
 
 impl wsproxy::Observer for Metrics {
     fn app_request(&self, app: &str, status: u16, elapsed: Duration) {
-        let app = app_label(app);
+        let app = app_label(app, status);
         self.app_requests
             .get_or_create(&AppStatusLabels {
                 app: app.clone(),
@@ -598,10 +605,14 @@ mod tests {
 
     #[test]
     fn labels_never_take_user_chosen_values() {
-        assert_eq!(app_label("port-8080"), "port");
-        assert_eq!(app_label("port-9"), "port");
-        assert_eq!(app_label("jupyter"), "jupyter");
-        assert_eq!(app_label("port-"), "port-");
+        assert_eq!(app_label("port-8080", 200), "port");
+        assert_eq!(app_label("port-9", 302), "port");
+        assert_eq!(app_label("jupyter", 200), "jupyter");
+        assert_eq!(app_label("port-", 200), "other");
+        assert_eq!(app_label("tensorboard", 502), "other");
+        // A Host header naming any app of any session: one label, however many names.
+        assert_eq!(app_label("x7f3k", 404), "unknown");
+        assert_eq!(app_label("jupyter", 404), "unknown");
         assert_eq!(method_label(&Method::GET), "GET");
         assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");
     }

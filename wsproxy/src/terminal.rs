@@ -491,7 +491,17 @@ impl TerminalHub {
         let (mut ws_tx, mut ws_rx) = socket.split();
         if *handle.current.borrow() != attachment {
             // Displaced in turn before it started.
-            let _ = ws_tx.send(taken_over_frame()).await;
+            let _ = tokio::time::timeout(TAKEOVER_GOODBYE, ws_tx.send(taken_over_frame())).await;
+            return;
+        }
+        let closed_meanwhile = *handle.closed.borrow();
+        if let Some(reason) = closed_meanwhile {
+            // Revoked or ended between the check and now: no shell is started for it.
+            let bye = Message::Close(Some(CloseFrame {
+                code: 1008,
+                reason: reason.into(),
+            }));
+            let _ = tokio::time::timeout(TAKEOVER_GOODBYE, ws_tx.send(bye)).await;
             return;
         }
         let shell = match self.shell(&id, &handle).await {
@@ -551,6 +561,24 @@ impl TerminalHub {
             let mut ping = tokio::time::interval(PING_EVERY);
             ping.tick().await;
             loop {
+                // Checked before every frame, not only when the shell is quiet: a shell that
+                // never stops printing must not outlast a revocation or a takeover.
+                let closed_now = *closed.borrow();
+                if let Some(reason) = closed_now {
+                    let code = if reason == SHUTTING_DOWN { 1001 } else { 1008 };
+                    let bye = Message::Close(Some(CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    }));
+                    let _ = tokio::time::timeout(TAKEOVER_GOODBYE, ws_tx.send(bye)).await;
+                    return true;
+                }
+                let moved_on = *out_current.borrow() != attachment;
+                if moved_on {
+                    let _ = tokio::time::timeout(TAKEOVER_GOODBYE, ws_tx.send(taken_over_frame()))
+                        .await;
+                    return false;
+                }
                 let more = out_shell.output.notified();
                 let (from, bytes, exit) = {
                     let ring = out_shell.ring.lock().expect("ring lock");
@@ -646,9 +674,18 @@ impl TerminalHub {
         });
 
         let mut current = handle.current.subscribe();
+        let mut closing = handle.closed.subscribe();
         let shell_ended = tokio::select! {
             r = &mut out => { inp.abort(); r.unwrap_or(false) }
             _ = &mut inp => { out.abort(); false }
+            // Revoked or ended: input stops at once; the output pump says why, or is cut.
+            _ = closed_reason(&mut closing) => {
+                inp.abort();
+                if tokio::time::timeout(TAKEOVER_GOODBYE, &mut out).await.is_err() {
+                    out.abort();
+                }
+                true
+            }
             // The output pump sends the goodbye, unless a dead peer holds it in a send.
             _ = displaced(&mut current, attachment) => {
                 inp.abort();

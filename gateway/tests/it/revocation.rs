@@ -230,6 +230,18 @@ async fn disabling_a_user_ends_everything_they_hold_at_once() {
             other => panic!("terminal ended early: {other:?}"),
         }
     }
+    // A shell that ignores hang-ups and never stops printing: the revocation must still
+    // close the terminal (it once did so only when the shell fell quiet).
+    term.send(Message::binary(b"trap '' HUP; yes flood\n".to_vec()))
+        .await
+        .unwrap();
+    while !String::from_utf8_lossy(&seen).contains("flood\r\nflood") {
+        match tokio::time::timeout(Duration::from_secs(20), term.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => seen.extend_from_slice(&b),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("terminal ended early: {other:?}"),
+        }
+    }
     let unused_url = alice.terminal_url(&id).await;
     let tunnel_url = format!(
         "{}/api/v1/sessions/{id}/tunnel/port-8001",
