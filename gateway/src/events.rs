@@ -142,7 +142,10 @@ async fn events(
                         yield Ok(SseEvent::default().id(e.id.to_string()).event(e.kind).data(e.data.clone()));
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                // Too far behind (a stalled client among many stats events): end the stream, so
+                // the browser reconnects with Last-Event-ID and gets the numbered events it
+                // missed from the ring instead of losing them silently.
+                Err(broadcast::error::RecvError::Lagged(_)) => break,
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }

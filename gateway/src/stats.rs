@@ -197,6 +197,10 @@ async fn collect(
             // Docker reads about once a second: every other reading makes a sample.
             Some(p) if now.at_ms - p.at_ms >= SAMPLE_INTERVAL_MS as i64 - 300 => {
                 let mut sample = derive(&row.id, p, &now, cpu);
+                // Stamped with this process's clock: a node's clock may be off, and freshness
+                // and ring expiry are judged here.
+                sample.at_ms =
+                    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
                 if !gpus.is_empty() {
                     let devices = gpus.clone();
                     sample.gpu = tokio::task::spawn_blocking(move || {

@@ -357,6 +357,41 @@ async fn history(
 
 /// Lines of output a follower gets before the live part.
 const FOLLOW_TAIL_LINES: u32 = 1000;
+/// Log streams one user may follow at once in this process (each holds an engine connection).
+const MAX_FOLLOWS: u32 = 8;
+/// How long a follower waits for a session that has not started yet.
+const FOLLOW_WAIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Log streams being followed, per user.
+static FOLLOWING: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, u32>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// One of a user's follow slots, given back when the stream ends.
+struct FollowSlot(String);
+
+impl FollowSlot {
+    fn take(user: &str) -> Option<Self> {
+        let mut map = FOLLOWING.lock().expect("follow slots");
+        let n = map.entry(user.to_string()).or_default();
+        if *n >= MAX_FOLLOWS {
+            return None;
+        }
+        *n += 1;
+        Some(Self(user.to_string()))
+    }
+}
+
+impl Drop for FollowSlot {
+    fn drop(&mut self) {
+        let mut map = FOLLOWING.lock().expect("follow slots");
+        if let Some(n) = map.get_mut(&self.0) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.0);
+            }
+        }
+    }
+}
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -372,7 +407,7 @@ struct LogsQuery {
     tag = "sessions",
     summary = "Container output (kept after the session ends); `follow=true` streams it live while the session runs",
     params(("id" = String, Path, description = "session id"), ("follow" = Option<bool>, Query, description = "stream the output as it comes (the last 1000 lines first) until the session stops")),
-    responses((status = 200, description = "The output, at most the last MiB (or, following, as it comes)", body = String, content_type = "text/plain; charset=utf-8"), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound))
+    responses((status = 200, description = "The output, at most the last MiB (or, following, as it comes)", body = String, content_type = "text/plain; charset=utf-8"), (status = 400, response = crate::openapi::BadRequest), (status = 404, response = crate::openapi::NotFound), (status = 429, response = crate::openapi::TooManyRequests))
 )]
 async fn logs(
     State(state): State<AppState>,
@@ -385,10 +420,20 @@ async fn logs(
     if q.follow && row.status().is_live() {
         // A session still starting is waited for; then its output, live until the container
         // stops, the client goes, or the user loses access.
+        let Some(slot) = FollowSlot::take(&user.id) else {
+            return Err(AppError::new(
+                ProblemType::TooManyRequests,
+                format!(
+                    "You are following {MAX_FOLLOWS} logs already; close one to follow another."
+                ),
+            ));
+        };
         let access = user.access(&state);
         let lifecycle = state.lifecycle.clone();
         let chunks = async_stream::stream! {
+            let _slot = slot;
             let mut row = row;
+            let waiting_since = std::time::Instant::now();
             loop {
                 if let (Some(_), Some(node)) = (&row.container_id, lifecycle.node_of(&row)) {
                     let mut live = node.follow_logs(&row.id, FOLLOW_TAIL_LINES);
@@ -401,7 +446,10 @@ async fn logs(
                     yield Ok(row.logs.clone().unwrap_or_default().into());
                     break;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                if waiting_since.elapsed() > FOLLOW_WAIT {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 match store::get(lifecycle.db(), &row.id).await {
                     Ok(Some(r)) => row = r,
                     _ => break,

@@ -516,6 +516,20 @@ async fn logs_follow_a_running_session_live_and_end_with_it() {
         404,
         "not-found",
     );
+    // Eight follows at once per user; a ninth is told to close one.
+    let follow_url = alice.url(&format!("/api/v1/sessions/{id}/logs?follow=true"));
+    let mut held = Vec::new();
+    for _ in 0..7 {
+        let r = alice.http.get(&follow_url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        held.push(r);
+    }
+    let ninth = alice
+        .get(&format!("/api/v1/sessions/{id}/logs?follow=true"))
+        .await;
+    let p = assert_problem(&ninth, 429, "too-many-requests");
+    assert!(p["detail"].as_str().unwrap().contains("close one"), "{p}");
+    drop(held);
     let bad = alice
         .get(&format!("/api/v1/sessions/{id}/logs?follow=maybe"))
         .await;

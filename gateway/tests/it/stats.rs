@@ -68,10 +68,7 @@ async fn a_busy_session_shows_its_cpu_and_memory_live_and_its_stats_end_with_it(
 
     // The history holds the samples in order, the newest last.
     let next = stats_event(&mut events, &id, Duration::from_secs(5), |_| true).await;
-    assert!(
-        next.at_ms >= busy.at_ms + 1500,
-        "about 2 s apart: {busy:?} {next:?}"
-    );
+    assert!(next.at_ms > busy.at_ms, "newer: {busy:?} {next:?}");
     let stats = alice
         .get(&format!("/api/v1/sessions/{id}/stats"))
         .await

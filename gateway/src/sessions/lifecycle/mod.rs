@@ -422,8 +422,18 @@ impl Lifecycle {
         // when the lock's connection fails; the next leader takes it up.
         let started = std::time::Instant::now();
         let mut pause = std::time::Duration::from_millis(100);
+        let mut failed_before = false;
         loop {
-            match store::transition(&self.db, id, to, reason, patch.clone()).await {
+            let outcome = match store::transition(&self.db, id, to, reason, patch.clone()).await {
+                // A commit whose answer was lost looks refused when tried again: it is done
+                // if the row already has the status.
+                Ok(false) if failed_before => Ok(matches!(
+                    store::get(&self.db, id).await,
+                    Ok(Some(row)) if row.status() == to
+                )),
+                other => other,
+            };
+            match outcome {
                 Ok(true) => {
                     tracing::info!(session = %id, status = %to, reason, "session status");
                     if to.is_final() {
@@ -437,6 +447,7 @@ impl Lifecycle {
                 }
                 Ok(false) => return false,
                 Err(e) if started.elapsed() < TRANSITION_PATIENCE => {
+                    failed_before = true;
                     tracing::warn!(session = %id, status = %to, error = %e, "cannot record a status change yet; trying again");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_secs(2));

@@ -100,7 +100,8 @@ impl Lifecycle {
                     why: format!("The session was idle (no terminal, app or tunnel traffic) for {idle} s, the idle timeout of its policy."),
                 });
                 if let Some(threshold) = policy.idle_cpu_percent {
-                    let (busy, last) = self.last_busy(&s.id, threshold, now);
+                    let held = s.gpu_hold().devices().len();
+                    let (busy, last) = self.last_busy(&s.id, threshold, held, now);
                     ends.push(Ending {
                         at: busy.max(started) + Duration::from_secs(idle),
                         limit: idle,
@@ -130,11 +131,13 @@ impl Lifecycle {
     /// The last time session `id` was seen busy — its CPU, or a GPU it holds, at or above
     /// `threshold` percent in a fresh sample — and that sample's CPU. A session without a fresh
     /// sample counts as busy (nothing is ended on what nobody measured), and so does one this
-    /// process only began to watch.
+    /// process only began to watch, and one holding `gpus` devices the sample does not cover
+    /// (a node whose GPUs NVML cannot read here).
     fn last_busy(
         &self,
         id: &str,
         threshold: u64,
+        gpus: usize,
         now: time::OffsetDateTime,
     ) -> (time::OffsetDateTime, Option<f64>) {
         let sample = self.stats.latest(id);
@@ -142,7 +145,8 @@ impl Lifecycle {
         let t = threshold as f64;
         let busy = match &sample {
             Some(x) if now_ms - x.at_ms <= FRESH_MS => {
-                x.cpu_pct >= t || x.gpu.iter().flatten().any(|g| g.util_pct >= t)
+                let measured = x.gpu.as_ref().map_or(0, Vec::len);
+                x.cpu_pct >= t || x.gpu.iter().flatten().any(|g| g.util_pct >= t) || measured < gpus
             }
             _ => true,
         };
