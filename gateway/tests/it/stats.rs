@@ -125,3 +125,72 @@ async fn a_busy_session_shows_its_cpu_and_memory_live_and_its_stats_end_with_it(
     .await;
     assert!(leaked.is_err(), "bob saw alice's session: {leaked:?}");
 }
+
+/// Serves 8 MiB of zeros on 0.0.0.0:8000 for every GET.
+const BIG_FILE: &str = r#"
+import http.server
+BODY = bytes(8 << 20)
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+"#;
+
+/// Network counters move with real traffic: 24 MiB downloaded from a session's app through
+/// the proxy show as its bytes sent, and as a send rate while it flows.
+#[tokio::test]
+async fn a_download_through_the_proxy_moves_the_sessions_network_counters() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let mut body = crate::common::small_session("serves");
+    body["preopen_ports"] = json!([8000]);
+    let s = alice.create_session(body).await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let running = wait_status(&alice, &id, "RUNNING", Duration::from_secs(60)).await;
+    crate::common::run_python(running["container_id"].as_str().unwrap(), BIG_FILE);
+    let (http, host, cookie) = crate::common::app_login(&app, &alice, &id, "port-8000").await;
+    let mut events = SseStream::open(&alice).await;
+    let before = stats_event(&mut events, &id, Duration::from_secs(15), |_| true).await;
+    let mut got = 0usize;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got < 24 << 20 {
+        assert!(Instant::now() < deadline, "the app never served 24 MiB");
+        let r = http
+            .get(format!("{}/", app.base))
+            .header(reqwest::header::HOST, &host)
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await
+            .expect("a request through the app proxy");
+        if r.status() == 200 {
+            got += r.bytes().await.unwrap().len();
+        } else {
+            tokio::time::sleep(Duration::from_millis(300)).await; // not listening yet
+        }
+    }
+    let after = stats_event(&mut events, &id, Duration::from_secs(15), |s| {
+        s.net_tx >= before.net_tx + (24 << 20)
+    })
+    .await;
+    let history = alice
+        .get(&format!("/api/v1/sessions/{id}/stats"))
+        .await
+        .expect_json_as::<api::stats::SessionStats>(200);
+    let peak = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["net_tx_rate"].as_f64())
+        .fold(0.0, f64::max);
+    assert!(
+        peak > 1_000_000.0,
+        "a send rate while it flowed: {peak} B/s, {after:?}"
+    );
+    crate::common::end_session(&alice, &id).await;
+}
