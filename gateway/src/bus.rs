@@ -9,9 +9,9 @@
 //!   (PostgreSQL delivers notifications in commit order; ids come from the `event_ids`
 //!   sequence, taken under an advisory transaction lock so that id order is commit order), and
 //!   `Last-Event-ID` resumes through any replica within the ring.
-//! - `"stats <owner id> <sample JSON>"`: a live stats sample (`crate::stats`), from the
-//!   leader; every replica keeps it and sends it to its streams, without an event id of its own.
-//! - `"pass <kind> <owner id> <JSON>"`: another passing event (`ending`), published as is.
+//! - `"pass <kind> <owner id> <JSON>"`: a passing event without an id of its own — a live
+//!   stats sample (`stats`, which every replica also keeps for `GET /sessions/{id}/stats`) or
+//!   a policy warning (`ending`); see `Lifecycle::passing_here`.
 //! - `"wake"`: look at the queue now (a session was queued or resources were freed on some
 //!   replica); only the leader's scheduler acts on it.
 //! - `"revoke <replica> <user id>"`: a user's access was taken away (after the commit) on
@@ -44,7 +44,7 @@ enum Msg {
     /// The payload after the event id.
     Session(String),
     /// The whole payload.
-    Stats(String),
+    Passing(String),
     Wake,
     Revoke(String),
 }
@@ -72,13 +72,7 @@ impl Bus {
     pub fn passing(&self, kind: &str, owner_id: &str, json: &str) {
         let _ = self
             .tx
-            .send(Msg::Stats(format!("pass {kind} {owner_id} {json}")));
-    }
-
-    /// Tells every replica (this one too) a stats sample of `owner_id`'s session.
-    pub fn stats(&self, owner_id: &str, sample: &api::stats::StatsSample) {
-        let json = serde_json::to_string(sample).unwrap_or_default();
-        let _ = self.tx.send(Msg::Stats(format!("stats {owner_id} {json}")));
+            .send(Msg::Passing(format!("pass {kind} {owner_id} {json}")));
     }
 
     /// Asks the leader for a scheduling pass.
@@ -153,7 +147,7 @@ async fn send_all(db: PgPool, mut rx: mpsc::UnboundedReceiver<Msg>) {
                     .execute(&db)
                     .await
                     .map(|_| ()),
-                Msg::Revoke(payload) | Msg::Stats(payload) => {
+                Msg::Revoke(payload) | Msg::Passing(payload) => {
                     sqlx::query("SELECT pg_notify($1, $2)")
                         .bind(CHANNEL)
                         .bind(payload)
@@ -213,20 +207,10 @@ async fn handle(here: &Here, payload: &str) {
         lifecycle.wake_here();
         return;
     }
-    if let Some(rest) = payload.strip_prefix("stats ") {
-        if let Some((owner, json)) = rest.split_once(' ') {
-            if let Ok(sample) = serde_json::from_str(json) {
-                lifecycle.stats().record(owner, sample);
-            }
-        }
-        return;
-    }
     if let Some(rest) = payload.strip_prefix("pass ") {
         let mut parts = rest.splitn(3, ' ');
-        if let (Some("ending"), Some(owner), Some(json)) =
-            (parts.next(), parts.next(), parts.next())
-        {
-            lifecycle.publish_passing_here("ending", owner, json.to_string());
+        if let (Some(kind), Some(owner), Some(json)) = (parts.next(), parts.next(), parts.next()) {
+            lifecycle.passing_here(kind, owner, json.to_string());
         }
         return;
     }

@@ -54,6 +54,11 @@ impl StatsHub {
     /// Keeps a sample of `owner_id`'s session and sends it to their (and admins') streams.
     pub fn record(&self, owner_id: &str, sample: StatsSample) {
         let json = serde_json::to_string(&sample).unwrap_or_default();
+        self.record_json(owner_id, sample, json);
+    }
+
+    /// [`StatsHub::record`] with the sample's JSON already at hand (it came through the bus).
+    pub fn record_json(&self, owner_id: &str, sample: StatsSample, json: String) {
         {
             let mut rings = self.rings.lock().expect("stats rings");
             let now = sample.at_ms;
@@ -209,7 +214,9 @@ async fn collect(
                     .await
                     .ok();
                 }
-                lifecycle.publish_stats(&row.owner_id, sample);
+                if let Ok(json) = serde_json::to_string(&sample) {
+                    lifecycle.publish_passing("stats", &row.owner_id, json);
+                }
                 prev = Some(now);
             }
             Some(_) => {}

@@ -356,25 +356,27 @@ impl Lifecycle {
         &self.stats
     }
 
-    /// Publishes a stats sample: through the bus to every replica on PostgreSQL, else here.
-    pub fn publish_stats(&self, owner_id: &str, sample: api::stats::StatsSample) {
-        match self.bus.get() {
-            Some(bus) => bus.stats(owner_id, &sample),
-            None => self.stats.record(owner_id, sample),
-        }
-    }
-
-    /// Publishes a passing event (`ending`) to `owner_id`'s streams on every replica.
+    /// Publishes a passing event (`stats`, `ending`) to `owner_id`'s streams on every
+    /// replica: through the bus on PostgreSQL, else here.
     pub fn publish_passing(&self, kind: &'static str, owner_id: &str, json: String) {
         match self.bus.get() {
             Some(bus) => bus.passing(kind, owner_id, &json),
-            None => self.events.publish_unnumbered(kind, owner_id, json),
+            None => self.passing_here(kind, owner_id, json),
         }
     }
 
-    /// Publishes a passing event that came through the bus to this replica's streams.
-    pub fn publish_passing_here(&self, kind: &'static str, owner_id: &str, json: String) {
-        self.events.publish_unnumbered(kind, owner_id, json);
+    /// A passing event on this replica: a stats sample is kept (and sent to the streams by
+    /// the stats hub); an `ending` goes to the streams; any other kind is ignored.
+    pub fn passing_here(&self, kind: &str, owner_id: &str, json: String) {
+        match kind {
+            "stats" => {
+                if let Ok(sample) = serde_json::from_str(&json) {
+                    self.stats.record_json(owner_id, sample, json);
+                }
+            }
+            "ending" => self.events.publish_unnumbered("ending", owner_id, json),
+            _ => {}
+        }
     }
 
     /// Reads a session again and publishes it here under event id `seq` (the bus's).
