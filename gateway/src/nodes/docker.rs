@@ -321,6 +321,23 @@ impl DockerNode {
     }
 }
 
+impl DockerNode {
+    /// Writes `files` into the (created, not yet started) container `id` through the archive
+    /// API; see [`super::archive`].
+    async fn put_files(&self, id: &str, files: &[super::ContainerFile]) -> NodeResult<()> {
+        let tar = super::archive::tar_of(files)
+            .map_err(|e| NodeError(format!("Berth could not pack the session's files: {e}.")))?;
+        let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+            .path("/")
+            .no_overwrite_dir_non_dir("true")
+            .build();
+        self.docker
+            .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(|e| sentence("write the session's files into the container", e))
+    }
+}
+
 fn container_name(session_id: &str) -> String {
     format!("berth-{session_id}")
 }
@@ -609,6 +626,12 @@ impl Node for DockerNode {
             }
             tokio::time::sleep(Duration::from_millis(50 * conflicts.min(10))).await;
         };
+        if !spec.files.is_empty() {
+            if let Err(e) = self.put_files(&created, &spec.files).await {
+                let _ = self.remove_session(&spec.session_id).await;
+                return Err(e);
+            }
+        }
         match self.docker.start_container(&created, None).await {
             // 304: it was started meanwhile (by a start still landing from a killed gateway).
             Ok(())

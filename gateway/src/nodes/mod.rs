@@ -1,6 +1,7 @@
 //! Nodes: the Docker engines session containers run on. This module holds the seam, the
 //! [`Node`] trait and its types; [`docker::DockerNode`] implements it (with [`network`]: the
-//! sessions' ICC-off network and the host firewall rule, and [`gpu`]: NVIDIA discovery);
+//! sessions' ICC-off network and the host firewall rule, [`archive`]: files written into a
+//! container before it starts, and [`gpu`]: NVIDIA discovery);
 //! [`registry`] holds the connected nodes by name; [`store`] their records; [`proxy`] the
 //! proxies beside nodes (`berth wsproxy`) and the tokens signed for them; [`health`]
 //! connects them at start and checks them; [`routes`] is `/api/v1/nodes`. The local engine
@@ -10,6 +11,7 @@
 //! [`FAILURES_FOR_DOWN`] failed checks in a row, with the reason) and whether an admin drains
 //! it. Allocation is never stored: it is the sum of the live sessions placed on the node.
 
+pub mod archive;
 pub mod docker;
 pub mod gpu;
 pub mod health;
@@ -55,6 +57,23 @@ pub struct ContainerSpec {
     pub gpu_share: Option<u32>,
     /// The owner's `max_processes`: the container's pids limit (`None`: unlimited).
     pub max_processes: Option<u64>,
+    /// Files berth writes into the container after creating it and before starting it
+    /// (through the engine's archive API, so ownership and mode are exact whatever the
+    /// container's own rights), in order: a later file at the same path wins.
+    pub files: Vec<ContainerFile>,
+}
+
+/// A file berth writes into a session's container before it starts (see
+/// [`ContainerSpec::files`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerFile {
+    /// Absolute, normalized path in the container (validated where it comes from).
+    pub path: String,
+    pub content: Vec<u8>,
+    pub uid: u32,
+    pub gid: u32,
+    /// Permission bits (at most `0o7777`; set-id bits are dropped when the archive is made).
+    pub mode: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -135,6 +135,7 @@ impl Lifecycle {
                     target: m.path,
                 })
                 .collect(),
+            files: Vec::new(),
         };
         let Some(node) = self.node_of(&s) else {
             let reason = format!(
