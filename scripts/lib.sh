@@ -126,7 +126,7 @@ BERTH_JUPYTER_IMAGE="berth/jupyter:latest"
 _BERTH_HOST_CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt"
 # Everything that decides the content of the rootfs (the mirror does not).
 _BERTH_ROOTFS_SUITE="bookworm"
-_BERTH_ROOTFS_INCLUDE="python3,python3-venv,bash,procps,ca-certificates,coreutils"
+_BERTH_ROOTFS_INCLUDE="python3,python3-venv,bash,procps,ca-certificates,coreutils,openssh-server,openssh-sftp-server,rsync"
 _BERTH_ROOTFS_RECIPE="debootstrap --variant=minbase --include=$_BERTH_ROOTFS_INCLUDE $_BERTH_ROOTFS_SUITE; recipe v1"
 
 # sha256 of a directory's file names and contents (stable order, paths relative to the dir).
