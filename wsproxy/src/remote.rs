@@ -339,10 +339,32 @@ struct TokenQuery {
     offset: Option<u64>,
 }
 
+/// The query of a token link; a malformed one (`offset=x`) is a problem+json 400 sentence,
+/// never the framework's plain-text rejection.
+struct TokenParams(TokenQuery);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TokenParams {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Query::<TokenQuery>::try_from_uri(&parts.uri)
+            .map(|Query(q)| TokenParams(q))
+            .map_err(|e| {
+                problem(
+                    400,
+                    &format!("The link's query is malformed ({}).", e.body_text()),
+                )
+            })
+    }
+}
+
 async fn terminal(
     State(r): State<Arc<Remote>>,
     Path(id): Path<String>,
-    Query(q): Query<TokenQuery>,
+    TokenParams(q): TokenParams,
     ws: WebSocketUpgrade,
 ) -> Response {
     let token = q.token.unwrap_or_default();
@@ -381,7 +403,7 @@ async fn terminal(
 
 async fn tunnel(
     State(r): State<Arc<Remote>>,
-    Query(q): Query<TokenQuery>,
+    TokenParams(q): TokenParams,
     ws: WebSocketUpgrade,
 ) -> Response {
     let claims = match r.check(q.token.as_deref().unwrap_or_default(), Target::Tunnel) {
@@ -492,7 +514,7 @@ async fn app_hosts(State(r): State<Arc<Remote>>, req: Request, next: Next) -> Re
 
 /// `GET /__berth/open?token=…`: spends a signed app token (once) and sends the browser to
 /// the app's own origin with the app proxy's one-use login link.
-async fn open_app(State(r): State<Arc<Remote>>, Query(q): Query<TokenQuery>) -> Response {
+async fn open_app(State(r): State<Arc<Remote>>, TokenParams(q): TokenParams) -> Response {
     let claims = match r.check(q.token.as_deref().unwrap_or_default(), Target::App) {
         Ok(c) => c,
         Err(why) => return refuse(why),
@@ -631,5 +653,36 @@ mod tests {
         );
         assert!(client::take_activity(&url, &Key::generate()).await.is_err());
         client::revoke(&url, &key, "u1", 5).await.unwrap();
+    }
+
+    /// A malformed query on a token link is a problem sentence, not axum's plain text.
+    #[tokio::test]
+    async fn a_malformed_link_query_is_a_problem_sentence() {
+        use tower::ServiceExt;
+        let app = Router::new().route(
+            "/tunnel",
+            get(|TokenParams(q): TokenParams| async move { q.offset.unwrap_or(0).to_string() }),
+        );
+        let req = |uri: &str| {
+            Request::builder()
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let r = app.clone().oneshot(req("/tunnel?offset=x")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = axum::body::to_bytes(r.into_body(), 4096).await.unwrap();
+        let p: api::Problem = serde_json::from_slice(&body).unwrap();
+        assert!(
+            p.detail.starts_with("The link's query is malformed"),
+            "{}",
+            p.detail
+        );
+        let r = app.oneshot(req("/tunnel?offset=7&token=a")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
     }
 }

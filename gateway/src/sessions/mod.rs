@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
-use rand::RngCore;
 use store::SessionRow;
 
 pub fn router() -> Router<AppState> {
@@ -58,9 +57,7 @@ pub(crate) async fn owned(state: &AppState, user: &CurrentUser, id: &str) -> App
 }
 
 fn generated_name() -> String {
-    let mut b = [0u8; 3];
-    rand::rng().fill_bytes(&mut b);
-    format!("session-{}", hex::encode(b))
+    format!("session-{}", wsproxy::secret::random_hex(3))
 }
 
 /// Finds the image a request names, refusing unknown and unlaunchable ones.
