@@ -273,6 +273,15 @@ async fn disabling_a_user_ends_everything_they_hold_at_once() {
     app_ws.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"app-echo");
     let mut events = open_events(&alice).await;
+    // A follow of the session's log (it waits for output that never comes).
+    let follow = alice
+        .http
+        .get(alice.url(&format!("/api/v1/sessions/{id}/logs?follow=true")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(follow.status(), 200);
+    let mut follow = follow.bytes_stream();
 
     // The admin disables alice.
     let r = admin
@@ -295,6 +304,12 @@ async fn disabling_a_user_ends_everything_they_hold_at_once() {
         "the app websocket still carries data"
     );
     assert_eq!(app_get(&app, &host, &app_cookie).await.status(), 401);
+    // The log follow ends.
+    tokio::time::timeout(AT_ONCE, async {
+        while let Some(Ok(_)) = follow.next().await {}
+    })
+    .await
+    .expect("the log follow is cut at once");
     // The event stream ends.
     tokio::time::timeout(AT_ONCE, async {
         while let Some(Ok(_)) = events.next().await {}
