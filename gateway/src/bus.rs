@@ -18,6 +18,10 @@
 //!   that replica; every other replica ends what the user holds open there
 //!   (`wsproxy::Revocations::revoke`), the sender having done so already.
 //!
+//! One task sends, in batches of what was queued: revocations first, then session changes and
+//! wakes in order, then at most the newest [`MAX_PASSING`] passing events; passing events are
+//! the only ones ever dropped (behind a slow or absent database), so the queue stays bounded.
+//!
 //! Each replica listens on a connection of its own that reconnects after PostgreSQL restarts.
 //! Notifications sent while a replica was cut off are not replayed to it: its browsers'
 //! streams keep going and show the next change of each session; the leader runs a pass after
@@ -120,17 +124,46 @@ struct Here {
     me: String,
 }
 
+/// Passing events (stats samples, warnings) sent from one batch at most: older ones queued
+/// behind a slow or absent database are dropped (the next sample replaces them), so the queue
+/// cannot grow without bound while PostgreSQL is away.
+const MAX_PASSING: usize = 256;
+
+/// One batch of what was queued, in sending order: revocations first (a user cut off must
+/// not wait behind stats), then session changes and one wake in the order they came, then
+/// the newest [`MAX_PASSING`] passing events. Returns the batch and how many were dropped.
+fn order(queued: Vec<Msg>) -> (Vec<Msg>, usize) {
+    let (mut revokes, mut changes, mut passing) = (Vec::new(), Vec::new(), Vec::new());
+    for m in queued {
+        match m {
+            Msg::Revoke(_) => revokes.push(m),
+            Msg::Wake if changes.iter().any(|c| matches!(c, Msg::Wake)) => {}
+            Msg::Session(_) | Msg::Wake => changes.push(m),
+            Msg::Passing(_) => passing.push(m),
+        }
+    }
+    let dropped = passing.len().saturating_sub(MAX_PASSING);
+    revokes.extend(changes);
+    revokes.extend(passing.into_iter().skip(dropped));
+    (revokes, dropped)
+}
+
 async fn send_all(db: PgPool, mut rx: mpsc::UnboundedReceiver<Msg>) {
     while let Some(first) = rx.recv().await {
-        // Wakes already waiting are one wake.
-        let mut batch = vec![first];
+        let mut queued = vec![first];
         while let Ok(m) = rx.try_recv() {
-            if matches!(m, Msg::Wake) && batch.iter().any(|b| matches!(b, Msg::Wake)) {
+            queued.push(m);
+        }
+        let (batch, mut dropped) = order(queued);
+        let mut failed = false;
+        for m in batch {
+            // With the database away, passing events still queued in this batch are dropped
+            // rather than each waiting out the pool's timeout; changes and revocations are
+            // still tried.
+            if failed && matches!(m, Msg::Passing(_)) {
+                dropped += 1;
                 continue;
             }
-            batch.push(m);
-        }
-        for m in batch {
             let res = match &m {
                 Msg::Session(payload) => sqlx::query(
                     "SELECT pg_notify($1, CAST(nextval('event_ids') AS TEXT) || ' ' || $2) \
@@ -157,8 +190,15 @@ async fn send_all(db: PgPool, mut rx: mpsc::UnboundedReceiver<Msg>) {
                 }
             };
             if let Err(e) = res {
+                failed = true;
                 tracing::warn!(error = %e, message = ?m, "cannot notify the other replicas");
             }
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "bus: passing events (stats samples, warnings) dropped behind a slow database"
+            );
         }
     }
 }
@@ -237,5 +277,43 @@ async fn handle(here: &Here, payload: &str) {
         }
         "r" => lifecycle.publish_here(rest, Some(seq)).await,
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(batch: &[Msg]) -> Vec<String> {
+        batch
+            .iter()
+            .map(|m| match m {
+                Msg::Session(p) | Msg::Passing(p) | Msg::Revoke(p) => p.clone(),
+                Msg::Wake => "wake".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn revocations_go_first_wakes_fold_and_only_the_newest_passing_events_are_kept() {
+        let mut queued = vec![
+            Msg::Passing("pass stats 0".into()),
+            Msg::Session("j a 1".into()),
+            Msg::Wake,
+        ];
+        queued.extend((1..=MAX_PASSING + 9).map(|i| Msg::Passing(format!("pass stats {i}"))));
+        queued.push(Msg::Wake);
+        queued.push(Msg::Revoke("revoke r u".into()));
+        queued.push(Msg::Session("j a 2".into()));
+        let (batch, dropped) = order(queued);
+        assert_eq!(dropped, 10);
+        let k = kinds(&batch);
+        assert_eq!(k[..4], ["revoke r u", "j a 1", "wake", "j a 2"]);
+        assert_eq!(k.len(), 4 + MAX_PASSING);
+        assert_eq!(k[4], "pass stats 10");
+        assert_eq!(
+            k.last().unwrap(),
+            &format!("pass stats {}", MAX_PASSING + 9)
+        );
     }
 }
