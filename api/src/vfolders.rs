@@ -169,15 +169,14 @@ impl<'de> Deserialize<'de> for Permission {
     }
 }
 
-/// How strongly a folder name binds for a user, lower first: their own folder, then their
-/// home, then one shared with them, then a project folder (mounts and the CLI resolve names
-/// this way).
+/// How strongly a folder name binds for a user, lower first: their own folder (their home
+/// included), then one shared with them, then a project folder (mounts and the CLI resolve
+/// names this way).
 pub fn name_rank(kind: &str, permission: Permission) -> u8 {
     match (kind, permission) {
-        ("user", Permission::Owner) => 0,
-        ("home", _) => 1,
-        ("user", _) => 2,
-        _ => 3,
+        ("user" | "home", Permission::Owner) => 0,
+        ("user", _) => 1,
+        _ => 2,
     }
 }
 
