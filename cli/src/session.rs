@@ -495,12 +495,22 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         assert!(parse(&["create", "--image", "i"]).is_err());
         let SessionCmd::Create(a) = parse(&[
-            "create", "--image", "i", "--cpu", "1", "--mem", "1g", "--clean-home",
+            "create",
+            "--image",
+            "i",
+            "--cpu",
+            "1",
+            "--mem",
+            "1g",
+            "--clean-home",
         ])
         .unwrap() else {
             panic!("not create")
         };
-        assert_eq!(serde_json::to_value(create_body(&a)).unwrap()["home"], "clean");
+        assert_eq!(
+            serde_json::to_value(create_body(&a)).unwrap()["home"],
+            "clean"
+        );
     }
 
     fn sess(id: &str, name: &str, owner: &str, status: &str, created: &str) -> Session {

@@ -811,12 +811,18 @@ async fn a_node_that_declares_where_it_sees_the_folder_storage_runs_sessions_wit
     let s = alice.create_session(with_home.clone()).await;
     assert_eq!(s["home"], "persistent");
     let waiting = s["id"].as_str().unwrap().to_string();
-    wait_until("the home's waiting reason", Duration::from_secs(30), || async {
-        alice.session(&waiting).await["status_reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("mounts or a persistent home run only on nodes that see the folder storage")
-    })
+    wait_until(
+        "the home's waiting reason",
+        Duration::from_secs(30),
+        || async {
+            alice.session(&waiting).await["status_reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(
+                    "mounts or a persistent home run only on nodes that see the folder storage",
+                )
+        },
+    )
     .await;
     let r = alice.delete(&format!("/api/v1/sessions/{waiting}")).await;
     assert!(r.status < 300, "{}", r.text());
