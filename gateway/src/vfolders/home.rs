@@ -7,7 +7,8 @@
 //! it), and it is never shared, renamed, or trashed while a live session mounts it
 //! ([`refuse_sharing`], [`refuse_rename`], [`refuse_trash_in_use`]; the sharing and folder
 //! routes call them). It is filled from the session image's own `/home/work` the first time a
-//! session uses it (`vfolders.seeded_at`, set by [`mark_seeded`] once that session runs).
+//! session uses it (`vfolders.seeded_at`, set by [`mark_seeded`] once that session's container
+//! was started).
 
 use super::store::{self, FolderRow};
 use crate::auth::CurrentUser;
@@ -66,7 +67,8 @@ pub async fn needs_seeding(db: &Db, home_id: &str) -> sqlx::Result<bool> {
     Ok(matches!(row, Some((None,))))
 }
 
-/// Records that the home was filled (a session that seeded it runs).
+/// Records that the home was filled (a session that seeded it was started, or found running
+/// after a restart).
 pub async fn mark_seeded(db: &Db, home_id: &str) -> sqlx::Result<()> {
     sqlx::query("UPDATE vfolders SET seeded_at = $1 WHERE id = $2 AND seeded_at IS NULL")
         .bind(db::now())
@@ -74,6 +76,13 @@ pub async fn mark_seeded(db: &Db, home_id: &str) -> sqlx::Result<()> {
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// [`mark_seeded`], a failure logged: the worst outcome is a second seeding.
+pub async fn mark_seeded_logged(db: &Db, home_id: &str) {
+    if let Err(e) = mark_seeded(db, home_id).await {
+        tracing::warn!(home = home_id, "recording the home as seeded failed: {e}");
+    }
 }
 
 /// Live sessions that mount `home_id` as their home, by name.

@@ -171,6 +171,10 @@ impl Lifecycle {
         };
         match node.start_session(&spec).await {
             Ok(cid) => {
+                // The container was made and started, so the home was filled.
+                if let Some(h) = &seed_home {
+                    crate::vfolders::home::mark_seeded_logged(&self.db, h).await;
+                }
                 let patch = Patch {
                     ports: self.published(&s, &cid).await,
                     container_id: Some(cid),
@@ -199,11 +203,6 @@ impl Lifecycle {
                         let _ = node.remove_session(&s.id).await;
                     }
                 } else {
-                    if let Some(h) = &seed_home {
-                        if let Err(e) = crate::vfolders::home::mark_seeded(&self.db, h).await {
-                            tracing::warn!(session = %s.id, "recording the home as seeded failed: {e}");
-                        }
-                    }
                     self.metrics.session_launched(&s.created_at);
                     if s.kind() == api::session::SessionType::Batch {
                         // A batch container adopted after a restart may have ended already,
