@@ -26,7 +26,14 @@ pub struct Policy {
     /// not (1–100; `null`: only traffic counts).
     #[serde(default)]
     pub idle_cpu_percent: Option<u64>,
+    /// Bytes the user's home folder (mounted at `/home/work`) may hold; it takes the place of
+    /// `vfolder_quota_bytes` for the home.
+    #[serde(default)]
+    pub home_quota_bytes: Option<u64>,
 }
+
+/// The built-in size limit of a user's home folder: 10 GiB.
+pub const DEFAULT_HOME_QUOTA_BYTES: u64 = 10 << 30;
 
 /// The built-in process limit per session.
 pub const DEFAULT_MAX_PROCESSES: u64 = 1024;
@@ -43,7 +50,7 @@ pub struct UserPolicy {
     pub overridden: Vec<String>,
 }
 
-pub const KEYS: [&str; 10] = [
+pub const KEYS: [&str; 11] = [
     "max_concurrent_sessions",
     "max_pending_sessions",
     "max_total_resources",
@@ -54,6 +61,7 @@ pub const KEYS: [&str; 10] = [
     "allowed_node_groups",
     "max_processes",
     "idle_cpu_percent",
+    "home_quota_bytes",
 ];
 
 /// The largest count or duration accepted (about 31 years in seconds).
@@ -114,9 +122,10 @@ fn parse_key(key: &str, v: &Value) -> Result<Value, FieldError> {
             Value::Array(items) if items.iter().all(|i| i.as_str().is_some_and(|s| (1..=64).contains(&s.len()))) => v.clone(),
             _ => return Err(FieldError::new(key, "Policy setting allowed_node_groups must be a list of group names, or null.")),
         },
-        "vfolder_quota_bytes" => match v {
+        "vfolder_quota_bytes" | "home_quota_bytes" => match v {
             Value::String(s) if s.trim().parse::<u64>().is_err() && !s.trim().eq_ignore_ascii_case("unlimited") && !s.trim().eq_ignore_ascii_case("null") => {
-                let b = crate::Bytes::parse_size(s, "The folder quota").map_err(|m| FieldError::new(key, m))?;
+                let what = if key == "home_quota_bytes" { "The home quota" } else { "The folder quota" };
+                let b = crate::Bytes::parse_size(s, what).map_err(|m| FieldError::new(key, m))?;
                 Value::from(b.0)
             }
             _ => count(key, v, u64::MAX >> 1)?.map(Value::from).unwrap_or(Value::Null),
@@ -173,14 +182,15 @@ pub fn parse_policy_map(map: &Map<String, Value>) -> Result<Map<String, Value>, 
 
 impl Policy {
     /// What every user gets where neither the default policy nor their own sets a value: at
-    /// most 10 sessions waiting, 100 folders of at most 100 GiB each, 1024 processes per
-    /// session. Sessions, resources, lifetimes and node groups stay unlimited (the nodes'
+    /// most 10 sessions waiting, 100 folders of at most 100 GiB each, a home of at most
+    /// 10 GiB, 1024 processes per session. Sessions, resources, lifetimes and node groups stay unlimited (the nodes'
     /// size bounds them). An administrator who wants unlimited sets `null` explicitly.
     pub fn builtin() -> Policy {
         Policy {
             max_pending_sessions: Some(10),
             max_vfolders: Some(100),
             vfolder_quota_bytes: Some(100 << 30),
+            home_quota_bytes: Some(DEFAULT_HOME_QUOTA_BYTES),
             max_processes: Some(DEFAULT_MAX_PROCESSES),
             ..Default::default()
         }
@@ -307,6 +317,7 @@ mod tests {
         assert_eq!(b.max_pending_sessions, Some(10));
         assert_eq!(b.vfolder_quota_bytes, Some(100 << 30));
         assert_eq!(b.max_processes, Some(DEFAULT_MAX_PROCESSES));
+        assert_eq!(b.home_quota_bytes, Some(10 << 30));
         let m = parse_policy_map(&map(
             r#"{"max_processes": null, "vfolder_quota_bytes": "unlimited", "max_pending_sessions": 3}"#,
         ))
@@ -338,6 +349,12 @@ mod tests {
         assert_eq!(m["vfolder_quota_bytes"], 1 << 20);
         let e = parse_policy_map(&map(r#"{"vfolder_quota_bytes": "0k"}"#)).unwrap_err();
         assert!(e[0].message.starts_with("The folder quota"), "{e:?}");
+        let m = parse_policy_map(&map(r#"{"home_quota_bytes": "2g"}"#)).unwrap();
+        assert_eq!(m["home_quota_bytes"], 2u64 << 30);
+        let m = parse_policy_map(&map(r#"{"home_quota_bytes": null}"#)).unwrap();
+        assert!(m["home_quota_bytes"].is_null());
+        let e = parse_policy_map(&map(r#"{"home_quota_bytes": "lots"}"#)).unwrap_err();
+        assert_eq!(e[0].field, "home_quota_bytes", "{e:?}");
     }
 
     #[test]

@@ -114,6 +114,35 @@ impl SessionType {
     }
 }
 
+/// Which `/home/work` a session gets: the owner's persistent home folder (the default; seeded
+/// from the image's own `/home/work` the first time it is used), or the image's own, clean
+/// and thrown away with the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum HomeMode {
+    #[default]
+    Persistent,
+    Clean,
+}
+
+impl HomeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Persistent => "persistent",
+            Self::Clean => "clean",
+        }
+    }
+    /// Accepts any case.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "persistent" => Some(Self::Persistent),
+            "clean" => Some(Self::Clean),
+            _ => None,
+        }
+    }
+}
+
 /// A vfolder mount as requested at launch (vfolders arrive with their own issue).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -147,6 +176,10 @@ pub struct CreateSession {
     pub preopen_ports: Option<Vec<u32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// `persistent` (default: the owner's home folder at `/home/work`) or `clean` (the
+    /// image's own `/home/work`, nothing kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
 }
 
 /// A create request that passed every rule that needs no database or Docker.
@@ -161,6 +194,7 @@ pub struct ValidSession {
     pub command: Option<String>,
     pub preopen_ports: Vec<u16>,
     pub mounts: Vec<ValidMount>,
+    pub home: HomeMode,
 }
 
 /// The most folders one session may mount.
@@ -352,6 +386,19 @@ impl CreateSession {
                 ));
             }
         }
+        let home = match &self.home {
+            None => HomeMode::Persistent,
+            Some(h) => HomeMode::parse(h).unwrap_or_else(|| {
+                errs.push(FieldError::new(
+                    "home",
+                    format!(
+                        "Home \"{}\" is unknown: use persistent (your home folder) or clean (the image's own, nothing kept).",
+                        h.chars().take(40).collect::<String>().escape_default()
+                    ),
+                ));
+                HomeMode::Persistent
+            }),
+        };
         if kind == SessionType::Batch && self.command.is_none() {
             errs.push(FieldError::new(
                 "command",
@@ -422,6 +469,7 @@ impl CreateSession {
                 command: self.command.clone(),
                 preopen_ports,
                 mounts,
+                home,
             }),
             _ => Err(errs),
         }
@@ -463,6 +511,9 @@ pub struct Session {
     /// The folders mounted into the session.
     #[serde(default)]
     pub mounts: Vec<crate::vfolders::Mount>,
+    /// `persistent`: the owner's home folder is mounted at `/home/work`; `clean`: the image's own.
+    #[serde(default)]
+    pub home: HomeMode,
     pub created_at: String,
     pub started_at: Option<String>,
     pub terminated_at: Option<String>,
@@ -524,6 +575,26 @@ mod tests {
         assert!(fields.contains(&"resources.cpu"));
         assert!(fields.contains(&"resources.mem"));
         assert!(fields.contains(&"env.1BAD"));
+    }
+
+    #[test]
+    fn home_is_persistent_unless_asked_clean() {
+        let parse = |j: &str| serde_json::from_str::<CreateSession>(j).unwrap().validate();
+        let base = r#""image":"berth/base","resources":{"cpu":"0.1","mem":"128m"}"#;
+        assert_eq!(
+            parse(&format!("{{{base}}}")).unwrap().home,
+            HomeMode::Persistent
+        );
+        assert_eq!(
+            parse(&format!(r#"{{{base},"home":"CLEAN"}}"#))
+                .unwrap()
+                .home,
+            HomeMode::Clean
+        );
+        let errs = parse(&format!(r#"{{{base},"home":"tmp"}}"#)).unwrap_err();
+        assert_eq!(errs[0].field, "home");
+        assert!(errs[0].message.contains("persistent"), "{errs:?}");
+        assert_eq!(serde_json::to_value(HomeMode::Clean).unwrap(), "clean");
     }
 
     #[test]

@@ -169,14 +169,29 @@ impl<'de> Deserialize<'de> for Permission {
     }
 }
 
-/// How strongly a folder name binds for a user, lower first: their own folder, then one
-/// shared with them, then a project folder (mounts and the CLI resolve names this way).
+/// How strongly a folder name binds for a user, lower first: their own folder (their home
+/// included), then one shared with them, then a project folder (mounts and the CLI resolve
+/// names this way).
 pub fn name_rank(kind: &str, permission: Permission) -> u8 {
     match (kind, permission) {
-        ("user", Permission::Owner) => 0,
+        ("user" | "home", Permission::Owner) => 0,
         ("user", _) => 1,
         _ => 2,
     }
+}
+
+/// The name of every user's home folder (type `home`). It is unique per owner apart from
+/// their own folders' names, and new personal folders may not take it ([`check_not_home_name`]).
+pub const HOME_NAME: &str = "home";
+
+/// Refuses the home folder's name for a folder a user creates, renames or clones into.
+pub fn check_not_home_name(name: &str) -> Result<(), String> {
+    if name == HOME_NAME {
+        return Err(format!(
+            "The name \"{HOME_NAME}\" belongs to your home folder (mounted at /home/work in your sessions); choose another name."
+        ));
+    }
+    Ok(())
 }
 
 /// A folder as the API shows it.
@@ -185,7 +200,7 @@ pub fn name_rank(kind: &str, permission: Permission) -> u8 {
 pub struct VFolder {
     pub id: String,
     pub name: String,
-    /// `user` or `project`.
+    /// `user`, `project` or `home` (the owner's home folder, mounted at `/home/work`).
     #[serde(rename = "type")]
     pub kind: String,
     /// The owner's username, or the project's name for a project folder.
@@ -219,11 +234,13 @@ pub struct CreateVFolder {
     pub project: Option<String>,
 }
 
-/// The two kinds of folder.
+/// The kinds of folder: a user's own, a project's, and each user's home (made by berth, one
+/// per user, never shared).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FolderKind {
     User,
     Project,
+    Home,
 }
 
 impl FolderKind {
@@ -231,6 +248,16 @@ impl FolderKind {
         match self {
             Self::User => "user",
             Self::Project => "project",
+            Self::Home => "home",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "user" => Some(Self::User),
+            "project" => Some(Self::Project),
+            "home" => Some(Self::Home),
+            _ => None,
         }
     }
 }
@@ -239,13 +266,20 @@ impl CreateVFolder {
     /// Checks the request; a project folder must name its project.
     pub fn validate(&self) -> Result<FolderKind, Vec<FieldError>> {
         let mut errs = Vec::new();
-        if let Err(m) = validate_name(&self.name) {
+        if let Err(m) = validate_name(&self.name).and_then(|()| check_not_home_name(&self.name)) {
             errs.push(FieldError::new("name", m));
         }
         let kind = match self.kind.as_deref().map(|k| k.trim().to_ascii_lowercase()) {
             None => FolderKind::User,
             Some(k) if k == "user" => FolderKind::User,
             Some(k) if k == "project" => FolderKind::Project,
+            Some(k) if k == "home" => {
+                errs.push(FieldError::new(
+                    "type",
+                    "Berth makes your home folder itself (one per user); create a user or project folder.",
+                ));
+                FolderKind::User
+            }
             Some(k) => {
                 errs.push(FieldError::new(
                     "type",

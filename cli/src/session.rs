@@ -87,6 +87,10 @@ pub struct CreateArgs {
     /// Environment variable, repeatable
     #[arg(long = "env", short = 'e', value_name = "NAME=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// Start from the image's own /home/work instead of your persistent home folder
+    /// (nothing the session writes there is kept)
+    #[arg(long)]
+    pub clean_home: bool,
     /// Wait until the session runs (or has ended)
     #[arg(long)]
     pub wait: bool,
@@ -134,6 +138,7 @@ pub fn create_body(a: &CreateArgs) -> CreateSession {
         },
         env: (!a.env.is_empty()).then(|| a.env.iter().cloned().collect()),
         command: a.command.clone(),
+        home: a.clean_home.then(|| "clean".to_string()),
         ..CreateSession::default()
     }
 }
@@ -320,6 +325,7 @@ pub fn details(v: &Session, history: &[HistoryEntry]) -> String {
         ("Type", v.kind.as_str().to_string()),
         ("Image", v.image.clone()),
         ("Resources", v.resources.summary()),
+        ("Home", v.home.as_str().to_string()),
         ("Owner", or_dash(Some(&v.owner_name))),
     ]);
     if let Some(p) = &v.project {
@@ -488,6 +494,23 @@ mod tests {
         .unwrap();
         assert_eq!(err.exit_code(), 2);
         assert!(parse(&["create", "--image", "i"]).is_err());
+        let SessionCmd::Create(a) = parse(&[
+            "create",
+            "--image",
+            "i",
+            "--cpu",
+            "1",
+            "--mem",
+            "1g",
+            "--clean-home",
+        ])
+        .unwrap() else {
+            panic!("not create")
+        };
+        assert_eq!(
+            serde_json::to_value(create_body(&a)).unwrap()["home"],
+            "clean"
+        );
     }
 
     fn sess(id: &str, name: &str, owner: &str, status: &str, created: &str) -> Session {

@@ -104,7 +104,7 @@ test("admin creates alice; alice creates an API key that works as a Bearer token
   await page.fill("#policy-user-max_concurrent_sessions", "2");
   await page.click("#user-policy-save");
   await page.getByText("Saved: alice overrides 1 setting.").waitFor();
-  await page.getByText("1 of 10 settings overridden for alice.").waitFor();
+  await page.getByText("1 of 11 settings overridden for alice.").waitFor();
   await page.screenshot({ path: join(artifacts, "12-admin-policies.png"), fullPage: true });
 
   await page.click("#logout");

@@ -56,7 +56,7 @@
 //! 8. **Reasons.** Every waiting session gets a 1-based position (in serving order) and a
 //!    sentence measured against the cluster as the pass leaves it, e.g. "Waiting: no node
 //!    has 4 CPU free — the most free is 2 on node-a.", "Waiting: no node in your allowed
-//!    groups (gpu) is up.", "Waiting: sessions with vfolder mounts run only on nodes that
+//!    groups (gpu) is up.", "Waiting: sessions with vfolder mounts or a persistent home run only on nodes that
 //!    see the folder storage (on the gateway's host, or added with --storage); none has room.", or the policy's own sentence.
 //!
 //! # Exactness

@@ -185,7 +185,7 @@ pub(crate) fn no_room(
     }
     if !summary.up {
         return format!(
-            "Waiting: sessions with vfolder mounts run only on nodes that see the folder storage (on the gateway's host, or added with --storage); none{} is up.",
+            "Waiting: sessions with vfolder mounts or a persistent home run only on nodes that see the folder storage (on the gateway's host, or added with --storage); none{} is up.",
             scope.in_groups()
         );
     }
@@ -210,7 +210,7 @@ pub(crate) fn no_room(
     }
     if scope.mounts && no_mounts().covers(&w) {
         return format!(
-            "Waiting: sessions with vfolder mounts run only on nodes that see the folder storage (on the gateway's host, or added with --storage); none{} has room.",
+            "Waiting: sessions with vfolder mounts or a persistent home run only on nodes that see the folder storage (on the gateway's host, or added with --storage); none{} has room.",
             scope.in_groups()
         );
     }

@@ -311,7 +311,7 @@ fn mounts_need_nodes_that_reach_storage() {
     );
     assert_eq!(
         reason(&out, "s"),
-        "Waiting: sessions with vfolder mounts run only on nodes that see the folder storage (on the gateway's host, or added with --storage); none has room."
+        "Waiting: sessions with vfolder mounts or a persistent home run only on nodes that see the folder storage (on the gateway's host, or added with --storage); none has room."
     );
     // Without mounts the same session runs on the remote node.
     r.needs_local_storage = false;
@@ -321,7 +321,7 @@ fn mounts_need_nodes_that_reach_storage() {
     let out = run(&[remote], &[r], Config::default());
     assert_eq!(
         reason(&out, "s"),
-        "Waiting: sessions with vfolder mounts run only on nodes that see the folder storage (on the gateway's host, or added with --storage); none is up."
+        "Waiting: sessions with vfolder mounts or a persistent home run only on nodes that see the folder storage (on the gateway's host, or added with --storage); none is up."
     );
 }
 

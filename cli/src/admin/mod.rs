@@ -144,7 +144,7 @@ pub enum PolicyCmd {
     /// user's own value), `max_total_resources=cpu=4,mem=8g`, `allowed_node_groups=a,b`.
     /// Keys: max_concurrent_sessions, max_pending_sessions, max_total_resources,
     /// max_session_lifetime_s, idle_timeout_s, max_vfolders, vfolder_quota_bytes,
-    /// allowed_node_groups, max_processes, idle_cpu_percent.
+    /// allowed_node_groups, max_processes, idle_cpu_percent, home_quota_bytes.
     Set {
         /// Change the defaults instead of a user's policy
         #[arg(long)]

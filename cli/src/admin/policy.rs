@@ -216,6 +216,7 @@ pub(super) fn policy_cells(p: &Policy) -> Vec<(&'static str, String)> {
             p.idle_cpu_percent
                 .map_or("traffic only".into(), |n| format!("{n} %")),
         ),
+        ("home_quota_bytes", bytes(p.home_quota_bytes)),
     ]
 }
 

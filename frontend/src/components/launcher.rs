@@ -39,6 +39,8 @@ pub fn Launcher() -> impl IntoView {
     let server_error = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
     let touched = RwSignal::new(false);
+    // Off: the user's persistent home folder is /home/work (the default).
+    let clean_home = RwSignal::new(false);
 
     leptos::task::spawn_local(async move {
         match api::get::<Vec<ImageInfo>>("/api/v1/images").await {
@@ -127,6 +129,7 @@ pub fn Launcher() -> impl IntoView {
         project: Some(project.get()).filter(|p| !p.is_empty()),
         image: image.get(),
         resources: ResourcesRequest::new(cpu.get().trim(), mem.get().trim()),
+        home: clean_home.get().then(|| "clean".to_string()),
         ..Default::default()
     };
     // The same validation the gateway runs.
@@ -263,6 +266,19 @@ pub fn Launcher() -> impl IntoView {
                 {move || projects_error.get().map(|e| view! { <span class="field-error">{e}</span> })}
                 {field_error("project")}
             </label>
+            <label class="check" title="Your home folder keeps what you install and write under /home/work between sessions.">
+                <input id="launch-clean-home" type="checkbox" prop:checked=move || clean_home.get()
+                    on:change=move |ev| clean_home.set(event_target_checked(&ev)) />
+                "Clean home (nothing is kept)"
+            </label>
+            <p class="muted small-print" id="launch-home-hint">
+                {move || if clean_home.get() {
+                    "/home/work starts as the image made it and goes with the session; your home folder can still be mounted below."
+                } else {
+                    "/home/work is your home folder: what you install or write there is kept for your next sessions."
+                }}
+            </p>
+            {field_error("home")}
             <div class="mounts" id="launch-mounts">
                 <div class="mounts-head">
                     <span class="field-title">"Mounts"</span>
@@ -270,7 +286,9 @@ pub fn Launcher() -> impl IntoView {
                 </div>
                 {move || folders_error.get().map(|e| view! { <span class="field-error">{e}</span> })}
                 {move || {
-                    let list = folders.get();
+                    // The home is /home/work already unless the session starts clean.
+                    let clean = clean_home.get();
+                    let list: Vec<VFolder> = folders.get().into_iter().filter(|f| clean || f.kind != "home").collect();
                     if !folders_loaded.get() {
                         view! { <p class="muted small-print">"Loading folders…"</p> }.into_any()
                     } else if list.is_empty() && folders_error.get().is_none() {

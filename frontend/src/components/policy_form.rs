@@ -27,7 +27,7 @@ pub struct Setting {
 }
 
 /// In the order of [`KEYS`].
-pub const SETTINGS: [Setting; 10] = [
+pub const SETTINGS: [Setting; 11] = [
     Setting {
         key: KEYS[0],
         label: "Concurrent sessions",
@@ -88,16 +88,22 @@ pub const SETTINGS: [Setting; 10] = [
         help: "With an idle timeout: a session whose CPU stays under this percent of its allocation for the timeout is idle too (1–100).",
         kind: Kind::Count,
     },
+    Setting {
+        key: KEYS[10],
+        label: "Home quota",
+        help: "Size of each user's home folder (/home/work in their sessions), e.g. 10g.",
+        kind: Kind::Bytes,
+    },
 ];
 
 /// The form's state: the text of every input, and for a user's policy which settings the
 /// user overrides. Copy, like the signals it holds.
 #[derive(Clone, Copy)]
 pub struct PolicyForm {
-    text: [RwSignal<String>; 10],
+    text: [RwSignal<String>; 11],
     /// The total-resources boxes: CPU, memory, GPUs, GPU shares.
     res: [RwSignal<String>; 4],
-    pub overridden: [RwSignal<bool>; 10],
+    pub overridden: [RwSignal<bool>; 11],
 }
 
 impl Default for PolicyForm {
@@ -138,6 +144,9 @@ impl PolicyForm {
             "idle_cpu_percent" => self.text[i].set(n(p.idle_cpu_percent)),
             "vfolder_quota_bytes" => {
                 self.text[i].set(p.vfolder_quota_bytes.map(compact_bytes).unwrap_or_default())
+            }
+            "home_quota_bytes" => {
+                self.text[i].set(p.home_quota_bytes.map(compact_bytes).unwrap_or_default())
             }
             "allowed_node_groups" => self.text[i].set(
                 p.allowed_node_groups

@@ -81,7 +81,9 @@ pub fn UsageBar(folder: VFolder) -> impl IntoView {
 
 /// Who a folder belongs to, in words: "yours", "shared by alice", "project ml".
 pub fn ownership(f: &VFolder) -> String {
-    if f.kind == "project" {
+    if f.kind == "home" {
+        "your home: /home/work in your sessions".into()
+    } else if f.kind == "project" {
         format!("project {}", f.owner)
     } else if f.permission == Permission::Owner {
         "yours".into()

@@ -293,10 +293,11 @@ pub fn FolderPage(id: String) -> impl IntoView {
                     <h1 id="folder-name"><span class="icon icon-dir big" aria-hidden="true"></span>{f.name.clone()}</h1>
                     <PermissionBadge permission=f.permission />
                     {(f.state == "CLONING").then(|| view! { <span class="tag">"cloning…"</span> })}
+                    {(f.kind == "home").then(|| view! { <span class="tag home-tag" title="Mounted at /home/work in your sessions; never shared">"home"</span> })}
                     <span class="spacer"></span>
                     <div class="row-actions">
                         <a class="button small" id="download-folder" href=zip download=format!("{}.zip", f.name)>"Download .zip"</a>
-                        {(owner && f.kind != "project").then(|| view! {
+                        {(owner && f.kind == "user").then(|| view! {
                             <button class="small" id="share-button" on:click=move |_| show(Open::Share)>"Share"</button>
                         })}
                         <button class="small" id="clone-button" on:click=move |_| show(Open::Clone)>"Clone"</button>

@@ -291,6 +291,8 @@ fn FolderRow(folder: VFolder, actions: RowActions) -> impl IntoView {
     let owner = folder.permission == Permission::Owner;
     let shared = folder.kind != "project" && !owner;
     let cloning = folder.state == "CLONING";
+    // A home keeps its name; it may be deleted (the server refuses while a session uses it).
+    let home = folder.kind == "home";
     let (f1, f2, f3) = (folder.clone(), folder.clone(), folder.clone());
     view! {
         <tr class="folder-row" data-name=folder.name.clone() data-id=folder.id.clone()>
@@ -299,6 +301,7 @@ fn FolderRow(folder: VFolder, actions: RowActions) -> impl IntoView {
                     <span class="icon icon-dir" aria-hidden="true"></span>{folder.name.clone()}
                 </a>
                 {cloning.then(|| view! { <span class="tag">"cloning…"</span> })}
+                {home.then(|| view! { <span class="tag home-tag" title="Mounted at /home/work in your sessions; never shared">"home"</span> })}
                 <div class="muted small-print">{ownership(&folder)}</div>
             </td>
             <td><PermissionBadge permission=folder.permission /></td>
@@ -306,9 +309,12 @@ fn FolderRow(folder: VFolder, actions: RowActions) -> impl IntoView {
             <td>
                 <div class="row-actions">
                     <a class="button small" href=href>"Open"</a>
-                    {owner.then(|| view! {
+                    {(owner && !home).then(|| view! {
                         <button class="small ghost rename-folder" on:click=move |_| actions.rename.run(f1.clone())>"Rename"</button>
-                        <button class="small ghost trash-folder" title="Move to the trash"
+                    })}
+                    {owner.then(|| view! {
+                        <button class="small ghost trash-folder"
+                            title=if home { "Move to the trash (only while no session uses it; the next session gets a fresh home)" } else { "Move to the trash" }
                             on:click=move |_| actions.trash.run(f2.clone())>"Delete"</button>
                     })}
                     {shared.then(|| view! {

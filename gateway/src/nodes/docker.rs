@@ -626,6 +626,14 @@ impl Node for DockerNode {
             }
             tokio::time::sleep(Duration::from_millis(50 * conflicts.min(10))).await;
         };
+        // The home is filled first, so files berth writes (dotfiles) win over the image's.
+        if spec.seed_home {
+            let seeded = super::seed::seed_home(&self.docker, &self.instance, &created, spec).await;
+            if let Err(e) = seeded {
+                let _ = self.remove_session(&spec.session_id).await;
+                return Err(e);
+            }
+        }
         if !spec.files.is_empty() {
             if let Err(e) = self.put_files(&created, &spec.files).await {
                 let _ = self.remove_session(&spec.session_id).await;
@@ -742,6 +750,14 @@ impl Node for DockerNode {
             let Some(session_id) = labels.get(LABEL_SESSION) else {
                 continue;
             };
+            // A home being seeded is left alone; an old one is a leftover, removed as a
+            // container without a live session.
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            if labels.contains_key(super::seed::LABEL_SEED)
+                && now - c.created.unwrap_or(0) < super::seed::SEED_GRACE_S
+            {
+                continue;
+            }
             let state = c.state.map(|s| s.to_string()).unwrap_or_default();
             let running = state == "running";
             // Docker says `created` of a container that was never started.

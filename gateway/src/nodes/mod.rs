@@ -1,7 +1,8 @@
 //! Nodes: the Docker engines session containers run on. This module holds the seam, the
 //! [`Node`] trait and its types; [`docker::DockerNode`] implements it (with [`network`]: the
 //! sessions' ICC-off network and the host firewall rule, [`archive`]: files written into a
-//! container before it starts, and [`gpu`]: NVIDIA discovery);
+//! container before it starts, [`seed`]: a persistent home filled from the image, and
+//! [`gpu`]: NVIDIA discovery);
 //! [`registry`] holds the connected nodes by name; [`store`] their records; [`proxy`] the
 //! proxies beside nodes (`berth wsproxy`) and the tokens signed for them; [`health`]
 //! connects them at start and checks them; [`routes`] is `/api/v1/nodes`. The local engine
@@ -19,6 +20,7 @@ pub mod network;
 pub mod proxy;
 pub mod registry;
 pub mod routes;
+pub mod seed;
 pub mod store;
 
 pub use health::{bootstrap, run_health, FAILURES_FOR_DOWN};
@@ -61,6 +63,9 @@ pub struct ContainerSpec {
     /// (through the engine's archive API, so ownership and mode are exact whatever the
     /// container's own rights), in order: a later file at the same path wins.
     pub files: Vec<ContainerFile>,
+    /// Fill the home bind-mounted at `/home/work` from the image's own `/home/work` before
+    /// `files` are written (its first use; see `DockerNode::seed_home`).
+    pub seed_home: bool,
 }
 
 /// A file berth writes into a session's container before it starts (see

@@ -195,6 +195,7 @@ async fn create(
     let apps = api::images::session_apps(&image.apps, &valid.preopen_ports)
         .map_err(|m| AppError::field("preopen_ports", m))?;
     let mounts = crate::vfolders::mounts::resolve(&state.db, &user, &valid.mounts).await?;
+    let home = crate::vfolders::home::for_launch(&state, &user, valid.home, &mounts).await?;
     let app_secret = wsproxy::secret::random_hex(wsproxy::secret::TOKEN_BYTES);
     let id = uuid::Uuid::new_v4().to_string();
     let name = valid.name.clone().unwrap_or_else(generated_name);
@@ -214,6 +215,7 @@ async fn create(
             apps: &apps,
             app_secret: &app_secret,
             mounts: &mounts,
+            home_vfolder: home.as_deref(),
         },
     )
     .await;

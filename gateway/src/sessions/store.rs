@@ -46,6 +46,8 @@ pub struct SessionRow {
     /// The devices a placement took ([`GpuHold`] as JSON); a column that does not decode
     /// fails the query.
     pub gpu_alloc: Option<Json<GpuHold>>,
+    /// The owner's home folder mounted at `/home/work`; `None`: a clean home.
+    pub home_vfolder: Option<String>,
 }
 
 impl std::fmt::Debug for SessionRow {
@@ -82,6 +84,7 @@ impl std::fmt::Debug for SessionRow {
             .field("mounts", &self.mounts)
             .field("queue_pos", &self.queue_pos)
             .field("gpu_alloc", &self.gpu_alloc)
+            .field("home_vfolder", &self.home_vfolder)
             .finish()
     }
 }
@@ -156,6 +159,11 @@ impl SessionRow {
                 })
                 .collect(),
             mounts: self.mounts(),
+            home: if self.home_vfolder.is_some() {
+                api::session::HomeMode::Persistent
+            } else {
+                api::session::HomeMode::Clean
+            },
             created_at: self.created_at.clone(),
             started_at: self.started_at.clone(),
             terminated_at: self.terminated_at.clone(),
@@ -250,6 +258,8 @@ pub struct NewSession<'a> {
     pub apps: &'a [api::images::ServicePort],
     pub app_secret: &'a str,
     pub mounts: &'a [api::vfolders::Mount],
+    /// The home folder to mount at `/home/work` (`None`: clean).
+    pub home_vfolder: Option<&'a str>,
 }
 
 pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
@@ -262,8 +272,8 @@ pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
         .await?;
     sqlx::query(
         "INSERT INTO sessions(id, seq, owner_id, name, kind, image, cpu_milli, mem_bytes, gpu, gpu_shares,
-                              env, command, status, status_reason, created_at, project_id, ports, app_secret, mounts)
-         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'PENDING', $12, $13, $14, $15, $16, $17)",
+                              env, command, status, status_reason, created_at, project_id, ports, app_secret, mounts, home_vfolder)
+         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'PENDING', $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(s.id)
     .bind(s.owner_id)
@@ -287,6 +297,7 @@ pub async fn insert(db: &Db, s: NewSession<'_>) -> sqlx::Result<()> {
     ))
     .bind(s.app_secret)
     .bind(Json(s.mounts))
+    .bind(s.home_vfolder)
     .execute(&mut *tx)
     .await?;
     sqlx::query(

@@ -5,6 +5,7 @@
 
 pub mod files;
 pub mod fs;
+pub mod home;
 pub mod mounts;
 pub mod sharing;
 pub mod store;
@@ -104,18 +105,25 @@ async fn list(
 ) -> AppResult<Json<Vec<VFolder>>> {
     let rows = match q.trash.as_deref() {
         Some("true" | "1") => store::trashed(&state.db, &user).await?,
-        None | Some("false" | "0") => store::usable(&state.db, &user).await?,
+        None | Some("false" | "0") => {
+            // The home is made the first time its owner looks for it.
+            home::ensure(&state, &user).await?;
+            store::usable(&state.db, &user).await?
+        }
         Some(_) => return Err(AppError::field("trash", "Use trash=true or leave it out.")),
     };
     // One policy lookup per owner, not per folder.
-    let mut quotas: std::collections::HashMap<Option<String>, Option<u64>> = Default::default();
+    // (A home has a quota of its own.)
+    let mut quotas: std::collections::HashMap<(Option<String>, bool), Option<u64>> =
+        Default::default();
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
-        let quota = match quotas.get(&r.owner_id) {
+        let key = (r.owner_id.clone(), r.kind == FolderKind::Home.as_str());
+        let quota = match quotas.get(&key) {
             Some(q) => *q,
             None => {
                 let q = store::quota(&state.db, r).await?;
-                quotas.insert(r.owner_id.clone(), q);
+                quotas.insert(key, q);
                 q
             }
         };
@@ -186,7 +194,12 @@ pub(crate) async fn insert_folder(
     folder_state: &str,
 ) -> AppResult<String> {
     let id = uuid::Uuid::new_v4().to_string();
-    let scope = owner_id.or(project_id).unwrap_or_default();
+    // A home's name is unique apart from its owner's own folders (one of theirs may be called
+    // "home" from before homes existed); `vfolders_one_home` keeps one home per user.
+    let scope = match kind {
+        FolderKind::Home => format!("home:{}", owner_id.unwrap_or_default()),
+        _ => owner_id.or(project_id).unwrap_or_default().to_string(),
+    };
     sqlx::query(
         "INSERT INTO vfolders(id, name, kind, owner_id, project_id, scope_id, state, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -234,6 +247,10 @@ async fn create(
             check_folder_count(&state, &user.id).await?;
             insert_folder(&state, &req.name, kind, Some(&user.id), None, "READY").await?
         }
+        // Refused by `validate`: berth makes homes itself.
+        FolderKind::Home => {
+            return Err(AppError::field("type", "Berth makes home folders itself."))
+        }
         FolderKind::Project => {
             if !user.is_admin() {
                 return Err(AppError::forbidden(
@@ -278,6 +295,8 @@ async fn rename(
 ) -> AppResult<Json<VFolder>> {
     api::vfolders::validate_name(&req.name).map_err(|m| AppError::field("name", m))?;
     let row = store::require(&state.db, &user, &id, Permission::Owner).await?;
+    home::refuse_rename(&row)?;
+    api::vfolders::check_not_home_name(&req.name).map_err(|m| AppError::field("name", m))?;
     sqlx::query("UPDATE vfolders SET name = $1 WHERE id = $2")
         .bind(&req.name)
         .bind(&row.id)
@@ -303,6 +322,7 @@ async fn trash(
     Path(id): Path<String>,
 ) -> AppResult<Json<VFolder>> {
     let row = store::require(&state.db, &user, &id, Permission::Owner).await?;
+    home::refuse_trash_in_use(&state.db, &row).await?;
     sqlx::query("UPDATE vfolders SET deleted_at = $1 WHERE id = $2")
         .bind(db::now())
         .bind(&row.id)
@@ -345,7 +365,14 @@ async fn restore(
         .bind(&row.id)
         .execute(&state.db)
         .await
-        .map_err(|e| name_taken(e, &row.name))?;
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() && row.kind == "home" => {
+                AppError::conflict(
+                    "You have a newer home folder already; a trashed home cannot be restored beside it (purge it, or trash the newer one while no session uses it).",
+                )
+            }
+            e => name_taken(e, &row.name),
+        })?;
     let row = store::visible(&state.db, &user, &id).await?;
     Ok(Json(to_api(&state, &row).await?))
 }

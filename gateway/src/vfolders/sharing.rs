@@ -72,6 +72,7 @@ async fn owned_user_folder(
     id: &str,
 ) -> AppResult<store::FolderRow> {
     let row = store::require(&state.db, user, id, Permission::Owner).await?;
+    super::home::refuse_sharing(&row)?;
     if row.kind != "user" {
         return Err(AppError::conflict(format!(
             "Folder {} belongs to a project; every member of the project can use it already.",
@@ -488,7 +489,9 @@ async fn clone(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CloneRequest>,
 ) -> AppResult<(StatusCode, Json<Job>)> {
-    api::vfolders::validate_name(&req.name).map_err(|m| AppError::field("name", m))?;
+    api::vfolders::validate_name(&req.name)
+        .and_then(|()| api::vfolders::check_not_home_name(&req.name))
+        .map_err(|m| AppError::field("name", m))?;
     let src = store::require(&state.db, &user, &id, Permission::Ro).await?;
     if src.state != "READY" {
         return Err(AppError::conflict(format!(

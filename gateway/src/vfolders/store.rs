@@ -52,7 +52,7 @@ SELECT v.id, v.name, v.kind, v.owner_id, v.project_id, v.scope_id, v.state, v.cr
        v.deleted_at,
        COALESCE(u.username, p.name, '') AS owner_name,
        CASE
-         WHEN v.kind = 'user' AND v.owner_id = $1 THEN 'OWNER'
+         WHEN v.kind IN ('user', 'home') AND v.owner_id = $1 THEN 'OWNER'
          WHEN v.kind = 'project' AND $2 = 1 THEN 'OWNER'
          WHEN m.permission IS NOT NULL THEN m.permission
          WHEN v.kind = 'project' AND pm.user_id IS NOT NULL THEN 'WD'
@@ -160,8 +160,12 @@ pub async fn find_usable(
         .min_by_key(rank))
 }
 
-/// The per-folder quota of a folder's owner (the default policy for project folders).
+/// The per-folder quota of a folder's owner (the default policy for project folders; the
+/// owner's `home_quota_bytes` for a home).
 pub async fn quota(db: &Db, row: &FolderRow) -> AppResult<Option<u64>> {
+    if row.kind == api::vfolders::FolderKind::Home.as_str() {
+        return super::home::quota(db, row.owner_id.as_deref().unwrap_or_default()).await;
+    }
     Ok(match &row.owner_id {
         Some(owner) => {
             crate::policy::effective(db, owner)
@@ -173,9 +177,19 @@ pub async fn quota(db: &Db, row: &FolderRow) -> AppResult<Option<u64>> {
     })
 }
 
-/// Live sessions that mount the folder. The text match narrows the rows on both backends; the
-/// decoded mounts decide.
+/// Live sessions that mount the folder (as a home too). The text match narrows the rows on
+/// both backends; the decoded mounts decide.
 pub async fn mounted_by(db: &Db, folder_id: &str) -> AppResult<Vec<String>> {
+    let mut names = mounted_as_folder(db, folder_id).await?;
+    for n in super::home::used_by(db, folder_id).await? {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    Ok(names)
+}
+
+async fn mounted_as_folder(db: &Db, folder_id: &str) -> AppResult<Vec<String>> {
     let rows: Vec<(String, crate::db::Json<Vec<api::vfolders::Mount>>)> = sqlx::query_as(
         "SELECT s.name, s.mounts FROM sessions s
          WHERE s.status NOT IN ('TERMINATED', 'CANCELLED', 'ERROR') AND s.mounts LIKE $1

@@ -756,9 +756,11 @@ pub async fn app_login(
     (http, host, cookie)
 }
 
-/// The smallest session the suite launches.
+/// The smallest session the suite launches. Its home is clean: most tests are not about the
+/// home and also run on nodes that do not see the folder storage, where a persistent home
+/// cannot go (`home.rs` tests the persistent one, the default).
 pub fn small_session(name: &str) -> Value {
-    json!({"name": name, "image": IMAGE, "resources": {"cpu": "0.1", "mem": "128m"}})
+    json!({"name": name, "image": IMAGE, "resources": {"cpu": "0.1", "mem": "128m"}, "home": "clean"})
 }
 
 /// Polls the session every 100 ms until it has `status`. Fails at once if it reaches a

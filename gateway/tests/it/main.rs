@@ -12,6 +12,7 @@ mod crash;
 mod database;
 mod events;
 mod health;
+mod home;
 mod idle;
 mod isolation;
 mod jupyter;

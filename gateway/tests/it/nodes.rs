@@ -805,6 +805,27 @@ async fn a_node_that_declares_where_it_sees_the_folder_storage_runs_sessions_wit
     );
     let r = alice.delete(&format!("/api/v1/sessions/{waiting}")).await;
     assert!(r.status < 300, "{}", r.text());
+    // A persistent home (the default) is a folder mount too: it waits the same way, saying so.
+    let mut with_home = small_session("with-home");
+    with_home.as_object_mut().unwrap().remove("home");
+    let s = alice.create_session(with_home.clone()).await;
+    assert_eq!(s["home"], "persistent");
+    let waiting = s["id"].as_str().unwrap().to_string();
+    wait_until(
+        "the home's waiting reason",
+        Duration::from_secs(30),
+        || async {
+            alice.session(&waiting).await["status_reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(
+                    "mounts or a persistent home run only on nodes that see the folder storage",
+                )
+        },
+    )
+    .await;
+    let r = alice.delete(&format!("/api/v1/sessions/{waiting}")).await;
+    assert!(r.status < 300, "{}", r.text());
 
     // Added again with where it sees the storage (the data dir, mounted at another path, as
     // an NFS export would be on another host): the session runs there, from that path.
@@ -849,6 +870,26 @@ async fn a_node_that_declares_where_it_sees_the_folder_storage_runs_sessions_wit
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.text(), "from-far\n");
+    end_session(&alice, &id).await;
+    // The home, seeded on that engine, is mounted from the node's own view too.
+    let s = alice.create_session(with_home).await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let s = wait_status(&alice, &id, "RUNNING", Duration::from_secs(60)).await;
+    assert_eq!(s["node"], "far", "{s}");
+    let cid = s["container_id"].as_str().unwrap().to_string();
+    let home = alice.get("/api/v1/vfolders").await.expect_json(200);
+    let home = home
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["type"] == "home")
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .unwrap();
+    let source = on_far(&format!(
+        "inspect -f '{{{{range .Mounts}}}}{{{{.Source}}}}{{{{end}}}}' {cid}"
+    ));
+    assert_eq!(source.trim(), format!("{seen}/vfolders/{home}"));
+    assert!(on_far(&format!("exec {cid} cat /home/work/.bashrc")).contains("berth session user"));
     end_session(&alice, &id).await;
     admin
         .patch("/api/v1/nodes/local", &json!({"state": "UP"}))

@@ -300,7 +300,8 @@ async fn a_nodes_own_proxy_serves_its_sessions_and_the_gateway_sees_none_of_thei
         .unwrap()
         .to_string();
     let lab = alice
-        .create_session(json!({"name": "lab", "image": "berth/jupyter", "resources": {"cpu": "0.5", "mem": "512m"}}))
+        // (A clean home: the proxied node does not see the folder storage.)
+        .create_session(json!({"name": "lab", "image": "berth/jupyter", "resources": {"cpu": "0.5", "mem": "512m"}, "home": "clean"}))
         .await["id"]
         .as_str()
         .unwrap()

@@ -31,13 +31,19 @@ impl Lifecycle {
             via_key: false,
             since: 0,
         };
-        crate::vfolders::mounts::recheck(&self.db, &owner, &s.mounts())
-            .await
-            .map_err(|e| {
-                // The cause goes to the log; the session's reason stays a sentence.
-                tracing::warn!(session = %s.id, "rechecking mounts failed: {e:?}");
-                anyhow::anyhow!("the folders could not be looked up")
-            })
+        let checked = match &s.home_vfolder {
+            Some(home) => crate::vfolders::home::recheck(&self.db, &owner.id, home).await,
+            None => Ok(Ok(())),
+        };
+        let checked = match checked {
+            Ok(Ok(())) => crate::vfolders::mounts::recheck(&self.db, &owner, &s.mounts()).await,
+            other => other,
+        };
+        checked.map_err(|e| {
+            // The cause goes to the log; the session's reason stays a sentence.
+            tracing::warn!(session = %s.id, "rechecking mounts failed: {e:?}");
+            anyhow::anyhow!("the folders could not be looked up")
+        })
     }
 
     /// SCHEDULED → PREPARING → RUNNING: creates and starts the container.
@@ -77,29 +83,44 @@ impl Lifecycle {
                 Some(api::policy::DEFAULT_MAX_PROCESSES)
             }
         };
-        // Folders are bind-mounted from where this node sees the storage (declared when it
-        // was added), else from the gateway's own path (a node on its host).
+        // Folders (and the persistent home) are bind-mounted from where this node sees the
+        // storage (declared when it was added), else from the gateway's own path (a node on
+        // its host).
+        let needs_storage = !s.mounts().is_empty() || s.home_vfolder.is_some();
         let node_row = match &s.node {
-            Some(n) if !s.mounts().is_empty() => {
-                match crate::nodes::store::row(&self.db, n).await {
-                    Ok(r) => Some(r),
-                    Err(e) => {
-                        tracing::warn!(session = %s.id, "reading node {n} failed: {e:?}");
-                        None
-                    }
+            Some(n) if needs_storage => match crate::nodes::store::row(&self.db, n).await {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(session = %s.id, "reading node {n} failed: {e:?}");
+                    None
                 }
-            }
+            },
             _ => None,
         };
-        if !s.mounts().is_empty() && !node_row.as_ref().is_some_and(|r| r.reaches_storage()) {
+        if needs_storage && !node_row.as_ref().is_some_and(|r| r.reaches_storage()) {
             let reason = format!(
-                "Node {} does not see the folder storage, so the session's folders cannot be mounted there.",
-                s.node.as_deref().unwrap_or("(none)")
+                "Node {} does not see the folder storage, so the session's {} cannot be mounted there.",
+                s.node.as_deref().unwrap_or("(none)"),
+                if s.mounts().is_empty() { "home folder" } else { "folders" }
             );
             self.transition(&s.id, SessionStatus::Error, &reason, Patch::default())
                 .await;
             return;
         }
+        // A home used for the first time is filled from the image's own /home/work.
+        let seed_home = match &s.home_vfolder {
+            Some(h) => match crate::vfolders::home::needs_seeding(&self.db, h).await {
+                Ok(true) => Some(h.clone()),
+                Ok(false) => None,
+                Err(e) => {
+                    let reason = format!("The home folder could not be looked up: {e}.");
+                    self.transition(&s.id, SessionStatus::Error, &reason, Patch::default())
+                        .await;
+                    return;
+                }
+            },
+            None => None,
+        };
         let spec = ContainerSpec {
             max_processes,
             session_id: s.id.clone(),
@@ -123,9 +144,10 @@ impl Lifecycle {
             command: s.command.clone(),
             ports: s.apps().iter().map(|a| a.port).collect(),
             app_secret: s.app_secret.clone().unwrap_or_default(),
-            mounts: s
-                .mounts()
+            // The home first, at /home/work; folders mounted at launch land inside it.
+            mounts: crate::vfolders::home::as_mount(s.home_vfolder.as_deref())
                 .into_iter()
+                .chain(s.mounts())
                 .map(|m| crate::nodes::BindMount {
                     host: match &node_row {
                         Some(r) => r.folder_source(self.storage.folders_dir(), &m.vfolder),
@@ -136,6 +158,7 @@ impl Lifecycle {
                 })
                 .collect(),
             files: Vec::new(),
+            seed_home: seed_home.is_some(),
         };
         let Some(node) = self.node_of(&s) else {
             let reason = format!(
@@ -148,6 +171,10 @@ impl Lifecycle {
         };
         match node.start_session(&spec).await {
             Ok(cid) => {
+                // The container was made and started, so the home was filled.
+                if let Some(h) = &seed_home {
+                    crate::vfolders::home::mark_seeded_logged(&self.db, h).await;
+                }
                 let patch = Patch {
                     ports: self.published(&s, &cid).await,
                     container_id: Some(cid),

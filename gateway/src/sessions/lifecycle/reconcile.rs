@@ -169,6 +169,10 @@ impl Lifecycle {
                         patch,
                     )
                     .await;
+                    // It started, so its home (if new) was filled before.
+                    if let Some(h) = &s.home_vfolder {
+                        crate::vfolders::home::mark_seeded_logged(&self.db, h).await;
+                    }
                 }
                 // It ran and ended while nobody watched: a real exit, said with its code.
                 (SessionStatus::Preparing, Some(c)) if startup && c.started => {

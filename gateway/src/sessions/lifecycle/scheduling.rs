@@ -102,7 +102,7 @@ impl Lifecycle {
                 owner: s.owner_id.clone(),
                 seq: s.seq as u64,
                 resources: s.resources(),
-                needs_local_storage: !s.mounts().is_empty(),
+                needs_local_storage: !s.mounts().is_empty() || s.home_vfolder.is_some(),
                 allowed_groups: owners
                     .get(&s.owner_id)
                     .and_then(|o| o.policy.allowed_node_groups.clone()),
