@@ -100,6 +100,22 @@ impl Lifecycle {
                 .await;
             return;
         }
+        // Dotfiles: the domain's, the project's, then the owner's (which win).
+        let files = match crate::dotfiles::for_session(
+            &self.db,
+            &s.id,
+            s.project_id.as_deref(),
+            &s.owner_id,
+        )
+        .await
+        {
+            Ok(files) => files,
+            Err(reason) => {
+                self.transition(&s.id, SessionStatus::Error, &reason, Patch::default())
+                    .await;
+                return;
+            }
+        };
         let spec = ContainerSpec {
             max_processes,
             session_id: s.id.clone(),
@@ -135,7 +151,7 @@ impl Lifecycle {
                     target: m.path,
                 })
                 .collect(),
-            files: Vec::new(),
+            files,
         };
         let Some(node) = self.node_of(&s) else {
             let reason = format!(
