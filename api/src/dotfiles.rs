@@ -142,7 +142,9 @@ pub fn validate_path(path: &str, level: Level) -> Result<(), String> {
         return Err(format!("A dotfile path has at most {MAX_PATH} bytes."));
     }
     if path.chars().any(char::is_control) {
-        return Err("A dotfile path cannot contain control characters (NUL, newlines, tabs).".into());
+        return Err(
+            "A dotfile path cannot contain control characters (NUL, newlines, tabs).".into(),
+        );
     }
     let rel = match place(path) {
         Some(Place::Home(rel)) => rel,
@@ -228,7 +230,12 @@ mod tests {
     #[test]
     fn home_paths_at_every_level_and_etc_for_administrators_only() {
         for level in [Level::User, Level::Project, Level::Domain] {
-            for ok in ["~/.bashrc", "~/.config/git/config", "~/.local/bin/tool", "~/a b"] {
+            for ok in [
+                "~/.bashrc",
+                "~/.config/git/config",
+                "~/.local/bin/tool",
+                "~/a b",
+            ] {
                 assert_eq!(validate_path(ok, level), Ok(()), "{ok}");
             }
         }
@@ -274,7 +281,10 @@ mod tests {
             assert!(e.ends_with('.'), "{e}");
         }
         assert_eq!(validate_path("~/.ssh/config", Level::User), Ok(()));
-        assert_eq!(validate_path(&format!("~/{}", "a".repeat(253)), Level::User), Ok(()));
+        assert_eq!(
+            validate_path(&format!("~/{}", "a".repeat(253)), Level::User),
+            Ok(())
+        );
     }
 
     #[test]
@@ -285,7 +295,17 @@ mod tests {
         assert_eq!(parse_mode("0755"), Ok(0o755));
         assert_eq!(parse_mode("0777"), Ok(0o777));
         assert_eq!(parse_mode("0000"), Ok(0));
-        for bad in ["4755", "1777", "2755", "0x644", "rw-r--r--", "", "06440", "0648", "64"] {
+        for bad in [
+            "4755",
+            "1777",
+            "2755",
+            "0x644",
+            "rw-r--r--",
+            "",
+            "06440",
+            "0648",
+            "64",
+        ] {
             let e = parse_mode(bad).expect_err(bad);
             assert!(e.starts_with("Mode "), "{e}");
         }

@@ -107,7 +107,12 @@ mod tests {
         assert_eq!(
             summary(&files),
             vec![
-                ("/etc/profile.d/team.sh".into(), "export TEAM=all".into(), 0, 0o644),
+                (
+                    "/etc/profile.d/team.sh".into(),
+                    "export TEAM=all".into(),
+                    0,
+                    0o644
+                ),
                 ("/home/work/.vimrc".into(), "set nu".into(), 1000, 0o644),
                 ("/home/work/.gitconfig".into(), "[user]".into(), 1000, 0o644),
                 ("/home/work/.bashrc".into(), "user".into(), 1000, 0o755),
@@ -128,8 +133,18 @@ mod tests {
         assert_eq!(
             summary(&files),
             vec![
-                ("/home/work/.config".into(), "user's file".into(), 1000, 0o644),
-                ("/home/work/.local/bin/tool".into(), "user's tool".into(), 1000, 0o755),
+                (
+                    "/home/work/.config".into(),
+                    "user's file".into(),
+                    1000,
+                    0o644
+                ),
+                (
+                    "/home/work/.local/bin/tool".into(),
+                    "user's tool".into(),
+                    1000,
+                    0o755
+                ),
             ]
         );
     }

@@ -142,7 +142,9 @@ pub async fn put(db: &Db, level: Level, owner: &str, req: &PutDotfile) -> sqlx::
 
 /// Whether one of `a` and `b` is a folder the other needs (`~/.config`, `~/.config/x`).
 pub fn clash(a: &str, b: &str) -> bool {
-    let under = |p: &str, dir: &str| p.len() > dir.len() && p.starts_with(dir) && p.as_bytes()[dir.len()] == b'/';
+    let under = |p: &str, dir: &str| {
+        p.len() > dir.len() && p.starts_with(dir) && p.as_bytes()[dir.len()] == b'/'
+    };
     under(a, b) || under(b, a)
 }
 
