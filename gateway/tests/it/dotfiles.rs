@@ -653,3 +653,29 @@ async fn links_and_folders_a_session_left_at_a_dotfiles_path_never_reach_the_nod
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_creations_never_pass_a_levels_limit() {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let own = "/api/v1/dotfiles";
+    for i in 0..MAX_PER_LEVEL - 10 {
+        put(&alice, own, &format!("~/.f/{i:03}"), "x", None).await;
+    }
+    let puts = (0..30).map(|i| {
+        let alice = &alice;
+        async move {
+            alice
+                .put(
+                    own,
+                    &json!({"path": format!("~/.race/{i}"), "content": "x"}),
+                )
+                .await
+                .status
+        }
+    });
+    let mut statuses = futures_util::future::join_all(puts).await;
+    statuses.sort();
+    assert_eq!(statuses, [[201; 10].as_slice(), &[409; 20]].concat());
+    assert_eq!(list(&alice, own).await.len(), MAX_PER_LEVEL);
+}
