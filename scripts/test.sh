@@ -34,7 +34,7 @@ cargo test --workspace --exclude frontend 2>&1 | tee "$BERTH_CACHE/cargo-test.lo
 # on one database, nginx in front): 44 tests, about 4 minutes on 2 cores. In this pass the
 # PostgreSQL-restart test cuts every connection; then it runs alone with a real restart of
 # the cluster (pg_ctl restart under load, about 20 s).
-PG_TESTS=(accounts:: auth:: sessions:: scheduler:: vfolders:: vfolders_attack::racing nodes:: home::
+PG_TESTS=(accounts:: auth:: dotfiles:: sessions:: scheduler:: vfolders:: vfolders_attack::racing nodes:: home::
           crash:: contract:: replicas:: limits::a_parallel_burst stats:: metrics:: usage::)
 log "cargo test: the database-touching integration tests again, on PostgreSQL"
 ensure_postgres

@@ -13,6 +13,7 @@
 //! about axum, sqlx, bollard or the browser.
 
 pub mod auth;
+pub mod dotfiles;
 pub mod events;
 pub mod gpu;
 pub mod images;

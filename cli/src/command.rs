@@ -2,8 +2,8 @@
 //! `serve`, and [`run`] to dispatch them.
 
 use crate::{
-    admin, app, login, node, session, vfolder, AdminCmd, AppArgs, LocalUser, LoginArgs, NodeCmd,
-    Result, SessionCmd, VfolderCmd,
+    admin, app, dotfiles, login, node, session, vfolder, AdminCmd, AppArgs, DotfilesCmd, LocalUser,
+    LoginArgs, NodeCmd, Result, SessionCmd, VfolderCmd,
 };
 
 /// Every `berth` command but `serve`.
@@ -36,6 +36,22 @@ berth vfolder clone data data-copy"
     },
     /// Forward a local TCP port to a session's app through the proxy (SSH, databases, …)
     App(AppArgs),
+    /// Dotfiles written into every session at start: yours, a project's, the domain's
+    #[command(
+        after_help = "At start a session gets the domain's dotfiles, then its project's, then yours: \
+for the same path yours win. Paths are ~/REL (quote them, or the shell expands ~) and, for a \
+project or the domain, /etc/REL.\n\n\
+Examples:\n  \
+berth dotfiles set '~/.bashrc' --file ~/.bashrc\n  \
+berth dotfiles set '~/.local/bin/hello' --file hello.sh --mode 0755\n  \
+berth dotfiles set /etc/pip.conf --file pip.conf --project ml     # admins\n  \
+berth dotfiles list --domain                                       # admins\n  \
+berth dotfiles rm '~/.bashrc'"
+    )]
+    Dotfiles {
+        #[command(subcommand)]
+        cmd: DotfilesCmd,
+    },
     /// Docker engines sessions run on: list, show, add, drain, undrain, rm (admins)
     #[command(
         after_help = "A NODE is a node's name or id. The built-in node `local` is the gateway's own \
@@ -66,6 +82,7 @@ pub async fn run(cmd: Command, create_local: impl AsyncFnOnce(LocalUser) -> Resu
         Command::Session { cmd } => crate::run(session(cmd)).await,
         Command::App(args) => crate::run(app(args)).await,
         Command::Vfolder { cmd } => crate::run(vfolder(cmd)).await,
+        Command::Dotfiles { cmd } => crate::run(dotfiles(cmd)).await,
         Command::Node { cmd } => crate::run(node(cmd)).await,
         Command::Admin { cmd } => crate::run(admin(cmd, create_local)).await,
     }
@@ -91,7 +108,7 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["login", "session", "vfolder", "app", "node", "admin"]
+            ["login", "session", "vfolder", "app", "dotfiles", "node", "admin"]
         );
         assert!(matches!(
             Berth::try_parse_from(["berth", "vfolder", "ls", "data"])

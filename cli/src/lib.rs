@@ -4,8 +4,8 @@
 //! JSON for scripts (`--json`), and report the server's own sentences on failure.
 //!
 //! Layout: [`config`] (where URL and key live), [`client`] (typed HTTP and problem+json),
-//! [`login`], [`session`], [`app`] (TCP tunnels), [`vfolder`] (data folders), [`node`]
-//! (Docker engines), [`admin`], [`table`] (output helpers).
+//! [`login`], [`session`], [`app`] (TCP tunnels), [`vfolder`] (data folders), [`dotfiles`]
+//! (files written into sessions at start), [`node`] (Docker engines), [`admin`], [`table`] (output helpers).
 //!
 //! This crate never depends on the gateway: the `berth` binary (in the gateway package)
 //! flattens [`Command`] next to its own `serve` and hands every other command to
@@ -16,6 +16,7 @@ mod app;
 mod client;
 mod command;
 mod config;
+mod dotfiles;
 mod login;
 mod node;
 mod session;
@@ -25,6 +26,7 @@ mod vfolder;
 pub use admin::{run as admin, AdminCmd, LocalUser};
 pub use app::{run as app, AppArgs};
 pub use command::{run as run_command, Command};
+pub use dotfiles::{run as dotfiles, DotfilesCmd};
 pub use login::{login, LoginArgs};
 pub use node::{run as node, NodeCmd};
 pub use session::{run as session, SessionCmd};

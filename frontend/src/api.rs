@@ -159,6 +159,10 @@ pub async fn patch<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> R
     decode(send_json(Request::patch(path), body).await?).await
 }
 
+pub async fn put<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
+    decode(send_json(Request::put(path), body).await?).await
+}
+
 /// A PUT whose answer the caller does not need (it reloads what it shows).
 pub async fn put_no_content<B: Serialize>(path: &str, body: &B) -> Result<(), ApiError> {
     decode_empty(send_json(Request::put(path), body).await?).await

@@ -43,15 +43,17 @@ pub enum AdminTab {
     Users,
     Projects,
     Policies,
+    Dotfiles,
     Nodes,
     Usage,
 }
 
 impl AdminTab {
-    pub const ALL: [AdminTab; 5] = [
+    pub const ALL: [AdminTab; 6] = [
         Self::Users,
         Self::Projects,
         Self::Policies,
+        Self::Dotfiles,
         Self::Nodes,
         Self::Usage,
     ];
@@ -61,6 +63,7 @@ impl AdminTab {
             Self::Users => "users",
             Self::Projects => "projects",
             Self::Policies => "policies",
+            Self::Dotfiles => "dotfiles",
             Self::Nodes => "nodes",
             Self::Usage => "usage",
         }
@@ -71,6 +74,7 @@ impl AdminTab {
             Self::Users => "Users",
             Self::Projects => "Projects",
             Self::Policies => "Policies",
+            Self::Dotfiles => "Dotfiles",
             Self::Nodes => "Nodes",
             Self::Usage => "Usage",
         }

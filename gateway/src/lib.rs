@@ -11,6 +11,7 @@ pub mod auth;
 mod bus;
 pub mod config;
 pub mod db;
+pub mod dotfiles;
 pub mod error;
 pub mod events;
 mod health;
@@ -105,6 +106,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sessions::router())
         .merge(stats::router())
         .merge(projects::router())
+        .merge(dotfiles::routes::router())
         .merge(policy::router())
         .merge(images::router())
         .merge(events::router())

@@ -2,6 +2,7 @@
 
 pub mod clone;
 pub mod dialog;
+pub mod dotfiles;
 pub mod launcher;
 pub mod policy_form;
 pub mod share;

@@ -1,14 +1,16 @@
 //! Settings: change the password, manage API keys (the secret is shown once, in a dialog),
-//! and read the resource limits that apply to me.
+//! keep my dotfiles (`components::dotfiles`), and read the resource limits that apply to me.
 
 use crate::api::{self, ApiError};
 use crate::components::dialog::{copy_text, select_input, Copied, Dialog};
+use crate::components::dotfiles::DotfilesEditor;
 use crate::components::policy_form::{setting_in_words, SETTINGS};
 use crate::components::status::{when, RoleBadge};
 use ::api::auth::{
     validate_key_name, validate_password, ApiKey, ChangePassword, CreateKey, CreatedKey, Secret,
     User,
 };
+use ::api::dotfiles::Level;
 use ::api::policy::UserPolicy;
 use leptos::prelude::*;
 
@@ -29,7 +31,11 @@ pub fn SettingsPage() -> impl IntoView {
                 <PasswordCard />
                 <MyLimits user_id=me.id.clone() />
             </div>
-            <KeysCard />
+            <div class="stack">
+                <KeysCard />
+                <DotfilesEditor level=Level::User base="/api/v1/dotfiles".to_string() title="Dotfiles"
+                    intro="Written into every session you start, over your project's and the domain's files at the same path: ~/.bashrc, ~/.gitconfig, ~/.vimrc, tools in ~/.local/bin (always on PATH)." />
+            </div>
         </div>
     }
 }

@@ -10,6 +10,7 @@ mod common;
 mod contract;
 mod crash;
 mod database;
+mod dotfiles;
 mod events;
 mod health;
 mod home;

@@ -1,6 +1,8 @@
-//! The admin pages (admins and superadmins only): tabs for users, projects, policies,
-//! nodes (with the scheduler's queue) and usage, a file per tab.
+//! The admin pages (admins and superadmins only): tabs for users, projects (with their
+//! dotfiles), policies, the domain's dotfiles, nodes (with the scheduler's queue) and usage, a
+//! file per tab.
 
+mod dotfiles;
 mod nodes;
 mod policies;
 mod projects;
@@ -26,6 +28,7 @@ pub fn AdminPage(tab: AdminTab) -> impl IntoView {
                 AdminTab::Users => view! { <users::UsersTab /> }.into_any(),
                 AdminTab::Projects => view! { <projects::ProjectsTab /> }.into_any(),
                 AdminTab::Policies => view! { <policies::PoliciesTab /> }.into_any(),
+                AdminTab::Dotfiles => view! { <dotfiles::DotfilesTab /> }.into_any(),
                 AdminTab::Nodes => view! { <nodes::NodesTab /> }.into_any(),
                 AdminTab::Usage => view! { <usage::UsageTab /> }.into_any(),
             }}

@@ -1,9 +1,11 @@
 //! Admin → Projects: every project with its members; create a project, add a member from the
-//! user list, remove one.
+//! user list, remove one; and a chosen project's dotfiles (`components::dotfiles`).
 
 use crate::api::{self, ApiError};
+use crate::components::dotfiles::DotfilesEditor;
 use crate::components::status::{count, day};
 use ::api::auth::User;
+use ::api::dotfiles::Level;
 use ::api::projects::{AddMember, CreateProject, Project};
 use ::api::FieldError;
 use leptos::prelude::*;
@@ -57,6 +59,7 @@ pub fn ProjectsTab() -> impl IntoView {
     };
 
     view! {
+        <div class="stack">
         <div class="admin-grid">
             <CreateProjectForm on_created=Callback::new(replace) />
             <section class="card list">
@@ -90,6 +93,44 @@ pub fn ProjectsTab() -> impl IntoView {
                 }}
             </section>
         </div>
+        <ProjectDotfiles projects=projects />
+        </div>
+    }
+}
+
+/// The dotfiles of one project, chosen in a list (the first one to begin with).
+#[component]
+fn ProjectDotfiles(projects: RwSignal<Vec<Project>>) -> impl IntoView {
+    let chosen = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if chosen.get_untracked().is_none() {
+            if let Some(p) = projects.with(|v| v.first().map(|p| p.id.clone())) {
+                chosen.set(Some(p));
+            }
+        }
+    });
+    view! {
+        {move || (!projects.with(Vec::is_empty)).then(|| view! {
+            <div class="inline-form project-dotfiles-pick">
+                <label>
+                    "Dotfiles of project"
+                    <select id="project-dotfiles-select" prop:value=move || chosen.get().unwrap_or_default()
+                        on:change=move |ev| chosen.set(Some(event_target_value(&ev)).filter(|v| !v.is_empty()))>
+                        {move || projects.get().into_iter().map(|p| view! {
+                            <option value=p.id.clone()>{p.name.clone()}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+            </div>
+        })}
+        {move || chosen.get().and_then(|id| {
+            let name = projects.with(|v| v.iter().find(|p| p.id == id).map(|p| p.name.clone()))?;
+            Some(view! {
+                <DotfilesEditor level=Level::Project base=format!("/api/v1/projects/{}/dotfiles", api::enc(&id))
+                    title=format!("Dotfiles of {name}")
+                    intro="Written into the sessions of this project's members, over the domain's files and under each member's own at the same path. Paths are ~/… or /etc/…." />
+            })
+        })}
     }
 }
 

@@ -121,6 +121,22 @@ impl Lifecycle {
             },
             None => None,
         };
+        // Dotfiles: the domain's, the project's, then the owner's (which win).
+        let files = match crate::dotfiles::for_session(
+            &self.db,
+            &s.id,
+            s.project_id.as_deref(),
+            &s.owner_id,
+        )
+        .await
+        {
+            Ok(files) => files,
+            Err(reason) => {
+                self.transition(&s.id, SessionStatus::Error, &reason, Patch::default())
+                    .await;
+                return;
+            }
+        };
         let spec = ContainerSpec {
             max_processes,
             session_id: s.id.clone(),
@@ -157,7 +173,7 @@ impl Lifecycle {
                     target: m.path,
                 })
                 .collect(),
-            files: Vec::new(),
+            files,
             seed_home: seed_home.is_some(),
         };
         let Some(node) = self.node_of(&s) else {
