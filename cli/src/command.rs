@@ -2,8 +2,8 @@
 //! `serve`, and [`run`] to dispatch them.
 
 use crate::{
-    admin, app, login, node, session, vfolder, AdminCmd, AppArgs, LocalUser, LoginArgs, NodeCmd,
-    Result, SessionCmd, VfolderCmd,
+    admin, app, login, node, session, ssh, vfolder, AdminCmd, AppArgs, LocalUser, LoginArgs,
+    NodeCmd, Result, SessionCmd, SshArgs, SshKeyCmd, VfolderCmd,
 };
 
 /// Every `berth` command but `serve`.
@@ -36,6 +36,23 @@ berth vfolder clone data data-copy"
     },
     /// Forward a local TCP port to a session's app through the proxy (SSH, databases, …)
     App(AppArgs),
+    /// Open a shell in a session over SSH, or run a command there (`berth ssh NAME -- CMD`)
+    #[command(
+        after_help = "Needs an SSH key of yours (`berth ssh-key add ~/.ssh/id_ed25519.pub`) and the \
+system `ssh`. With --stdio it is ssh's ProxyCommand (as `berth ssh-config` writes it).\n\n\
+Examples:\n  \
+berth ssh nb\n  \
+berth ssh nb -- nvidia-smi\n  \
+berth ssh-config >> ~/.ssh/config && ssh berth-nb"
+    )]
+    Ssh(SshArgs),
+    /// Print `Host berth-NAME` blocks for your running sessions (ssh, scp, sftp, rsync, VS Code)
+    SshConfig,
+    /// Your SSH public keys: add, list, rm
+    SshKey {
+        #[command(subcommand)]
+        cmd: SshKeyCmd,
+    },
     /// Docker engines sessions run on: list, show, add, drain, undrain, rm (admins)
     #[command(
         after_help = "A NODE is a node's name or id. The built-in node `local` is the gateway's own \
@@ -65,6 +82,9 @@ pub async fn run(cmd: Command, create_local: impl AsyncFnOnce(LocalUser) -> Resu
         Command::Login(args) => crate::run(login(args)).await,
         Command::Session { cmd } => crate::run(session(cmd)).await,
         Command::App(args) => crate::run(app(args)).await,
+        Command::Ssh(args) => crate::run(ssh::run(args)).await,
+        Command::SshConfig => crate::run(ssh::config_blocks()).await,
+        Command::SshKey { cmd } => crate::run(ssh::key(cmd)).await,
         Command::Vfolder { cmd } => crate::run(vfolder(cmd)).await,
         Command::Node { cmd } => crate::run(node(cmd)).await,
         Command::Admin { cmd } => crate::run(admin(cmd, create_local)).await,
@@ -91,7 +111,17 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["login", "session", "vfolder", "app", "node", "admin"]
+            [
+                "login",
+                "session",
+                "vfolder",
+                "app",
+                "ssh",
+                "ssh-config",
+                "ssh-key",
+                "node",
+                "admin"
+            ]
         );
         assert!(matches!(
             Berth::try_parse_from(["berth", "vfolder", "ls", "data"])

@@ -4,7 +4,8 @@
 //! JSON for scripts (`--json`), and report the server's own sentences on failure.
 //!
 //! Layout: [`config`] (where URL and key live), [`client`] (typed HTTP and problem+json),
-//! [`login`], [`session`], [`app`] (TCP tunnels), [`vfolder`] (data folders), [`node`]
+//! [`login`], [`session`], [`app`] (TCP tunnels), [`ssh`] (SSH keys, `berth ssh`,
+//! `berth ssh-config`), [`vfolder`] (data folders), [`node`]
 //! (Docker engines), [`admin`], [`table`] (output helpers).
 //!
 //! This crate never depends on the gateway: the `berth` binary (in the gateway package)
@@ -19,6 +20,7 @@ mod config;
 mod login;
 mod node;
 mod session;
+mod ssh;
 mod table;
 mod vfolder;
 
@@ -28,6 +30,7 @@ pub use command::{run as run_command, Command};
 pub use login::{login, LoginArgs};
 pub use node::{run as node, NodeCmd};
 pub use session::{run as session, SessionCmd};
+pub use ssh::{SshArgs, SshKeyCmd};
 pub use vfolder::{run as vfolder, VfolderCmd};
 
 use std::fmt;

@@ -24,6 +24,7 @@ mod revocation;
 mod scheduler;
 mod sessions;
 mod shutdown;
+mod ssh;
 mod stats;
 mod terminal;
 mod tunnel;
