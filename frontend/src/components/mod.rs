@@ -5,6 +5,7 @@ pub mod dialog;
 pub mod launcher;
 pub mod policy_form;
 pub mod share;
+pub mod ssh;
 pub mod stats;
 pub mod status;
 pub mod terminal;

@@ -29,7 +29,7 @@ pub fn SettingsPage() -> impl IntoView {
                 <PasswordCard />
                 <MyLimits user_id=me.id.clone() />
             </div>
-            <KeysCard />
+            <div class="stack"><KeysCard /><crate::components::ssh::SshKeysCard /></div>
         </div>
     }
 }
