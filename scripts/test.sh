@@ -35,7 +35,7 @@ cargo test --workspace --exclude frontend 2>&1 | tee "$BERTH_CACHE/cargo-test.lo
 # PostgreSQL-restart test cuts every connection; then it runs alone with a real restart of
 # the cluster (pg_ctl restart under load, about 20 s).
 PG_TESTS=(accounts:: auth:: dotfiles:: sessions:: scheduler:: vfolders:: vfolders_attack::racing nodes:: home::
-          crash:: contract:: replicas:: limits::a_parallel_burst stats:: metrics:: usage::)
+          crash:: contract:: replicas:: limits::a_parallel_burst stats:: metrics:: usage:: ssh::)
 log "cargo test: the database-touching integration tests again, on PostgreSQL"
 ensure_postgres
 ensure_nginx

@@ -187,6 +187,11 @@ pub fn validate_path(path: &str, level: Level) -> Result<(), String> {
             "\"{shown}\" is managed by berth's SSH access; add your public keys under SSH keys instead."
         ));
     }
+    if matches!(place(path), Some(Place::Etc(_))) && (rel == "berth" || rel.starts_with("berth/")) {
+        return Err(format!(
+            "\"{shown}\" is under /etc/berth, where berth keeps a session's own configuration (its SSH server's); choose another path."
+        ));
+    }
     Ok(())
 }
 
@@ -274,6 +279,12 @@ mod tests {
             ("~/a\nb", Level::User, "control characters"),
             ("~/.ssh/authorized_keys", Level::User, "SSH"),
             ("~/.ssh/authorized_keys2", Level::Domain, "SSH"),
+            (
+                "/etc/berth/ssh/authorized_keys",
+                Level::Domain,
+                "/etc/berth",
+            ),
+            ("/etc/berth", Level::Project, "/etc/berth"),
             (long.as_str(), Level::User, "at most 255 bytes"),
         ] {
             let e = validate_path(bad, level).expect_err(bad);

@@ -26,6 +26,11 @@ pub struct ImageInfo {
 }
 
 fn validate_app_name(name: &str) -> Result<(), String> {
+    if name == crate::ssh::SSH_APP {
+        return Err(format!(
+            "app name \"{name}\" is reserved for berth's own SSH server (berth ssh)"
+        ));
+    }
     let ok = (1..=20).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name

@@ -9,7 +9,8 @@
 //! sends decodes here (an idle node's zero allocation included).
 //!
 //! Invariant: this crate depends on serde, serde_json and base64 only (plus `utoipa` behind the
-//! server-only `openapi` feature, for the gateway's OpenAPI document); nothing here knows
+//! server-only `openapi` feature, for the gateway's OpenAPI document, and `ssh-key` behind the
+//! server-only `ssh-key` feature, to parse SSH public keys); nothing here knows
 //! about axum, sqlx, bollard or the browser.
 
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod problem;
 pub mod projects;
 pub mod resources;
 pub mod session;
+pub mod ssh;
 pub mod stats;
 pub mod terminal;
 pub mod usage;

@@ -517,6 +517,10 @@ pub struct Session {
     pub created_at: String,
     pub started_at: Option<String>,
     pub terminated_at: Option<String>,
+    /// The session's SSH server (interactive sessions): its host key, or why it is not
+    /// available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<crate::ssh::SessionSsh>,
 }
 
 /// `POST /api/v1/sessions/{id}/terminal` answer.

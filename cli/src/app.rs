@@ -96,7 +96,7 @@ pub fn check_session(v: &Session, app: &str) -> Result<()> {
 }
 
 /// Where each connection goes and with what key.
-struct Tunnel {
+pub(crate) struct Tunnel {
     /// `POST` here says where this connection's websocket goes.
     ask: String,
     /// The gateway's own tunnel websocket, as this client reaches the gateway.
@@ -122,16 +122,7 @@ pub async fn run(a: AppArgs) -> Result<()> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::Other(format!("cannot listen on {bind}: {e}")))?;
-    let tunnel = Arc::new(Tunnel {
-        ask: api_path(&["sessions", &id, "tunnel", &a.app]),
-        own: format!(
-            "{}{}",
-            ws_base(client.base()),
-            api_path(&["sessions", &id, "tunnel", &a.app])
-        ),
-        key: target.key,
-        client,
-    });
+    let tunnel = Arc::new(Tunnel::new(client, target.key, &id, &a.app));
     println!("Forwarding {local} → {name}/{} (Ctrl-C to stop)", a.app);
     if a.app == "jupyter" {
         // Through a raw tunnel no proxy adds JupyterLab's token: hand it to the user once.
@@ -170,6 +161,20 @@ pub async fn run(a: AppArgs) -> Result<()> {
 }
 
 impl Tunnel {
+    /// The tunnels of session `id`'s app `app` on the server `client` talks to with `key`.
+    pub(crate) fn new(client: Client, key: String, id: &str, app: &str) -> Self {
+        Tunnel {
+            ask: api_path(&["sessions", id, "tunnel", app]),
+            own: format!(
+                "{}{}",
+                ws_base(client.base()),
+                api_path(&["sessions", id, "tunnel", app])
+            ),
+            key,
+            client,
+        }
+    }
+
     /// Opens this connection's websocket, or the server's sentence why not.
     async fn dial(
         &self,
@@ -219,8 +224,18 @@ impl Tunnel {
     /// Splices one local connection with its own websocket until both directions are done.
     async fn serve(&self, tcp: TcpStream) -> Result<()> {
         let _ = tcp.set_nodelay(true);
+        let (tcp_rx, tcp_tx) = tcp.into_split();
+        self.splice(tcp_rx, tcp_tx).await
+    }
+
+    /// Opens one websocket and splices it with a local byte stream (a TCP connection, or
+    /// stdin and stdout for `berth ssh --stdio`) until both directions are done.
+    pub(crate) async fn splice<R, W>(&self, mut tcp_rx: R, mut tcp_tx: W) -> Result<()>
+    where
+        R: tokio::io::AsyncRead + Unpin + Send + 'static,
+        W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let ws = self.dial().await?;
-        let (mut tcp_rx, mut tcp_tx) = tcp.into_split();
         let (mut ws_tx, mut ws_rx) = ws.split();
 
         // Local → server: binary frames; EOF becomes a Close frame.
@@ -271,7 +286,13 @@ impl Tunnel {
                         let _ = tcp_tx.shutdown().await;
                     }
                     Ok(Message::Binary(b)) if open => {
-                        if let Err(e) = tcp_tx.write_all(&b).await {
+                        // Flushed at once: stdout (`berth ssh --stdio`) holds bytes back
+                        // until asked (a TCP stream's flush does nothing).
+                        let wrote = match tcp_tx.write_all(&b).await {
+                            Ok(()) => tcp_tx.flush().await,
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = wrote {
                             outcome = Down::Failed(format!(
                                 "writing to the local connection failed: {e}"
                             ));

@@ -2,8 +2,8 @@
 //! `serve`, and [`run`] to dispatch them.
 
 use crate::{
-    admin, app, dotfiles, login, node, session, vfolder, AdminCmd, AppArgs, DotfilesCmd, LocalUser,
-    LoginArgs, NodeCmd, Result, SessionCmd, VfolderCmd,
+    admin, app, dotfiles, login, node, session, ssh, vfolder, AdminCmd, AppArgs, DotfilesCmd,
+    LocalUser, LoginArgs, NodeCmd, Result, SessionCmd, SshArgs, SshKeyCmd, VfolderCmd,
 };
 
 /// Every `berth` command but `serve`.
@@ -52,6 +52,23 @@ berth dotfiles rm '~/.bashrc'"
         #[command(subcommand)]
         cmd: DotfilesCmd,
     },
+    /// Open a shell in a session over SSH, or run a command there (`berth ssh NAME -- CMD`)
+    #[command(
+        after_help = "Needs an SSH key of yours (`berth ssh-key add ~/.ssh/id_ed25519.pub`) and the \
+system `ssh`. With --stdio it is ssh's ProxyCommand (as `berth ssh-config` writes it).\n\n\
+Examples:\n  \
+berth ssh nb\n  \
+berth ssh nb -- nvidia-smi\n  \
+berth ssh-config >> ~/.ssh/config && ssh berth-nb"
+    )]
+    Ssh(SshArgs),
+    /// Print `Host berth-NAME` blocks for your running sessions (ssh, scp, sftp, rsync, VS Code)
+    SshConfig,
+    /// Your SSH public keys: add, list, rm
+    SshKey {
+        #[command(subcommand)]
+        cmd: SshKeyCmd,
+    },
     /// Docker engines sessions run on: list, show, add, drain, undrain, rm (admins)
     #[command(
         after_help = "A NODE is a node's name or id. The built-in node `local` is the gateway's own \
@@ -81,6 +98,9 @@ pub async fn run(cmd: Command, create_local: impl AsyncFnOnce(LocalUser) -> Resu
         Command::Login(args) => crate::run(login(args)).await,
         Command::Session { cmd } => crate::run(session(cmd)).await,
         Command::App(args) => crate::run(app(args)).await,
+        Command::Ssh(args) => crate::run(ssh::run(args)).await,
+        Command::SshConfig => crate::run(ssh::config_blocks()).await,
+        Command::SshKey { cmd } => crate::run(ssh::key(cmd)).await,
         Command::Vfolder { cmd } => crate::run(vfolder(cmd)).await,
         Command::Dotfiles { cmd } => crate::run(dotfiles(cmd)).await,
         Command::Node { cmd } => crate::run(node(cmd)).await,
@@ -108,7 +128,18 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["login", "session", "vfolder", "app", "dotfiles", "node", "admin"]
+            [
+                "login",
+                "session",
+                "vfolder",
+                "app",
+                "dotfiles",
+                "ssh",
+                "ssh-config",
+                "ssh-key",
+                "node",
+                "admin"
+            ]
         );
         assert!(matches!(
             Berth::try_parse_from(["berth", "vfolder", "ls", "data"])

@@ -4,8 +4,9 @@
 //! JSON for scripts (`--json`), and report the server's own sentences on failure.
 //!
 //! Layout: [`config`] (where URL and key live), [`client`] (typed HTTP and problem+json),
-//! [`login`], [`session`], [`app`] (TCP tunnels), [`vfolder`] (data folders), [`dotfiles`]
-//! (files written into sessions at start), [`node`] (Docker engines), [`admin`], [`table`] (output helpers).
+//! [`login`], [`session`], [`app`] (TCP tunnels), [`ssh`] (SSH keys, `berth ssh`,
+//! `berth ssh-config`), [`vfolder`] (data folders), [`dotfiles`] (files written into sessions
+//! at start), [`node`] (Docker engines), [`admin`], [`table`] (output helpers).
 //!
 //! This crate never depends on the gateway: the `berth` binary (in the gateway package)
 //! flattens [`Command`] next to its own `serve` and hands every other command to
@@ -20,6 +21,7 @@ mod dotfiles;
 mod login;
 mod node;
 mod session;
+mod ssh;
 mod table;
 mod vfolder;
 
@@ -30,6 +32,7 @@ pub use dotfiles::{run as dotfiles, DotfilesCmd};
 pub use login::{login, LoginArgs};
 pub use node::{run as node, NodeCmd};
 pub use session::{run as session, SessionCmd};
+pub use ssh::{SshArgs, SshKeyCmd};
 pub use vfolder::{run as vfolder, VfolderCmd};
 
 use std::fmt;

@@ -41,7 +41,11 @@ impl AppResolver for DbApps {
         if row.status() != SessionStatus::Running {
             return None;
         }
-        let a = row.apps().into_iter().find(|a| a.name == app)?;
+        // berth's SSH server is reached through the tunnel only, never as an HTTP app.
+        let a = row
+            .apps()
+            .into_iter()
+            .find(|a| a.name == app && !crate::ssh::session::is_ssh_app(a))?;
         Some(AppTarget {
             owner_id: row.owner_id.clone(),
             protocol: a.protocol,
@@ -73,6 +77,12 @@ async fn owned_app(
     app: &str,
 ) -> AppResult<(store::SessionRow, store::AppPort, Option<NodeProxy>)> {
     let row = crate::sessions::owned(state, user, id).await?;
+    if app == api::ssh::SSH_APP && !crate::ssh::session::has_ssh(&row) {
+        return Err(AppError::conflict(format!(
+            "Session {} has no SSH server: berth sets one up in interactive sessions launched since SSH came to berth.",
+            row.name
+        )));
+    }
     let Some(a) = row.apps().into_iter().find(|a| a.name == app) else {
         return Err(AppError::new(
             api::ProblemType::NotFound,
@@ -111,6 +121,12 @@ async fn open_app(
     Path((id, app)): Path<(String, String)>,
 ) -> AppResult<Json<AppUrl>> {
     let (row, a, proxy) = owned_app(&state, &user, &id, &app).await?;
+    if crate::ssh::session::is_ssh_app(&a) {
+        return Err(AppError::conflict(format!(
+            "SSH is no web app; reach it with `berth ssh {}` (or `berth ssh-config`).",
+            row.name
+        )));
+    }
     if a.protocol == "tcp" {
         return Err(AppError::conflict(format!(
             "{app} is a TCP app; reach it with `berth app {} {app} --bind 127.0.0.1:PORT`.",
@@ -177,6 +193,9 @@ async fn tunnel(
     let addr = a
         .host
         .ok_or_else(|| AppError::conflict("The app's port is not published."))?;
+    if crate::ssh::session::is_ssh_app(&a) {
+        crate::ssh::session::ensure_listening(&state, &row, addr).await?;
+    }
     let access = user.access(&state);
     // The tunnel's bytes keep the session from being ended as idle.
     let toucher = state.apps.toucher(&id);
@@ -205,6 +224,9 @@ async fn tunnel_url(
     Path((id, app)): Path<(String, String)>,
 ) -> AppResult<Json<AppUrl>> {
     let (row, a, proxy) = owned_app(&state, &user, &id, &app).await?;
+    if let (true, Some(e)) = (crate::ssh::session::is_ssh_app(&a), &row.ssh_error) {
+        return Err(AppError::conflict(e.clone()));
+    }
     let url = match proxy {
         Some(p) => p.tunnel_url(&row, &a, &user.access(&state))?,
         None => format!(

@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod policy;
 mod projects;
 pub mod sessions;
+mod ssh;
 pub mod stats;
 mod terminal;
 mod usage;
@@ -115,6 +116,7 @@ pub fn app(state: AppState) -> Router {
         .merge(vfolders::router())
         .merge(nodes::router())
         .merge(usage::router())
+        .merge(ssh::router())
         .route("/openapi.json", axum::routing::get(openapi::openapi_json))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)

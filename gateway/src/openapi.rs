@@ -192,6 +192,9 @@ impl utoipa::ToSchema for Binary {}
         crate::nodes::routes::update,
         crate::nodes::routes::remove,
         crate::usage::usage,
+        crate::ssh::list,
+        crate::ssh::add,
+        crate::ssh::remove,
     ),
     components(
         schemas(Problem, api::FieldError, api::events::SessionEnding),
@@ -227,6 +230,7 @@ impl utoipa::ToSchema for Binary {}
         (name = "sharing", description = "Invitations, members and clones"),
         (name = "nodes", description = "Docker engines sessions run on (admins)"),
         (name = "usage", description = "Resource usage accounting"),
+        (name = "ssh", description = "SSH public keys for SSH into sessions"),
         (name = "meta", description = "This document"),
     )
 )]

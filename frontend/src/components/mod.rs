@@ -6,6 +6,7 @@ pub mod dotfiles;
 pub mod launcher;
 pub mod policy_form;
 pub mod share;
+pub mod ssh;
 pub mod stats;
 pub mod status;
 pub mod terminal;

@@ -310,6 +310,7 @@ pub fn SessionPage(id: String) -> impl IntoView {
                     </section>
                 })
             }}
+            {move || session.get().map(|s| view! { <crate::components::ssh::SessionSshLine session=s /> })}
             {move || {
                 let running = status.get() == Some(SessionStatus::Running);
                 let id = term_id.clone();

@@ -33,6 +33,7 @@ pub fn SettingsPage() -> impl IntoView {
             </div>
             <div class="stack">
                 <KeysCard />
+                <crate::components::ssh::SshKeysCard />
                 <DotfilesEditor level=Level::User base="/api/v1/dotfiles".to_string() title="Dotfiles"
                     intro="Written into every session you start, over your project's and the domain's files at the same path: ~/.bashrc, ~/.gitconfig, ~/.vimrc, tools in ~/.local/bin (always on PATH)." />
             </div>

@@ -903,6 +903,51 @@ impl Node for DockerNode {
         stream.boxed()
     }
 
+    async fn exec_as_work(&self, container_id: &str, cmd: &[&str]) -> NodeResult<(i64, String)> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        let created = self
+            .docker
+            .create_exec(
+                container_id,
+                CreateExecOptions {
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    cmd: Some(cmd.iter().map(|c| c.to_string()).collect()),
+                    user: Some("1000:1000".to_string()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| sentence("run a command in the container", e))?;
+        let mut out = String::new();
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(|e| sentence("run a command in the container", e))?
+        {
+            while let Some(Ok(chunk)) = output.next().await {
+                if out.len() < 4096 {
+                    out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                }
+            }
+        }
+        let info = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(|e| sentence("run a command in the container", e))?;
+        Ok((info.exit_code.unwrap_or(-1), out))
+    }
+
+    async fn write_files(
+        &self,
+        container_id: &str,
+        files: &[super::ContainerFile],
+    ) -> NodeResult<()> {
+        self.put_files(container_id, files).await
+    }
+
     fn exec_endpoint(&self) -> wsproxy::ExecEndpoint {
         wsproxy::ExecEndpoint {
             docker: self.docker.clone(),

@@ -184,6 +184,12 @@ pub trait Node: Send + Sync {
     fn stats(&self, container_id: &str) -> BoxStream<'static, RawStats>;
     /// Where the websocket proxy attaches terminals.
     fn exec_endpoint(&self) -> wsproxy::ExecEndpoint;
+    /// Runs `cmd` in a running container as uid/gid 1000, without a TTY, waits for it to end
+    /// and returns its exit code (127: no such program) and the tail of its output.
+    async fn exec_as_work(&self, container_id: &str, cmd: &[&str]) -> NodeResult<(i64, String)>;
+    /// Writes `files` into a container, running or not (the archive API, as
+    /// [`ContainerSpec::files`]).
+    async fn write_files(&self, container_id: &str, files: &[ContainerFile]) -> NodeResult<()>;
     /// Whether the node's GPUs are real NVIDIA devices (passed as Docker device requests)
     /// rather than devices declared in configuration (passed as environment only).
     fn real_gpus(&self) -> bool {

@@ -192,8 +192,9 @@ async fn create(
             ));
         }
     }
-    let apps = api::images::session_apps(&image.apps, &valid.preopen_ports)
+    let mut apps = api::images::session_apps(&image.apps, &valid.preopen_ports)
         .map_err(|m| AppError::field("preopen_ports", m))?;
+    apps.extend(crate::ssh::session::app_for(valid.kind));
     let mounts = crate::vfolders::mounts::resolve(&state.db, &user, &valid.mounts).await?;
     let home = crate::vfolders::home::for_launch(&state, &user, valid.home, &mounts).await?;
     let app_secret = wsproxy::secret::random_hex(wsproxy::secret::TOKEN_BYTES);

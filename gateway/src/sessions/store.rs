@@ -48,6 +48,12 @@ pub struct SessionRow {
     pub gpu_alloc: Option<Json<GpuHold>>,
     /// The owner's home folder mounted at `/home/work`; `None`: a clean home.
     pub home_vfolder: Option<String>,
+    /// The session's SSH host key (private, OpenSSH format), made with its first container.
+    pub ssh_host_key: Option<String>,
+    /// Its public half, `ssh-ed25519 BASE64`.
+    pub ssh_host_pub: Option<String>,
+    /// Why the session's SSH server cannot run (an image without sshd).
+    pub ssh_error: Option<String>,
 }
 
 impl std::fmt::Debug for SessionRow {
@@ -85,6 +91,9 @@ impl std::fmt::Debug for SessionRow {
             .field("queue_pos", &self.queue_pos)
             .field("gpu_alloc", &self.gpu_alloc)
             .field("home_vfolder", &self.home_vfolder)
+            .field("ssh_host_key", &self.ssh_host_key.as_ref().map(|_| "***"))
+            .field("ssh_host_pub", &self.ssh_host_pub)
+            .field("ssh_error", &self.ssh_error)
             .finish()
     }
 }
@@ -152,6 +161,8 @@ impl SessionRow {
             apps: self
                 .apps()
                 .into_iter()
+                // berth's own SSH server is no app of the image's (`ssh` below).
+                .filter(|a| !crate::ssh::session::is_ssh_app(a))
                 .map(|a| api::images::ServicePort {
                     name: a.name,
                     protocol: a.protocol,
@@ -167,6 +178,13 @@ impl SessionRow {
             created_at: self.created_at.clone(),
             started_at: self.started_at.clone(),
             terminated_at: self.terminated_at.clone(),
+            ssh: match (&self.ssh_host_pub, crate::ssh::session::has_ssh(self)) {
+                (Some(k), true) => Some(api::ssh::SessionSsh {
+                    host_key: k.clone(),
+                    error: self.ssh_error.clone(),
+                }),
+                _ => None,
+            },
         }
     }
 }

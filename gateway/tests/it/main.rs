@@ -26,6 +26,7 @@ mod revocation;
 mod scheduler;
 mod sessions;
 mod shutdown;
+mod ssh;
 mod stats;
 mod terminal;
 mod tunnel;

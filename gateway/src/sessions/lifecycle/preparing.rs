@@ -176,6 +176,9 @@ impl Lifecycle {
             files,
             seed_home: seed_home.is_some(),
         };
+        let mut spec = spec;
+        spec.files
+            .extend(crate::ssh::session::files(&self.db, &s, &spec.env).await);
         let Some(node) = self.node_of(&s) else {
             let reason = format!(
                 "Node {} is not connected, so the container could not be created.",
@@ -191,6 +194,7 @@ impl Lifecycle {
                 if let Some(h) = &seed_home {
                     crate::vfolders::home::mark_seeded_logged(&self.db, h).await;
                 }
+                let cid_started = cid.clone();
                 let patch = Patch {
                     ports: self.published(&s, &cid).await,
                     container_id: Some(cid),
@@ -220,6 +224,11 @@ impl Lifecycle {
                     }
                 } else {
                     self.metrics.session_launched(&s.created_at);
+                    if crate::ssh::session::has_ssh(&s) {
+                        // Off the launch path: the session is RUNNING already.
+                        let (lc, node, row) = (self.clone(), node.clone(), s.clone());
+                        self.background(crate::ssh::session::start(lc, node, row, cid_started));
+                    }
                     if s.kind() == api::session::SessionType::Batch {
                         // A batch container adopted after a restart may have ended already,
                         // and no event comes for that: its exit is recorded now rather than at
