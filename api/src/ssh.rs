@@ -64,11 +64,6 @@ pub fn host_alias(session_name: &str) -> String {
     format!("berth-{session_name}")
 }
 
-/// The `HostKeyAlias` (the known-hosts name) of a session: `berth-ID`, stable across renames.
-pub fn host_key_alias(session_id: &str) -> String {
-    format!("berth-{session_id}")
-}
-
 /// A key's name: 1–64 characters, no control characters.
 pub fn validate_key_name(name: &str) -> Result<(), String> {
     let n = name.trim().chars().count();

@@ -4,18 +4,20 @@
 //! SSH server, app `ssh`) and `berth ssh-config` (`Host berth-NAME` blocks for my running
 //! sessions, so `ssh`, `scp`, `sftp`, `rsync -e ssh`, VS Code Remote-SSH and PyCharm work).
 //!
-//! The host keys berth made for the sessions go into `~/.config/berth/known_hosts` (beside
-//! the configuration), named `berth-ID` (`HostKeyAlias`), so clients check them strictly
-//! without a first-use prompt.
+//! Hosts are named `berth-NAME` and every option is by name, looked up when ssh connects:
+//! the ProxyCommand is `berth ssh --stdio --ssh-host %n` and the host key comes from berth
+//! itself (`KnownHostsCommand berth ssh --known-hosts --ssh-host %n`, OpenSSH 8.5 or later),
+//! checked strictly with no other known-hosts file, so there is no first-use prompt and no
+//! stale line. Blocks appended twice, or left from ended sessions, stay right: a block for a
+//! name reaches whichever session has that name now, and the closing `Host berth-*` block
+//! covers sessions started later.
 
 use super::app::Tunnel;
 use super::client::{api_path, Auth, Client};
 use super::{config, table, Error, Result};
 use api::session::{Session, SessionStatus};
-use api::ssh::{host_alias, host_key_alias, NewSshKey, SshKey, SSH_APP, SSH_USER};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use api::ssh::{host_alias, NewSshKey, SshKey, SSH_APP, SSH_USER};
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct SshArgs {
@@ -24,6 +26,12 @@ pub struct SshArgs {
     /// Splice stdin and stdout with the session's SSH server: the ProxyCommand of `ssh`
     #[arg(long)]
     pub stdio: bool,
+    /// Print the session's host key as a known-hosts line: the KnownHostsCommand of `ssh`
+    #[arg(long, conflicts_with = "stdio")]
+    pub known_hosts: bool,
+    /// SESSION is an ssh host name, `berth-NAME` (as `berth ssh-config`'s blocks pass it)
+    #[arg(long)]
+    pub ssh_host: bool,
     /// A command to run instead of a login shell (after `--`)
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -137,94 +145,57 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''")).replace('%', "%%")
 }
 
-/// The `ProxyCommand` of session `id`: this very program, `ssh --stdio ID`.
-fn proxy_command(id: &str) -> Result<String> {
+/// This very program, quoted for ssh's configuration.
+fn this_program() -> Result<String> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::Other(format!("cannot tell where this berth program is: {e}")))?;
-    Ok(format!(
-        "{} ssh --stdio {id}",
-        shell_quote(&exe.to_string_lossy())
-    ))
+    Ok(shell_quote(&exe.to_string_lossy()))
 }
 
-/// `~/.config/berth/known_hosts`.
-fn known_hosts_path() -> Result<PathBuf> {
-    let cfg = config::path()?;
-    Ok(cfg.parent().unwrap_or(Path::new(".")).join("known_hosts"))
-}
-
-/// Writes the host keys of `sessions` into berth's known hosts, replacing their old lines
-/// and keeping every other one.
-fn remember_host_keys(sessions: &[&Session]) -> Result<PathBuf> {
-    let p = known_hosts_path()?;
-    let old = std::fs::read_to_string(&p).unwrap_or_default();
-    let ours: Vec<(String, &str)> = sessions
-        .iter()
-        .filter_map(|s| Some((host_key_alias(&s.id), s.ssh.as_ref()?.host_key.as_str())))
-        .collect();
-    let mut text: String = old
-        .lines()
-        .filter(|l| {
-            let host = l.split_whitespace().next().unwrap_or("");
-            !ours.iter().any(|(a, _)| a == host)
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    for (alias, key) in &ours {
-        text.push_str(&format!("{alias} {key}\n"));
-    }
-    if let Some(dir) = p.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Other(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let tmp = p.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &p)
-    };
-    write().map_err(|e| Error::Other(format!("cannot write {}: {e}", p.display())))?;
-    Ok(p)
-}
-
-/// The `ssh` options that reach session `s`: user, proxy, host key alias and known hosts.
-fn ssh_options(s: &Session, known_hosts: &Path) -> Result<Vec<(&'static str, String)>> {
+/// The `ssh` options that reach a session by its host name `berth-NAME` (ssh's `%n`):
+/// proxy and host key both asked of berth when ssh connects, checked strictly.
+fn ssh_options() -> Result<Vec<(&'static str, String)>> {
+    let me = this_program()?;
     Ok(vec![
         ("User", SSH_USER.to_string()),
-        ("ProxyCommand", proxy_command(&s.id)?),
-        ("HostKeyAlias", host_key_alias(&s.id)),
+        ("ProxyCommand", format!("{me} ssh --stdio --ssh-host %n")),
         (
-            "UserKnownHostsFile",
-            shell_quote(&known_hosts.to_string_lossy()),
+            "KnownHostsCommand",
+            format!("{me} ssh --known-hosts --ssh-host %n"),
         ),
+        ("UserKnownHostsFile", "/dev/null".into()),
+        ("GlobalKnownHostsFile", "/dev/null".into()),
         ("StrictHostKeyChecking", "yes".into()),
     ])
 }
 
-/// One `Host berth-NAME` block of `berth ssh-config`.
-pub fn host_block(s: &Session, known_hosts: &Path) -> Result<String> {
-    let mut out = format!(
-        "Host {}\n  HostName {}\n",
-        host_alias(&s.name),
-        host_key_alias(&s.id)
-    );
-    for (k, v) in ssh_options(s, known_hosts)? {
+/// One `Host PATTERN` block of `berth ssh-config`.
+fn host_block(pattern: &str, options: &[(&'static str, String)]) -> String {
+    let mut out = format!("Host {pattern}\n");
+    for (k, v) in options {
         out.push_str(&format!("  {k} {v}\n"));
     }
-    Ok(out)
+    out
+}
+
+/// The session a command names: with `--ssh-host`, `berth-NAME` is session NAME.
+fn named(a: &SshArgs) -> Result<&str> {
+    if !a.ssh_host {
+        return Ok(&a.session);
+    }
+    a.session.strip_prefix("berth-").ok_or_else(|| {
+        Error::Other(format!(
+            "\"{}\" is not a berth host name: those are berth-NAME.",
+            a.session
+        ))
+    })
 }
 
 pub async fn run(a: SshArgs) -> Result<()> {
     let target = config::resolve()?;
     let key = target.key.clone();
     let c = Client::new(&target.url, Auth::Key(target.key))?;
-    let id = super::session::resolve(&c, &a.session).await?;
+    let id = super::session::resolve(&c, named(&a)?).await?;
     if a.stdio {
         // ssh waits on our stdout and owns the terminal: errors go to stderr, as ssh shows them.
         let t = Tunnel::new(c, key, &id, SSH_APP);
@@ -239,10 +210,16 @@ pub async fn run(a: SshArgs) -> Result<()> {
     if let Some(why) = unreachable_why(&s) {
         return Err(Error::Other(why));
     }
-    let known = remember_host_keys(&[&s])?;
+    if a.known_hosts {
+        // ssh looks the key up under the name it was given, `berth-NAME`.
+        if let Some(x) = &s.ssh {
+            println!("{} {}", host_alias(&s.name), x.host_key);
+        }
+        return Ok(());
+    }
     let mut cmd =
         std::process::Command::new(std::env::var("BERTH_SSH").unwrap_or_else(|_| "ssh".into()));
-    for (k, v) in ssh_options(&s, &known)? {
+    for (k, v) in ssh_options()? {
         cmd.arg("-o").arg(format!("{k}={v}"));
     }
     cmd.arg(host_alias(&s.name));
@@ -256,7 +233,8 @@ pub async fn run(a: SshArgs) -> Result<()> {
     )))
 }
 
-/// `berth ssh-config`: a `Host` block per running session of mine that has SSH.
+/// `berth ssh-config`: a `Host berth-NAME` block per running session of mine that has SSH
+/// (tools such as VS Code list those), then `Host berth-*` for sessions started later.
 pub async fn config_blocks() -> Result<()> {
     let target = config::resolve()?;
     let c = Client::new(&target.url, Auth::Key(target.key))?;
@@ -266,20 +244,26 @@ pub async fn config_blocks() -> Result<()> {
         .iter()
         .filter(|s| s.owner == me.id && unreachable_why(s).is_none())
         .collect();
-    let known = remember_host_keys(&mine)?;
-    let mut out = format!(
-        "# berth ssh-config: {} session(s) of {} at {}; host keys in {}.\n# Use: berth ssh-config >> ~/.ssh/config, then ssh berth-NAME (or scp, sftp, rsync, VS Code Remote-SSH).\n",
-        mine.len(),
-        me.username,
-        target.url,
-        known.display()
-    );
-    for s in mine {
-        out.push('\n');
-        out.push_str(&host_block(s, &known)?);
-    }
-    print!("{out}");
+    print!("{}", config_text(&me.username, &target.url, &mine)?);
     Ok(())
+}
+
+fn config_text(user: &str, url: &str, sessions: &[&Session]) -> Result<String> {
+    let options = ssh_options()?;
+    let mut out = format!(
+        "# berth ssh-config: {} running session(s) of {user} at {url}.\n\
+         # Use: berth ssh-config >> ~/.ssh/config, then ssh berth-NAME (or scp, sftp, rsync,\n\
+         # VS Code Remote-SSH). Every block asks berth when ssh connects: blocks never go stale,\n\
+         # and berth-* reaches sessions started later too.\n",
+        sessions.len()
+    );
+    for s in sessions {
+        out.push('\n');
+        out.push_str(&host_block(&host_alias(&s.name), &options));
+    }
+    out.push('\n');
+    out.push_str(&host_block("berth-*", &options));
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -295,18 +279,32 @@ mod tests {
     }
 
     #[test]
-    fn blocks_name_the_session_and_its_host_key() {
+    fn blocks_reach_sessions_by_name_and_ask_berth_for_the_host_key() {
         let s = test_session(
             json!({"id": "0b6c1c1e-7e29-4a57-9e2f-2f8f2cfa6a00", "name": "nb", "status": "RUNNING",
             "ssh": {"host_key": "ssh-ed25519 AAAA"}}),
         );
         assert!(unreachable_why(&s).is_none());
-        let b = host_block(&s, Path::new("/h/.config/berth/known_hosts")).unwrap();
-        assert!(b.starts_with("Host berth-nb\n  HostName berth-0b6c1c1e-7e29-4a57-9e2f-2f8f2cfa6a00\n  User work\n  ProxyCommand '"));
-        assert!(b.contains(" ssh --stdio 0b6c1c1e-7e29-4a57-9e2f-2f8f2cfa6a00\n"));
-        assert!(b.contains("  HostKeyAlias berth-0b6c1c1e-7e29-4a57-9e2f-2f8f2cfa6a00\n"));
-        assert!(b.contains("  UserKnownHostsFile '/h/.config/berth/known_hosts'\n"));
-        assert!(b.contains("  StrictHostKeyChecking yes\n"));
+        let t = config_text("alice", "http://b", &[&s]).unwrap();
+        let nb = t
+            .find("\nHost berth-nb\n  User work\n  ProxyCommand '")
+            .expect(&t);
+        let any = t.find("\nHost berth-*\n  User work\n").expect(&t);
+        assert!(nb < any, "{t}");
+        assert_eq!(t.matches(" ssh --stdio --ssh-host %n\n").count(), 2, "{t}");
+        assert_eq!(t.matches("  KnownHostsCommand '").count(), 2, "{t}");
+        assert_eq!(
+            t.matches(" ssh --known-hosts --ssh-host %n\n").count(),
+            2,
+            "{t}"
+        );
+        assert_eq!(
+            t.matches("  UserKnownHostsFile /dev/null\n").count(),
+            2,
+            "{t}"
+        );
+        assert_eq!(t.matches("  StrictHostKeyChecking yes\n").count(), 2, "{t}");
+        assert!(!t.contains("0b6c1c1e"), "by name only: {t}");
         let s = test_session(json!({"name": "nb", "status": "RUNNING",
             "ssh": {"host_key": "k", "error": "The image x has no OpenSSH server."}}));
         assert_eq!(
@@ -315,6 +313,21 @@ mod tests {
         );
         let s = test_session(json!({"name": "nb", "status": "RUNNING"}));
         assert!(unreachable_why(&s).unwrap().contains("no SSH server"));
+    }
+
+    #[test]
+    fn an_ssh_host_names_its_session() {
+        let args = |session: &str, ssh_host: bool| SshArgs {
+            session: session.into(),
+            stdio: true,
+            known_hosts: false,
+            ssh_host,
+            command: vec![],
+        };
+        assert_eq!(named(&args("berth-nb", true)).unwrap(), "nb");
+        assert_eq!(named(&args("berth-berth-x", true)).unwrap(), "berth-x");
+        assert_eq!(named(&args("berth-x", false)).unwrap(), "berth-x");
+        assert!(named(&args("nb", true)).is_err());
     }
 
     #[test]

@@ -66,7 +66,7 @@ test("an SSH key, a dotfile and a home that keeps a file across two sessions", a
   await page.fill("#ssh-key-text", pub);
   await page.click("#ssh-key-add");
   const keyRow = page.locator("#ssh-keys tr.ssh-key-row");
-  await keyRow.waitFor();
+  await keyRow.waitFor({ timeout: 5000 }).catch(async (e) => { await shot(page, "workspace-debug"); throw e; });
   assert.match(await keyRow.locator(".fingerprint").textContent(), /^SHA256:/);
   assert.match(await keyRow.textContent(), /dana@laptop/);
 

@@ -297,7 +297,7 @@ async fn ssh_scp_and_sftp_reach_a_session_with_its_owners_keys_only() {
     let fake = a.home.path().join("fake_known_hosts");
     let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
     let mut other_pub = other_pub.split(' ').take(2).collect::<Vec<_>>().join(" ");
-    other_pub.insert_str(0, &format!("berth-{id} "));
+    other_pub.insert_str(0, "berth-box ");
     std::fs::write(&fake, format!("{other_pub}\n")).unwrap();
     let out = a.openssh(
         "ssh",
@@ -305,7 +305,7 @@ async fn ssh_scp_and_sftp_reach_a_session_with_its_owners_keys_only() {
         &a.identity(),
         &[
             "-o",
-            &format!("UserKnownHostsFile={}", fake.display()),
+            &format!("KnownHostsCommand=/bin/cat {}", fake.display()),
             "berth-box",
             "true",
         ],
@@ -415,11 +415,37 @@ async fn ssh_scp_and_sftp_reach_a_session_with_its_owners_keys_only() {
         "{}",
         stderr(&out)
     );
-    // Bob's own ssh-config has no block for Alice's session.
+    // Bob's own ssh-config has no block for Alice's session, and its catch-all block finds
+    // no session of that name for him: no proxy, no host key.
     let out = b.berth(&["ssh-config"]);
     assert!(!stdout(&out).contains("Host berth-box"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("Host berth-*"), "{}", stdout(&out));
+    for how in ["--stdio", "--known-hosts"] {
+        let out = b.berth(&["ssh", how, "--ssh-host", "berth-box"]);
+        assert!(!out.status.success());
+        assert!(stdout(&out).is_empty(), "{how}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("berth: There is no session"),
+            "{how}: {}",
+            stderr(&out)
+        );
+    }
     let _ = k2;
     end_session(&alice, &id).await;
+    let second = a.home.path().join("second");
+
+    // The config written for the first "box" stays right: a new session of that name (with a
+    // new host key) and one started after the config was written are reached through it.
+    let again = launch(&alice, small_session("box")).await;
+    let later = launch(&alice, small_session("later")).await;
+    for host in ["berth-box", "berth-later"] {
+        let out = a.openssh("ssh", &cfg, &second, &[host, "echo $BERTH_SESSION_ID"]);
+        assert!(out.status.success(), "{host}: {}", stderr(&out));
+        let want = if host == "berth-box" { &again } else { &later };
+        assert_eq!(stdout(&out).trim(), want["id"].as_str().unwrap(), "{host}");
+    }
+    end_session(&alice, again["id"].as_str().unwrap()).await;
+    end_session(&alice, later["id"].as_str().unwrap()).await;
 }
 
 #[tokio::test]
