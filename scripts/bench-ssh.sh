@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SSH copy benchmark: `scp` of one file (default 1 GiB) into a running session through
 # `berth ssh-config` (OpenSSH → berth ssh --stdio → the gateway's tunnel → the session's
-# sshd), against `docker cp` of the same file into the same container, in the same run.
-# Prints both times, throughputs and the ratio (scp time / docker cp time).
+# sshd), against `scp` straight to the same sshd's published loopback port (the direct path:
+# the same cipher work, no berth) and `docker cp` of the same file into the same container, in
+# the same run. Prints the times, throughputs and ratios.
 #
 # Usage: scripts/bench-ssh.sh [BERTH_BIN]   (default: this checkout's release build)
 # Environment: BENCH_SSH_MB (file size in MiB, default 1024).
@@ -78,22 +79,32 @@ SSH=(-F "$WORK/ssh_config" -i "$HOME/.ssh/id_ed25519" -o IdentitiesOnly=yes -o B
 ssh "${SSH[@]}" berth-bench true
 cat "$WORK/file.bin" >/dev/null
 
+# The direct path: the same sshd at its published loopback port, no berth in between.
+DIRECT_PORT="$(docker port "$CONTAINER" 2200/tcp | head -n1 | sed 's/.*://')"
+DIRECT=(-P "$DIRECT_PORT" -i "$HOME/.ssh/id_ed25519" -o IdentitiesOnly=yes -o BatchMode=yes
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
+ssh -p "$DIRECT_PORT" "${DIRECT[@]:2}" work@127.0.0.1 true
+
 t0=$(date +%s.%N)
 scp -q "${SSH[@]}" "$WORK/file.bin" berth-bench:/home/work/via-scp.bin
 t1=$(date +%s.%N)
 docker cp "$WORK/file.bin" "$CONTAINER:/home/work/via-docker-cp.bin"
 t2=$(date +%s.%N)
+scp -q "${DIRECT[@]}" "$WORK/file.bin" work@127.0.0.1:/home/work/via-direct.bin
+t3=$(date +%s.%N)
 
 want="$(sha256sum <"$WORK/file.bin" | cut -c1-64)"
 got="$(ssh "${SSH[@]}" berth-bench 'sha256sum < /home/work/via-scp.bin' | cut -c1-64)"
 [ "$want" = "$got" ] || { echo "the copy differs from the file" >&2; exit 1; }
 
-python3 - "$MB" "$t0" "$t1" "$t2" <<'PY'
+python3 - "$MB" "$t0" "$t1" "$t2" "$t3" <<'PY'
 import sys
-mb, t0, t1, t2 = int(sys.argv[1]), *map(float, sys.argv[2:])
-scp, cp = t1 - t0, t2 - t1
+mb, t0, t1, t2, t3 = int(sys.argv[1]), *map(float, sys.argv[2:])
+scp, cp, direct = t1 - t0, t2 - t1, t3 - t2
 print(f"file: {mb} MiB")
 print(f"scp through berth ssh-config: {scp:.2f} s ({mb / scp:.0f} MiB/s)")
+print(f"scp straight to the sshd's loopback port: {direct:.2f} s ({mb / direct:.0f} MiB/s)")
 print(f"docker cp (same file, same container): {cp:.2f} s ({mb / cp:.0f} MiB/s)")
-print(f"ratio scp / docker cp: {scp / cp:.2f}")
+print(f"ratio berth / direct scp (throughput): {direct / scp:.2f}")
+print(f"ratio scp / docker cp (time): {scp / cp:.2f}")
 PY

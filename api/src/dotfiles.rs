@@ -197,6 +197,12 @@ pub fn validate_path(path: &str, level: Level) -> Result<(), String> {
 
 /// Content: UTF-8 text (the type guarantees it) of at most [`MAX_CONTENT`] bytes.
 pub fn validate_content(content: &str) -> Result<(), String> {
+    if content.contains('\0') {
+        return Err(
+            "A dotfile is text and cannot contain NUL bytes; upload binary files to a folder instead."
+                .into(),
+        );
+    }
     if content.len() > MAX_CONTENT {
         return Err(format!(
             "A dotfile holds at most 64 KiB ({MAX_CONTENT} bytes); this one has {} bytes.",
@@ -344,6 +350,9 @@ mod tests {
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["path", "content", "mode"]);
         assert!(errs[1].message.contains("64 KiB"), "{}", errs[1].message);
+        // PostgreSQL's text cannot hold NUL: refused with a sentence, not a database error.
+        let e = validate_content("a\0b").unwrap_err();
+        assert!(e.contains("NUL"), "{e}");
     }
 
     #[test]

@@ -443,12 +443,14 @@ pub struct Job {
 /// Where the mounts of a session live and what may not be covered.
 pub const HOME: &str = "/home/work";
 
-const SYSTEM_PATHS: [&str; 13] = [
+const SYSTEM_PATHS: [&str; 14] = [
     "/bin",
     "/boot",
     "/dev",
     "/etc",
     "/lib",
+    // Where berth mounts folders meant for inside a persistent home (linked into it).
+    "/mnt/berth",
     "/opt/berth",
     "/proc",
     "/root",
@@ -659,6 +661,8 @@ mod tests {
             "/lib64",
             "/opt/berth",
             "/opt/berth/x",
+            "/mnt/berth",
+            "/mnt/berth/x",
             "/home/work",
             "/home",
             "/var/tmp",

@@ -5,12 +5,13 @@
 //! sessions, so `ssh`, `scp`, `sftp`, `rsync -e ssh`, VS Code Remote-SSH and PyCharm work).
 //!
 //! Hosts are named `berth-NAME` and every option is by name, looked up when ssh connects:
-//! the ProxyCommand is `berth ssh --stdio --ssh-host %n` and the host key comes from berth
-//! itself (`KnownHostsCommand berth ssh --known-hosts --ssh-host %n`, OpenSSH 8.5 or later),
-//! checked strictly with no other known-hosts file, so there is no first-use prompt and no
-//! stale line. Blocks appended twice, or left from ended sessions, stay right: a block for a
-//! name reaches whichever session has that name now, and the closing `Host berth-*` block
-//! covers sessions started later.
+//! the ProxyCommand is `berth ssh --stdio --ssh-host berth-NAME` and the host key comes from
+//! berth itself (`KnownHostsCommand berth ssh --known-hosts --ssh-host berth-NAME`, OpenSSH 8.5
+//! or later), checked strictly with no other known-hosts file, so there is no first-use prompt
+//! and no stale line: a block appended twice, or left from an ended session, reaches whichever
+//! session has that name now. The name is written literally into each block (session names are
+//! `[a-z0-9-]`), never ssh's `%n`: a host name a hostile repository hands to ssh (say, a git
+//! submodule URL) could otherwise reach the ProxyCommand's shell (CVE-2023-51385).
 
 use super::app::Tunnel;
 use super::client::{api_path, Auth, Client};
@@ -152,16 +153,19 @@ fn this_program() -> Result<String> {
     Ok(shell_quote(&exe.to_string_lossy()))
 }
 
-/// The `ssh` options that reach a session by its host name `berth-NAME` (ssh's `%n`):
-/// proxy and host key both asked of berth when ssh connects, checked strictly.
-fn ssh_options() -> Result<Vec<(&'static str, String)>> {
+/// The `ssh` options that reach the session named by host `berth-NAME`: proxy and host key
+/// both asked of berth when ssh connects, checked strictly.
+fn ssh_options(host: &str) -> Result<Vec<(&'static str, String)>> {
     let me = this_program()?;
     Ok(vec![
         ("User", SSH_USER.to_string()),
-        ("ProxyCommand", format!("{me} ssh --stdio --ssh-host %n")),
+        (
+            "ProxyCommand",
+            format!("{me} ssh --stdio --ssh-host {host}"),
+        ),
         (
             "KnownHostsCommand",
-            format!("{me} ssh --known-hosts --ssh-host %n"),
+            format!("{me} ssh --known-hosts --ssh-host {host}"),
         ),
         ("UserKnownHostsFile", "/dev/null".into()),
         ("GlobalKnownHostsFile", "/dev/null".into()),
@@ -219,10 +223,11 @@ pub async fn run(a: SshArgs) -> Result<()> {
     }
     let mut cmd =
         std::process::Command::new(std::env::var("BERTH_SSH").unwrap_or_else(|_| "ssh".into()));
-    for (k, v) in ssh_options()? {
+    let host = host_alias(&s.name);
+    for (k, v) in ssh_options(&host)? {
         cmd.arg("-o").arg(format!("{k}={v}"));
     }
-    cmd.arg(host_alias(&s.name));
+    cmd.arg(&host);
     if !a.command.is_empty() {
         cmd.arg("--").args(&a.command);
     }
@@ -233,8 +238,7 @@ pub async fn run(a: SshArgs) -> Result<()> {
     )))
 }
 
-/// `berth ssh-config`: a `Host berth-NAME` block per running session of mine that has SSH
-/// (tools such as VS Code list those), then `Host berth-*` for sessions started later.
+/// `berth ssh-config`: a `Host berth-NAME` block per running session of mine that has SSH.
 pub async fn config_blocks() -> Result<()> {
     let target = config::resolve()?;
     let c = Client::new(&target.url, Auth::Key(target.key))?;
@@ -249,20 +253,18 @@ pub async fn config_blocks() -> Result<()> {
 }
 
 fn config_text(user: &str, url: &str, sessions: &[&Session]) -> Result<String> {
-    let options = ssh_options()?;
     let mut out = format!(
         "# berth ssh-config: {} running session(s) of {user} at {url}.\n\
          # Use: berth ssh-config >> ~/.ssh/config, then ssh berth-NAME (or scp, sftp, rsync,\n\
-         # VS Code Remote-SSH). Every block asks berth when ssh connects: blocks never go stale,\n\
-         # and berth-* reaches sessions started later too.\n",
+         # VS Code Remote-SSH). Each block asks berth when ssh connects, so it never goes stale;\n\
+         # run it again for sessions with new names.\n",
         sessions.len()
     );
     for s in sessions {
+        let host = host_alias(&s.name);
         out.push('\n');
-        out.push_str(&host_block(&host_alias(&s.name), &options));
+        out.push_str(&host_block(&host, &ssh_options(&host)?));
     }
-    out.push('\n');
-    out.push_str(&host_block("berth-*", &options));
     Ok(out)
 }
 
@@ -286,24 +288,20 @@ mod tests {
         );
         assert!(unreachable_why(&s).is_none());
         let t = config_text("alice", "http://b", &[&s]).unwrap();
-        let nb = t
-            .find("\nHost berth-nb\n  User work\n  ProxyCommand '")
-            .expect(&t);
-        let any = t.find("\nHost berth-*\n  User work\n").expect(&t);
-        assert!(nb < any, "{t}");
-        assert_eq!(t.matches(" ssh --stdio --ssh-host %n\n").count(), 2, "{t}");
-        assert_eq!(t.matches("  KnownHostsCommand '").count(), 2, "{t}");
-        assert_eq!(
-            t.matches(" ssh --known-hosts --ssh-host %n\n").count(),
-            2,
+        assert!(
+            t.contains("\nHost berth-nb\n  User work\n  ProxyCommand '"),
             "{t}"
         );
-        assert_eq!(
-            t.matches("  UserKnownHostsFile /dev/null\n").count(),
-            2,
+        assert!(t.contains(" ssh --stdio --ssh-host berth-nb\n"), "{t}");
+        assert!(t.contains("  KnownHostsCommand '"), "{t}");
+        assert!(
+            t.contains(" ssh --known-hosts --ssh-host berth-nb\n"),
             "{t}"
         );
-        assert_eq!(t.matches("  StrictHostKeyChecking yes\n").count(), 2, "{t}");
+        assert!(t.contains("  UserKnownHostsFile /dev/null\n"), "{t}");
+        assert!(t.contains("  StrictHostKeyChecking yes\n"), "{t}");
+        assert!(!t.contains('%'), "no ssh tokens reach a shell: {t}");
+        assert!(!t.contains('*'), "no wildcard host: {t}");
         assert!(!t.contains("0b6c1c1e"), "by name only: {t}");
         let s = test_session(json!({"name": "nb", "status": "RUNNING",
             "ssh": {"host_key": "k", "error": "The image x has no OpenSSH server."}}));

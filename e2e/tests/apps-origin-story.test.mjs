@@ -125,7 +125,9 @@ test("a page on another user's app cannot drive alice's JupyterLab", async () =>
   const target = new URL(labUrl).origin;
   assert.match(new URL(labUrl).host, new RegExp(`^jupyter--${lab.id}\\.${BASE_DOMAIN.replaceAll(".", "\\.")}:\\d+$`));
   const jl = await context.newPage();
-  await jl.goto(labUrl);
+  // JupyterLab's first load (all its scripts) can pass 30 s on two busy cores: the page is
+  // waited for by its launcher, within the same two minutes as the other stories give it.
+  await jl.goto(labUrl, { waitUntil: "commit", timeout: 120000 });
   await jl.waitForSelector(".jp-LauncherCard", { timeout: 120000 });
   // JupyterLab itself refuses to be framed by another origin (no clickjacking from the trap).
   const csp = await jl.evaluate(async () => (await fetch("/lab")).headers.get("content-security-policy"));

@@ -29,6 +29,7 @@ fn container_file(row: &store::Row) -> Option<ContainerFile> {
         uid: owner,
         gid: owner,
         mode: row.mode_bits(),
+        link_to: None,
     })
 }
 

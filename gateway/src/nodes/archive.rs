@@ -39,11 +39,18 @@ pub fn tar_of(files: &[ContainerFile]) -> std::io::Result<Vec<u8>> {
             }
         }
         let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_mode(f.mode & 0o777);
         h.set_uid(f.uid.into());
         h.set_gid(f.gid.into());
         h.set_mtime(mtime);
+        if let Some(target) = &f.link_to {
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_mode(0o777);
+            h.set_size(0);
+            b.append_link(&mut h, rel, target)?;
+            continue;
+        }
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(f.mode & 0o777);
         h.set_size(f.content.len() as u64);
         b.append_data(&mut h, rel, f.content.as_slice())?;
     }
@@ -61,6 +68,7 @@ mod tests {
             uid,
             gid: uid,
             mode,
+            link_to: None,
         }
     }
 
@@ -70,6 +78,7 @@ mod tests {
             file("/home/work/.config/git/config", 1000, 0o644, "[user]\n"),
             file("/etc/profile.d/team.sh", 0, 0o4755, "alias ll='ls -l'\n"),
             file("/home/work/.config/git/ignore", 1000, 0o600, "*.o\n"),
+            ContainerFile::link("/home/work/data".into(), "/mnt/berth/data".into()),
         ])
         .unwrap();
         let mut a = tar::Archive::new(tar.as_slice());
@@ -95,6 +104,7 @@ mod tests {
                 ("home/work/.config/git/config".into(), false, 0o644, 1000),
                 ("etc/profile.d/team.sh".into(), false, 0o755, 0),
                 ("home/work/.config/git/ignore".into(), false, 0o600, 1000),
+                ("home/work/data".into(), false, 0o777, 1000),
             ]
         );
     }

@@ -48,6 +48,8 @@ pub struct DockerNode {
 /// A session container's log (`json-file`) is capped at this size per file, times
 /// [`LOG_FILES`]: output past it rotates away instead of filling the node's disk.
 pub const LOG_MAX_SIZE: &str = "10m";
+/// How long berth waits for a command it runs in a session's container (`exec_as_work`).
+const EXEC_PATIENCE: Duration = Duration::from_secs(10);
 pub const LOG_FILES: &str = "3";
 
 /// Where an engine is: its unix socket on this host, or `HOST:PORT` over TCP with mutual
@@ -920,16 +922,30 @@ impl Node for DockerNode {
             .await
             .map_err(|e| sentence("run a command in the container", e))?;
         let mut out = String::new();
-        if let StartExecResults::Attached { mut output, .. } = self
-            .docker
-            .start_exec(&created.id, None)
-            .await
-            .map_err(|e| sentence("run a command in the container", e))?
-        {
-            while let Some(Ok(chunk)) = output.next().await {
-                if out.len() < 4096 {
-                    out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        // Code in the session can make the command hang (say, a FIFO where it writes its
+        // log): it gets EXEC_PATIENCE, then berth stops waiting for it.
+        let run = async {
+            if let StartExecResults::Attached { mut output, .. } = self
+                .docker
+                .start_exec(&created.id, None)
+                .await
+                .map_err(|e| sentence("run a command in the container", e))?
+            {
+                while let Some(Ok(chunk)) = output.next().await {
+                    if out.len() < 4096 {
+                        out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                    }
                 }
+            }
+            Ok::<_, NodeError>(())
+        };
+        match tokio::time::timeout(EXEC_PATIENCE, run).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(NodeError(format!(
+                    "A command berth ran in the container did not finish within {} s.",
+                    EXEC_PATIENCE.as_secs()
+                )))
             }
         }
         let info = self

@@ -70,7 +70,7 @@ pub struct ContainerSpec {
 
 /// A file berth writes into a session's container before it starts (see
 /// [`ContainerSpec::files`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ContainerFile {
     /// Absolute, normalized path in the container (validated where it comes from).
     pub path: String,
@@ -79,6 +79,36 @@ pub struct ContainerFile {
     pub gid: u32,
     /// Permission bits (at most `0o7777`; set-id bits are dropped when the archive is made).
     pub mode: u32,
+    /// A symbolic link to this target instead of a file (`content` and `mode` unused).
+    pub link_to: Option<String>,
+}
+
+impl ContainerFile {
+    /// A symbolic link at `path` to `target`, owned by `work`.
+    pub fn link(path: String, target: String) -> Self {
+        Self {
+            path,
+            content: Vec::new(),
+            uid: 1000,
+            gid: 1000,
+            mode: 0o777,
+            link_to: Some(target),
+        }
+    }
+}
+
+/// Contents stay out of logs: they hold dotfiles, and the SSH host key.
+impl std::fmt::Debug for ContainerFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerFile")
+            .field("path", &self.path)
+            .field("bytes", &self.content.len())
+            .field("uid", &self.uid)
+            .field("gid", &self.gid)
+            .field("mode", &format_args!("{:o}", self.mode))
+            .field("link_to", &self.link_to)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]

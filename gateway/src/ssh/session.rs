@@ -115,6 +115,7 @@ async fn authorized_keys(db: &Db, owner_id: &str) -> sqlx::Result<ContainerFile>
         uid: 0,
         gid: 0,
         mode: 0o644,
+        link_to: None,
     })
 }
 
@@ -198,6 +199,7 @@ pub async fn files(db: &Db, s: &SessionRow, env: &BTreeMap<String, String>) -> V
                 uid: 0,
                 gid: 0,
                 mode: 0o644,
+                link_to: None,
             },
             ContainerFile {
                 path: HOST_KEY.into(),
@@ -205,6 +207,7 @@ pub async fn files(db: &Db, s: &SessionRow, env: &BTreeMap<String, String>) -> V
                 uid: 1000,
                 gid: 1000,
                 mode: 0o600,
+                link_to: None,
             },
         ])
     };

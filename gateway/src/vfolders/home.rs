@@ -190,6 +190,41 @@ pub async fn for_launch(
     Ok(Some(ensure(state, user).await?.id))
 }
 
+/// Where folders meant for `/home/work/X` are mounted in a session with a persistent home:
+/// `/mnt/berth/X`, with a link at `/home/work/X` (see [`outside_home`]).
+pub const FOLDERS_OUTSIDE_HOME: &str = "/mnt/berth";
+
+/// Mount points of a session with a persistent home, moved out of it.
+///
+/// A persistent home is shared by the owner's running sessions, so what is in it can change at
+/// any moment, and the engine resolves a mount point by walking the path before it mounts: a
+/// directory swapped for a symlink in between would put the folder wherever the link points —
+/// on the node itself, where dockerd 20.10's archive API (which berth uses to write a session's
+/// files) mounts volumes in the host's namespace. So no mount point lies inside the home:
+/// a folder meant for `/home/work/X` is mounted at `/mnt/berth/X` (a path only root can change)
+/// and appears at `/home/work/X` as a link, written with the session's files. Other mount
+/// points stay as they are.
+pub fn outside_home(
+    mounts: Vec<api::vfolders::Mount>,
+) -> (Vec<api::vfolders::Mount>, Vec<crate::nodes::ContainerFile>) {
+    let mut links = Vec::new();
+    let moved = mounts
+        .into_iter()
+        .map(|mut m| {
+            if let Some(rel) = m.path.strip_prefix(&format!("{}/", api::vfolders::HOME)) {
+                let target = format!("{FOLDERS_OUTSIDE_HOME}/{rel}");
+                links.push(crate::nodes::ContainerFile::link(
+                    m.path.clone(),
+                    target.clone(),
+                ));
+                m.path = target;
+            }
+            m
+        })
+        .collect();
+    (moved, links)
+}
+
 /// A session's home as a mount: the folder, read-write, at `/home/work`.
 pub fn as_mount(home_id: Option<&str>) -> Option<api::vfolders::Mount> {
     home_id.map(|id| api::vfolders::Mount {
@@ -198,4 +233,34 @@ pub fn as_mount(home_id: Option<&str>) -> Option<api::vfolders::Mount> {
         path: api::vfolders::HOME.to_string(),
         mode: "rw".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_points_in_the_home_move_out_of_it_and_leave_links() {
+        let m = |path: &str| api::vfolders::Mount {
+            vfolder: "f".into(),
+            name: "data".into(),
+            path: path.into(),
+            mode: "rw".into(),
+        };
+        let (moved, links) =
+            outside_home(vec![m("/home/work/data"), m("/opt/x"), m("/home/work/a/b")]);
+        let paths: Vec<&str> = moved.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths, ["/mnt/berth/data", "/opt/x", "/mnt/berth/a/b"]);
+        let l: Vec<(&str, Option<&str>)> = links
+            .iter()
+            .map(|f| (f.path.as_str(), f.link_to.as_deref()))
+            .collect();
+        assert_eq!(
+            l,
+            [
+                ("/home/work/data", Some("/mnt/berth/data")),
+                ("/home/work/a/b", Some("/mnt/berth/a/b"))
+            ]
+        );
+    }
 }

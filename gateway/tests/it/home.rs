@@ -176,8 +176,24 @@ async fn a_pip_user_install_outlives_its_session_and_a_clean_home_sees_none_of_i
         sh_ok(&cid, "cat ~/.bashrc").contains("~/.bashrc of the berth session user"),
         "the image's own .bashrc"
     );
-    // A folder mounted at launch appears inside the persistent home.
+    // A folder mounted at launch appears inside the persistent home, as a link: no mount
+    // point lies inside the home, which the owner's other sessions could change meanwhile.
     assert_eq!(sh_ok(&cid, "cat /home/work/data/in-data.txt"), "data");
+    assert_eq!(sh_ok(&cid, "readlink /home/work/data"), "/mnt/berth/data\n");
+    let mounts = sh_ok(&cid, "cut -d' ' -f2 /proc/mounts");
+    assert!(mounts.lines().any(|m| m == "/mnt/berth/data"), "{mounts}");
+    assert!(
+        !mounts.lines().any(|m| m.starts_with("/home/work/")),
+        "a mount point inside the home: {mounts}"
+    );
+    sh_ok(&cid, "echo from-session > ~/data/written.txt");
+    let r = alice
+        .get(&format!(
+            "/api/v1/vfolders/{data_id}/download?path=written.txt"
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "from-session\n");
     sh_ok(
         &cid,
         "cd ~ && /opt/berth/jupyter/bin/python -m pip install --user --no-index --no-cache-dir ./wheels/berthx-1.0-py3-none-any.whl",

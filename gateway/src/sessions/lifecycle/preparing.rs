@@ -137,6 +137,14 @@ impl Lifecycle {
                 return;
             }
         };
+        // With a persistent home no mount point may lie inside it (see `outside_home`); the
+        // links come first among the files, so dotfiles can still write through them.
+        let (folder_mounts, links) = if s.home_vfolder.is_some() {
+            crate::vfolders::home::outside_home(s.mounts())
+        } else {
+            (s.mounts(), Vec::new())
+        };
+        let files = links.into_iter().chain(files).collect();
         let spec = ContainerSpec {
             max_processes,
             session_id: s.id.clone(),
@@ -160,10 +168,11 @@ impl Lifecycle {
             command: s.command.clone(),
             ports: s.apps().iter().map(|a| a.port).collect(),
             app_secret: s.app_secret.clone().unwrap_or_default(),
-            // The home first, at /home/work; folders mounted at launch land inside it.
+            // The home first, at /home/work; folders meant for inside it are mounted beside
+            // it and linked into it (`home::outside_home`).
             mounts: crate::vfolders::home::as_mount(s.home_vfolder.as_deref())
                 .into_iter()
-                .chain(s.mounts())
+                .chain(folder_mounts)
                 .map(|m| crate::nodes::BindMount {
                     host: match &node_row {
                         Some(r) => r.folder_source(self.storage.folders_dir(), &m.vfolder),
