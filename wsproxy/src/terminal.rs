@@ -340,8 +340,14 @@ impl TerminalHub {
         if user.is_some_and(|u| u != handle.info.owner_id) || handle.access.is_revoked() {
             return None;
         }
+        // A shell that exited spends its handle at once, before the connection that saw the
+        // exit has finished it (a client may dial again the moment it reads the exit frame).
+        let exited = handle
+            .shell
+            .get()
+            .is_some_and(|sh| sh.ring.lock().expect("ring lock").exit.is_some());
         let mut st = handle.state.lock().expect("handle lock");
-        if *st == HandleState::Closed {
+        if *st == HandleState::Closed || exited {
             return None;
         }
         let attachment = handle.epochs.fetch_add(1, Ordering::AcqRel) + 1;
