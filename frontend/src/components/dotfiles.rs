@@ -5,6 +5,7 @@
 //! it is given the level and its API base.
 
 use crate::api::{self, ApiError};
+use crate::components::listed::{ConfirmButton, Listed};
 use crate::components::status::when;
 use ::api::dotfiles::{Dotfile, Level, PutDotfile, DEFAULT_MODE, MAX_CONTENT, MAX_PER_LEVEL};
 use leptos::prelude::*;
@@ -46,10 +47,8 @@ pub fn DotfilesEditor(
     #[prop(into)]
     intro: String,
 ) -> impl IntoView {
+    let files = Listed::<Dotfile>::new(base.clone());
     let base = StoredValue::new(base);
-    let files = RwSignal::new(Vec::<Dotfile>::new());
-    let loaded = RwSignal::new(false);
-    let list_error = RwSignal::new(None::<String>);
     let path = RwSignal::new(String::new());
     let mode = RwSignal::new(DEFAULT_MODE.to_string());
     let content = RwSignal::new(String::new());
@@ -59,21 +58,6 @@ pub fn DotfilesEditor(
     let server_error = RwSignal::new(None::<ApiError>);
     let notice = RwSignal::new(None::<String>);
     let confirming = RwSignal::new(None::<String>);
-    let row_error = RwSignal::new(None::<String>);
-
-    let reload = move || {
-        leptos::task::spawn_local(async move {
-            match api::get::<Vec<Dotfile>>(&base.get_value()).await {
-                Ok(list) => {
-                    files.set(list);
-                    list_error.set(None);
-                }
-                Err(e) => list_error.set(Some(e.detail)),
-            }
-            loaded.set(true);
-        });
-    };
-    reload();
 
     let request = move || PutDotfile {
         path: path.get().trim().to_string(),
@@ -123,7 +107,7 @@ pub fn DotfilesEditor(
                         d.path
                     )));
                     clear();
-                    reload();
+                    files.reload();
                 }
                 Err(e) => server_error.set(Some(e)),
             }
@@ -139,76 +123,46 @@ pub fn DotfilesEditor(
         notice.set(None);
         server_error.set(None);
     };
-    let remove = move |p: String| {
-        if confirming.get_untracked().as_deref() != Some(p.as_str()) {
-            confirming.set(Some(p));
-            return;
-        }
-        confirming.set(None);
-        row_error.set(None);
-        leptos::task::spawn_local(async move {
-            let url = format!("{}?path={}", base.get_value(), api::enc(&p));
-            match api::delete_empty(&url).await {
-                Ok(()) => files.update(|v| v.retain(|d| d.path != p)),
-                Err(e) => row_error.set(Some(e.detail)),
-            }
-        });
-    };
+    let remove = Callback::new(move |p: String| {
+        let url = format!("{}?path={}", base.get_value(), api::enc(&p));
+        files.delete(url, move |d| d.path == p);
+    });
 
     let size = move || content.with(|c| c.len());
     view! {
         <section class="card dotfiles" data-level=level.as_str()>
             <div class="list-head">
                 <h2>{title}</h2>
-                <span class="muted">{move || format!("{} of {MAX_PER_LEVEL}", files.with(Vec::len))}</span>
+                <span class="muted">{move || format!("{} of {MAX_PER_LEVEL}", files.items.with(Vec::len))}</span>
             </div>
             <p class="muted">{intro}</p>
-            {move || list_error.get().map(|e| view! { <p class="error">{e}</p> })}
-            {move || row_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-            {move || {
-                let list = files.get();
-                if !loaded.get() {
-                    view! { <p class="muted">"Loading dotfiles…"</p> }.into_any()
-                } else if list.is_empty() {
-                    view! { <p class="empty">"No dotfiles here yet."</p> }.into_any()
-                } else {
-                    view! {
-                        <table class="grid dotfiles-list">
-                            <thead><tr>
-                                <th>"Path"</th><th>"Mode"</th><th class="num">"Size"</th><th>"Changed"</th><th></th>
-                            </tr></thead>
-                            <tbody>
-                                {list.into_iter().map(|d| {
-                                    let p = d.path.clone();
-                                    let p2 = d.path.clone();
-                                    let asking = move || confirming.get().as_deref() == Some(p2.as_str());
-                                    let asking2 = asking.clone();
-                                    let bytes = d.content.len();
-                                    view! {
-                                        <tr class="dotfile-row" data-path=d.path.clone()>
-                                            <td class="mono strong">{d.path.clone()}</td>
-                                            <td class="mono">{d.mode.clone()}</td>
-                                            <td class="mono num">{format!("{} B", grouped(bytes))}</td>
-                                            <td class="mono">{when(&d.updated_at)}</td>
-                                            <td><div class="row-actions">
-                                                <button type="button" class="ghost small edit"
-                                                    on:click={ let d = d.clone(); move |_| edit(d.clone()) }>"Edit"</button>
-                                                {move || asking().then(|| view! {
-                                                    <button type="button" class="ghost small" on:click=move |_| confirming.set(None)>"Cancel"</button>
-                                                })}
-                                                <button type="button" class="danger small delete"
-                                                    on:click={ let p = p.clone(); move |_| remove(p.clone()) }>
-                                                    {move || if asking2() { "Delete for good" } else { "Delete" }}
-                                                </button>
-                                            </div></td>
-                                        </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    }.into_any()
-                }
-            }}
+            {files.view("Loading dotfiles…", "No dotfiles here yet.", move |list| {
+                view! {
+                    <table class="grid dotfiles-list">
+                        <thead><tr>
+                            <th>"Path"</th><th>"Mode"</th><th class="num">"Size"</th><th>"Changed"</th><th></th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|d| {
+                                let bytes = d.content.len();
+                                view! {
+                                    <tr class="dotfile-row" data-path=d.path.clone()>
+                                        <td class="mono strong">{d.path.clone()}</td>
+                                        <td class="mono">{d.mode.clone()}</td>
+                                        <td class="mono num">{format!("{} B", grouped(bytes))}</td>
+                                        <td class="mono">{when(&d.updated_at)}</td>
+                                        <td><div class="row-actions">
+                                            <button type="button" class="ghost small edit"
+                                                on:click={ let d = d.clone(); move |_| edit(d.clone()) }>"Edit"</button>
+                                            <ConfirmButton id=d.path.clone() asking=confirming label="Delete" class="delete" on_confirm=remove />
+                                        </div></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            })}
             <form class="dotfile-form" on:submit=submit>
                 <h3>{move || if editing.get() { "Edit a dotfile" } else { "Add a dotfile" }}</h3>
                 <div class="inline-form">

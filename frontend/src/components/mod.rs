@@ -4,6 +4,7 @@ pub mod clone;
 pub mod dialog;
 pub mod dotfiles;
 pub mod launcher;
+pub mod listed;
 pub mod policy_form;
 pub mod share;
 pub mod ssh;

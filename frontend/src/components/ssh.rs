@@ -5,6 +5,7 @@
 
 use crate::api;
 use crate::components::dialog::{copy_text, Copied};
+use crate::components::listed::{ConfirmButton, Listed};
 use crate::components::status::when;
 use ::api::session::{Session, SessionStatus};
 use ::api::ssh::{host_alias, precheck_key, validate_key_name, NewSshKey, SshKey};
@@ -12,9 +13,7 @@ use leptos::prelude::*;
 
 #[component]
 pub fn SshKeysCard() -> impl IntoView {
-    let keys = RwSignal::new(Vec::<SshKey>::new());
-    let loaded = RwSignal::new(false);
-    let list_error = RwSignal::new(None::<String>);
+    let keys = Listed::<SshKey>::new("/api/v1/me/ssh-keys".into());
     let name = RwSignal::new(String::new());
     let text = RwSignal::new(String::new());
     let touched = RwSignal::new(false);
@@ -22,21 +21,6 @@ pub fn SshKeysCard() -> impl IntoView {
     let add_error = RwSignal::new(None::<String>);
     let added = RwSignal::new(None::<String>);
     let confirming = RwSignal::new(None::<String>);
-    let row_error = RwSignal::new(None::<String>);
-
-    let reload = move || {
-        leptos::task::spawn_local(async move {
-            match api::get::<Vec<SshKey>>("/api/v1/me/ssh-keys").await {
-                Ok(list) => {
-                    keys.set(list);
-                    list_error.set(None);
-                }
-                Err(e) => list_error.set(Some(e.detail)),
-            }
-            loaded.set(true);
-        });
-    };
-    reload();
 
     // The server's rules that need no parser, before submit; the rest is the server's sentence.
     let key_error = move || {
@@ -75,7 +59,7 @@ pub fn SshKeysCard() -> impl IntoView {
                         "Added \u{201c}{}\u{201d}; your running sessions accept it now.",
                         k.name
                     )));
-                    reload();
+                    keys.reload();
                 }
                 Err(e) => add_error.set(Some(
                     e.field("key")
@@ -87,20 +71,9 @@ pub fn SshKeysCard() -> impl IntoView {
         });
     };
 
-    let remove = move |id: String| {
-        if confirming.get_untracked().as_deref() != Some(id.as_str()) {
-            confirming.set(Some(id));
-            return;
-        }
-        confirming.set(None);
-        row_error.set(None);
-        leptos::task::spawn_local(async move {
-            match api::delete_empty(&format!("/api/v1/me/ssh-keys/{id}")).await {
-                Ok(()) => keys.update(|v| v.retain(|k| k.id != id)),
-                Err(e) => row_error.set(Some(e.detail)),
-            }
-        });
-    };
+    let remove = Callback::new(move |id: String| {
+        keys.delete(format!("/api/v1/me/ssh-keys/{id}"), move |t| t.id == id);
+    });
 
     view! {
         <section class="card keys ssh-keys" id="ssh-keys-card">
@@ -135,49 +108,30 @@ pub fn SshKeysCard() -> impl IntoView {
             </form>
             {move || add_error.get().map(|e| view! { <p class="error" role="alert" id="ssh-key-error">{e}</p> })}
             {move || added.get().map(|m| view! { <p class="success" role="status">{m}</p> })}
-            {move || list_error.get().map(|e| view! { <p class="error">{e}</p> })}
-            {move || row_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-            {move || {
-                let list = keys.get();
-                if !loaded.get() {
-                    view! { <p class="muted">"Loading SSH keys…"</p> }.into_any()
-                } else if list.is_empty() {
-                    view! { <p class="empty">"No SSH keys yet. Add one to reach your sessions with ssh."</p> }.into_any()
-                } else {
-                    view! {
-                        <table class="grid" id="ssh-keys">
-                            <thead><tr>
-                                <th>"Name"</th><th>"Fingerprint"</th><th>"Added"</th><th></th>
-                            </tr></thead>
-                            <tbody>
-                                {list.into_iter().map(|k| {
-                                    let id = k.id.clone();
-                                    let id2 = k.id.clone();
-                                    let asking = move || confirming.get().as_deref() == Some(id2.as_str());
-                                    let asking2 = asking.clone();
-                                    let kind = k.key.split(' ').next().unwrap_or("").to_string();
-                                    view! {
-                                        <tr class="ssh-key-row" data-id=k.id.clone()>
-                                            <td class="strong">{k.name.clone()}<div class="muted small">{kind}</div></td>
-                                            <td class="mono fingerprint">{k.fingerprint.clone()}</td>
-                                            <td class="mono">{when(&k.created_at)}</td>
-                                            <td><div class="row-actions">
-                                                {move || asking().then(|| view! {
-                                                    <button type="button" class="ghost small" on:click=move |_| confirming.set(None)>"Cancel"</button>
-                                                })}
-                                                <button type="button" class="danger small remove"
-                                                    on:click={ let id = id.clone(); move |_| remove(id.clone()) }>
-                                                    {move || if asking2() { "Remove for good" } else { "Remove" }}
-                                                </button>
-                                            </div></td>
-                                        </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    }.into_any()
-                }
-            }}
+            {keys.view("Loading SSH keys…", "No SSH keys yet. Add one to reach your sessions with ssh.", move |list| {
+                view! {
+                    <table class="grid" id="ssh-keys">
+                        <thead><tr>
+                            <th>"Name"</th><th>"Fingerprint"</th><th>"Added"</th><th></th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|k| {
+                                let kind = k.key.split(' ').next().unwrap_or("").to_string();
+                                view! {
+                                    <tr class="ssh-key-row" data-id=k.id.clone()>
+                                        <td class="strong">{k.name.clone()}<div class="muted small">{kind}</div></td>
+                                        <td class="mono fingerprint">{k.fingerprint.clone()}</td>
+                                        <td class="mono">{when(&k.created_at)}</td>
+                                        <td><div class="row-actions">
+                                            <ConfirmButton id=k.id.clone() asking=confirming label="Remove" class="remove" on_confirm=remove />
+                                        </div></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            })}
         </section>
     }
 }

@@ -4,6 +4,7 @@
 use crate::api::{self, ApiError};
 use crate::components::dialog::{copy_text, select_input, Copied, Dialog};
 use crate::components::dotfiles::DotfilesEditor;
+use crate::components::listed::{ConfirmButton, Listed};
 use crate::components::policy_form::{setting_in_words, SETTINGS};
 use crate::components::status::{when, RoleBadge};
 use ::api::auth::{
@@ -138,30 +139,13 @@ fn PasswordCard() -> impl IntoView {
 
 #[component]
 fn KeysCard() -> impl IntoView {
-    let keys = RwSignal::new(Vec::<ApiKey>::new());
-    let loaded = RwSignal::new(false);
-    let list_error = RwSignal::new(None::<String>);
+    let keys = Listed::<ApiKey>::new("/api/v1/keys".into());
     let name = RwSignal::new(String::new());
     let touched = RwSignal::new(false);
     let busy = RwSignal::new(false);
     let create_error = RwSignal::new(None::<String>);
     let created = RwSignal::new(None::<CreatedKey>);
     let confirming = RwSignal::new(None::<String>);
-    let row_error = RwSignal::new(None::<String>);
-
-    let reload = move || {
-        leptos::task::spawn_local(async move {
-            match api::get::<Vec<ApiKey>>("/api/v1/keys").await {
-                Ok(list) => {
-                    keys.set(list);
-                    list_error.set(None);
-                }
-                Err(e) => list_error.set(Some(e.detail)),
-            }
-            loaded.set(true);
-        });
-    };
-    reload();
 
     let name_error = move || {
         let n = name.get();
@@ -186,7 +170,7 @@ fn KeysCard() -> impl IntoView {
                     name.set(String::new());
                     touched.set(false);
                     created.set(Some(k));
-                    reload();
+                    keys.reload();
                 }
                 Err(e) => create_error.set(Some(e.field("name").unwrap_or(e.detail))),
             }
@@ -194,20 +178,9 @@ fn KeysCard() -> impl IntoView {
         });
     };
 
-    let revoke = move |id: String| {
-        if confirming.get_untracked().as_deref() != Some(id.as_str()) {
-            confirming.set(Some(id));
-            return;
-        }
-        confirming.set(None);
-        row_error.set(None);
-        leptos::task::spawn_local(async move {
-            match api::delete_empty(&format!("/api/v1/keys/{id}")).await {
-                Ok(()) => keys.update(|v| v.retain(|k| k.id != id)),
-                Err(e) => row_error.set(Some(e.detail)),
-            }
-        });
-    };
+    let revoke = Callback::new(move |id: String| {
+        keys.delete(format!("/api/v1/keys/{id}"), move |t| t.id == id);
+    });
 
     view! {
         <section class="card keys">
@@ -231,49 +204,30 @@ fn KeysCard() -> impl IntoView {
                 </button>
             </form>
             {move || create_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-            {move || list_error.get().map(|e| view! { <p class="error">{e}</p> })}
-            {move || row_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-            {move || {
-                let list = keys.get();
-                if !loaded.get() {
-                    view! { <p class="muted">"Loading keys…"</p> }.into_any()
-                } else if list.is_empty() {
-                    view! { <p class="empty">"No API keys yet. Create one to use the berth CLI."</p> }.into_any()
-                } else {
-                    view! {
-                        <table class="grid" id="keys">
-                            <thead><tr>
-                                <th>"Name"</th><th>"Prefix"</th><th>"Created"</th><th>"Last used"</th><th></th>
-                            </tr></thead>
-                            <tbody>
-                                {list.into_iter().map(|k| {
-                                    let id = k.id.clone();
-                                    let id2 = k.id.clone();
-                                    let asking = move || confirming.get().as_deref() == Some(id2.as_str());
-                                    let asking2 = asking.clone();
-                                    view! {
-                                        <tr class="key-row" data-id=k.id.clone()>
-                                            <td class="strong">{k.name.clone()}</td>
-                                            <td class="mono key-prefix">{format!("{}…", k.prefix)}</td>
-                                            <td class="mono">{when(&k.created_at)}</td>
-                                            <td class="mono">{k.last_used_at.as_deref().map(when).unwrap_or_else(|| "never".into())}</td>
-                                            <td><div class="row-actions">
-                                                {move || asking().then(|| view! {
-                                                    <button type="button" class="ghost small" on:click=move |_| confirming.set(None)>"Cancel"</button>
-                                                })}
-                                                <button type="button" class="danger small revoke"
-                                                    on:click={ let id = id.clone(); move |_| revoke(id.clone()) }>
-                                                    {move || if asking2() { "Revoke for good" } else { "Revoke" }}
-                                                </button>
-                                            </div></td>
-                                        </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    }.into_any()
-                }
-            }}
+            {keys.view("Loading keys…", "No API keys yet. Create one to use the berth CLI.", move |list| {
+                view! {
+                    <table class="grid" id="keys">
+                        <thead><tr>
+                            <th>"Name"</th><th>"Prefix"</th><th>"Created"</th><th>"Last used"</th><th></th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|k| {
+                                view! {
+                                    <tr class="key-row" data-id=k.id.clone()>
+                                        <td class="strong">{k.name.clone()}</td>
+                                        <td class="mono key-prefix">{format!("{}…", k.prefix)}</td>
+                                        <td class="mono">{when(&k.created_at)}</td>
+                                        <td class="mono">{k.last_used_at.as_deref().map(when).unwrap_or_else(|| "never".into())}</td>
+                                        <td><div class="row-actions">
+                                            <ConfirmButton id=k.id.clone() asking=confirming label="Revoke" class="revoke" on_confirm=revoke />
+                                        </div></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            })}
             {move || created.get().map(|k| view! { <KeyDialog key=k on_close=Callback::new(move |_| created.set(None)) /> })}
         </section>
     }
