@@ -17,6 +17,7 @@ BIN="${1:-}"
 MB="${BENCH_SSH_MB:-1024}"
 ensure_docker
 ensure_images
+ensure_ssh_client
 if [ -z "$BIN" ]; then
     log "building berth (release)"
     cargo build --quiet --release -p gateway

@@ -17,6 +17,8 @@
 #                       BERTH_PG_RESTART (a command that restarts that cluster)
 #   ensure_nginx        Debian's nginx (the replica tests run their own instances of it)
 #   ensure_prometheus   Debian's Prometheus server (the metrics test runs its own instance)
+#   ensure_ssh_client   Debian's OpenSSH client (ssh, scp, sftp, ssh-keygen: the SSH tests and
+#                       the SSH benchmark drive the real one)
 
 # Repository root, whatever the caller's cwd.
 BERTH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -357,6 +359,16 @@ ensure_nginx() {
 # ---------------------------------------------------------------------------------------------
 # Prometheus, scraping a test gateway in the metrics test (the test starts its own instance
 # with a generated configuration; the packaged service is not used)
+
+ensure_ssh_client() {
+    local c
+    for c in ssh scp sftp ssh-keygen; do
+        if ! command -v "$c" >/dev/null 2>&1; then
+            apt_install openssh-client
+            return
+        fi
+    done
+}
 
 ensure_prometheus() {
     command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || apt_install prometheus

@@ -14,6 +14,8 @@ ensure_docker
 ensure_images
 # The metrics test scrapes a gateway with a real Prometheus (gateway/tests/it/metrics.rs).
 ensure_prometheus
+# The SSH tests (gateway/tests/it/ssh.rs) and the workspace story use the real OpenSSH client.
+ensure_ssh_client
 ensure_chromium
 bash scripts/build-console.sh
 ensure_e2e_deps
