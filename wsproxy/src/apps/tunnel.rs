@@ -136,7 +136,9 @@ pub async fn tunnel(
         } => false,
         _ = access.revoked() => true,
     };
-    if revoked {
+    // The first arm may have awaited `up` to its end before the revocation won the race;
+    // a finished handle must not be polled again.
+    if revoked && !up.is_finished() {
         // A moment for the app → client pump to send its Close frame.
         let _ = tokio::time::timeout(Duration::from_secs(1), &mut up).await;
     }
