@@ -2,9 +2,10 @@
 //! `GET/POST /api/v1/me/ssh-keys` and `DELETE /api/v1/me/ssh-keys/{id}` (parsed and checked by
 //! `api::ssh::parse_public_key`); a change is written at once into the owner's running
 //! sessions ([`session::refresh_owner`]). [`session`]: the `sshd` berth starts in each
-//! interactive session — its host key, configuration and authorized keys written into the
-//! container before it starts, the daemon started as `work` right after RUNNING, and the
-//! check the tunnel makes before it splices a connection to it.
+//! interactive session — its host key made while the container is prepared, its
+//! configuration and authorized keys written into the container and the daemon started as
+//! `work` right after RUNNING (off the launch path), and the check the tunnel makes before
+//! it splices a connection to it.
 //!
 //! Invariant: SSH reaches a session only through the authenticated tunnel
 //! (`apps::tunnel` with the reserved app `ssh`, owner only), and its `sshd` accepts only the

@@ -1,7 +1,7 @@
 //! The SSH server of a session. An interactive session gets the reserved app `ssh` on
 //! [`api::ssh::SSH_PORT`] (published on the node's loopback like every app), an ed25519 host
 //! key made by berth (kept on the session's row, so clients know it: no trust-on-first-use),
-//! and three files written into its container before it starts ([`files`]):
+//! and three files written into its running container ([`files`]):
 //!
 //! - `/etc/berth/ssh/authorized_keys` — the owner's keys; root's, mode 0644, in a root-owned
 //!   directory, so code in the session can read but never change it. Rewritten by berth in
@@ -12,10 +12,12 @@
 //! - `/etc/berth/ssh/host_ed25519_key` — the private host key, `work`'s, 0600 (sshd runs as
 //!   `work`, so it must read it; the session's own code can too).
 //!
-//! Right after RUNNING, off the launch path, berth starts `/usr/sbin/sshd` as uid 1000 (it
-//! daemonizes) ([`start`]); an image without it gets [`no_sshd`]'s sentence on the session.
-//! Before the tunnel splices a connection, [`ensure_listening`] checks that sshd answers and
-//! starts it again once if not (the user killed it).
+//! The host key is made while the container is prepared ([`make_host_key`]). Right after
+//! RUNNING, off the launch path (an archive upload costs ~60 ms there), berth writes the files
+//! and starts `/usr/sbin/sshd` as uid 1000 (it daemonizes) ([`start`]); an image without it
+//! gets [`no_sshd`]'s sentence on the session. Before the tunnel splices a connection,
+//! [`ensure_listening`] checks that sshd answers and, if not (not up yet, or the user killed
+//! it), writes the files and starts it again once.
 
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
@@ -182,43 +184,57 @@ SetEnv {}
     )
 }
 
-/// The files of SSH for a session's container (none for a session without SSH). The
+/// Makes and stores the session's host key if it has none yet. A failure is logged: the
+/// session still runs, and [`start`] tries again.
+pub async fn make_host_key(db: &Db, s: &SessionRow) {
+    if let Err(e) = host_key(db, s).await {
+        tracing::warn!(session = %s.id, "making the session's SSH host key failed: {e:?}");
+    }
+}
+
+/// The files of SSH for a session's container; `env` is what [`sshd_config`] passes on. The
 /// authorized keys come first, so the directory berth makes for them is root's.
-pub async fn files(db: &Db, s: &SessionRow, env: &BTreeMap<String, String>) -> Vec<ContainerFile> {
-    if !has_ssh(s) {
-        return Vec::new();
-    }
-    let made = async {
-        let keys = authorized_keys(db, &s.owner_id).await?;
-        let host = host_key(db, s).await?;
-        anyhow::Ok(vec![
-            keys,
-            ContainerFile {
-                path: CONFIG.into(),
-                content: sshd_config(&s.id, env).into_bytes(),
-                uid: 0,
-                gid: 0,
-                mode: 0o644,
-                link_to: None,
-            },
-            ContainerFile {
-                path: HOST_KEY.into(),
-                content: host.into_bytes(),
-                uid: 1000,
-                gid: 1000,
-                mode: 0o600,
-                link_to: None,
-            },
-        ])
-    };
-    match made.await {
-        Ok(f) => f,
-        Err(e) => {
-            // The session still runs; its SSH server just cannot start.
-            tracing::warn!(session = %s.id, "preparing the session's SSH server failed: {e:?}");
-            Vec::new()
-        }
-    }
+pub async fn files(
+    db: &Db,
+    s: &SessionRow,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<Vec<ContainerFile>> {
+    let keys = authorized_keys(db, &s.owner_id).await?;
+    let host = host_key(db, s).await?;
+    Ok(vec![
+        keys,
+        ContainerFile {
+            path: CONFIG.into(),
+            content: sshd_config(&s.id, env).into_bytes(),
+            uid: 0,
+            gid: 0,
+            mode: 0o644,
+            link_to: None,
+        },
+        ContainerFile {
+            path: HOST_KEY.into(),
+            content: host.into_bytes(),
+            uid: 1000,
+            gid: 1000,
+            mode: 0o600,
+            link_to: None,
+        },
+    ])
+}
+
+/// Writes the SSH files into session `s`'s running container and starts sshd there;
+/// `Ok(false)`: the image has none.
+async fn set_up(
+    lifecycle: &crate::sessions::lifecycle::Lifecycle,
+    node: &Arc<dyn Node>,
+    s: &SessionRow,
+    container_id: &str,
+) -> anyhow::Result<bool> {
+    let files = files(lifecycle.db(), s, &lifecycle.container_env(s)).await?;
+    node.write_files(container_id, &files)
+        .await
+        .map_err(|e| anyhow::anyhow!("writing the SSH files failed: {}", e.0))?;
+    run_sshd(node, container_id, &s.id).await
 }
 
 /// Runs sshd in the container; `Ok(false)`: the image has none.
@@ -251,7 +267,7 @@ async fn mark_no_sshd(lifecycle: &crate::sessions::lifecycle::Lifecycle, s: &Ses
     }
 }
 
-/// Starts the session's sshd (right after RUNNING, off the launch path).
+/// Sets up and starts the session's sshd (right after RUNNING, off the launch path).
 pub async fn start(
     lifecycle: Arc<crate::sessions::lifecycle::Lifecycle>,
     node: Arc<dyn Node>,
@@ -261,7 +277,7 @@ pub async fn start(
     if !has_ssh(&s) {
         return;
     }
-    match run_sshd(&node, &container_id, &s.id).await {
+    match set_up(&lifecycle, &node, &s, &container_id).await {
         Ok(true) => {}
         Ok(false) => mark_no_sshd(&lifecycle, &s).await,
         Err(e) => tracing::warn!(session = %s.id, "starting sshd failed: {e:?}"),
@@ -300,7 +316,7 @@ pub async fn ensure_listening(state: &AppState, s: &SessionRow, addr: SocketAddr
         )));
     };
     tracing::info!(session = %s.id, "nothing answers on the session's SSH port; starting sshd again");
-    match run_sshd(&node, cid, &s.id).await {
+    match set_up(lifecycle, &node, s, cid).await {
         Ok(true) => {}
         Ok(false) => {
             mark_no_sshd(lifecycle, s).await;

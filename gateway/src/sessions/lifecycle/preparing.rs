@@ -5,6 +5,7 @@ use super::Lifecycle;
 use crate::nodes::ContainerSpec;
 use crate::sessions::store::{self, Patch, SessionRow};
 use api::session::SessionStatus;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 impl Lifecycle {
@@ -152,17 +153,7 @@ impl Lifecycle {
             image: s.image.clone(),
             kind: s.kind(),
             resources: s.resources(),
-            // Devices a node declares in configuration reach the container as environment
-            // only; real NVIDIA devices also as device requests, renumbered from 0 inside.
-            env: s
-                .env()
-                .into_iter()
-                .chain(if self.node_of(&s).is_some_and(|n| n.real_gpus()) {
-                    s.gpu_hold().env_in_container()
-                } else {
-                    s.gpu_hold().env()
-                })
-                .collect(),
+            env: self.container_env(&s),
             gpu_devices: s.gpu_hold().devices(),
             gpu_share: s.gpu_hold().shares.iter().map(|(_, p)| *p).max(),
             command: s.command.clone(),
@@ -185,9 +176,11 @@ impl Lifecycle {
             files,
             seed_home: seed_home.is_some(),
         };
-        let mut spec = spec;
-        spec.files
-            .extend(crate::ssh::session::files(&self.db, &s, &spec.env).await);
+        // SSH's files are written after start, off the launch path (`ssh::session::start`);
+        // its host key is made now, so the session's JSON names it from RUNNING on.
+        if crate::ssh::session::has_ssh(&s) {
+            crate::ssh::session::make_host_key(&self.db, &s).await;
+        }
         let Some(node) = self.node_of(&s) else {
             let reason = format!(
                 "Node {} is not connected, so the container could not be created.",
@@ -278,6 +271,19 @@ impl Lifecycle {
         if let Ok(Some(row)) = store::get(&self.db, id).await {
             self.container_died(&row, c.exit_code, false).await;
         }
+    }
+
+    /// The environment of session `s`'s container beside what every container gets: its own
+    /// variables and its GPUs'. Devices a node declares in configuration reach the container
+    /// as environment only; real NVIDIA devices also as device requests, renumbered from 0
+    /// inside.
+    pub(crate) fn container_env(&self, s: &SessionRow) -> BTreeMap<String, String> {
+        let gpus = if self.node_of(s).is_some_and(|n| n.real_gpus()) {
+            s.gpu_hold().env_in_container()
+        } else {
+            s.gpu_hold().env()
+        };
+        s.env().into_iter().chain(gpus).collect()
     }
 
     /// The session's apps with the addresses their ports were published at.
