@@ -629,8 +629,9 @@ impl Node for DockerNode {
             tokio::time::sleep(Duration::from_millis(50 * conflicts.min(10))).await;
         };
         // The home is filled first, so files berth writes (dotfiles) win over the image's.
-        if spec.seed_home {
-            let seeded = super::seed::seed_home(&self.docker, &self.instance, &created, spec).await;
+        if let Some(home) = &spec.seed_home {
+            let seeded =
+                super::seed::seed_home(&self.docker, &self.instance, &created, spec, home).await;
             if let Err(e) = seeded {
                 let _ = self.remove_session(&spec.session_id).await;
                 return Err(e);

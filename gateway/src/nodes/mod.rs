@@ -64,8 +64,9 @@ pub struct ContainerSpec {
     /// container's own rights), in order: a later file at the same path wins.
     pub files: Vec<ContainerFile>,
     /// Fill the home bind-mounted at `/home/work` from the image's own `/home/work` before
-    /// `files` are written (its first use; see `DockerNode::seed_home`).
-    pub seed_home: bool,
+    /// `files` are written (its first use; see [`seed`]): the home folder as the gateway
+    /// sees it, so that what is already there is left alone.
+    pub seed_home: Option<std::sync::Arc<crate::vfolders::fs::Folder>>,
 }
 
 /// A file berth writes into a session's container before it starts (see

@@ -8,12 +8,20 @@
 //! and streamed into the session's created container at `/home`, which lands in the
 //! bind-mounted home; then the throwaway goes. The engine unpacks inside the container's own
 //! file system view, so nothing in the home (a symlink a session left there) is followed on
-//! the host; an entry already at a path is replaced. A leftover throwaway (a gateway killed
-//! mid-way) is removed when the session is prepared again, or by reconciling once it is older
-//! than [`SEED_GRACE_S`].
+//! the host.
+//!
+//! What the owner put in the home before its first use (uploads through the file manager, or
+//! a session that mounted it as a plain folder) is never replaced: on its way through the
+//! gateway the archive is filtered ([`filter_home`]) against the home as the gateway sees it,
+//! dropping every entry whose path is already taken (by a file, a link, anything but a
+//! directory — and all beneath it); an existing directory keeps its owner and mode, and the
+//! image's files go into it where their names are free. A leftover throwaway (a gateway
+//! killed mid-way) is removed when the session is prepared again, or by reconciling once it
+//! is older than [`SEED_GRACE_S`].
 
 use super::docker::{LABEL_INSTANCE, LABEL_SESSION};
 use super::{ContainerSpec, NodeError, NodeResult};
+use crate::vfolders::fs::{Folder, FsError};
 use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
@@ -23,6 +31,12 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::bytes::Bytes;
+use tokio_util::io::{StreamReader, SyncIoBridge};
 
 /// Marks a throwaway seeding container (its value: the session it seeds for).
 pub const LABEL_SEED: &str = "berth.seed";
@@ -61,12 +75,14 @@ async fn remove(docker: &Docker, name: &str) {
 }
 
 /// Fills the home mounted at `/home/work` in the created container `target` from `spec`'s
-/// image. An image without `/home/work` leaves the home as it is.
+/// image, around what `home` (the same folder, as the gateway sees it) holds already. An
+/// image without `/home/work` leaves the home as it is.
 pub(super) async fn seed_home(
     docker: &Docker,
     instance: &str,
     target: &str,
     spec: &ContainerSpec,
+    home: &Arc<Folder>,
 ) -> NodeResult<()> {
     let name = seed_name(&spec.session_id);
     remove(docker, &name).await;
@@ -97,12 +113,12 @@ pub(super) async fn seed_home(
         .await
         .map_err(|e| failed("create a container of the image to copy from", e))?
         .id;
-    let copied = copy_home(docker, &seed, target).await;
+    let copied = copy_home(docker, &seed, target, home.clone()).await;
     remove(docker, &seed).await;
     copied
 }
 
-async fn copy_home(docker: &Docker, seed: &str, target: &str) -> NodeResult<()> {
+async fn copy_home(docker: &Docker, seed: &str, target: &str, home: Arc<Folder>) -> NodeResult<()> {
     let opts = DownloadFromContainerOptionsBuilder::default()
         .path("/home/work")
         .build();
@@ -116,13 +132,272 @@ async fn copy_home(docker: &Docker, seed: &str, target: &str) -> NodeResult<()> 
         Some(Err(e)) => return Err(failed("read the image's /home/work", e)),
         Some(Ok(b)) => b,
     };
-    let rest = tar.map_err(std::io::Error::other);
-    let stream = futures_util::stream::once(async move { Ok(first) }).chain(rest);
+    let rest = tar.map_err(io::Error::other);
+    let image_home = futures_util::stream::once(futures_util::future::ready(Ok(first))).chain(rest);
+    // The image's archive is read and the filtered one written on a blocking thread (the
+    // `tar` crate reads synchronously), handed to the upload a chunk at a time.
+    let reader = SyncIoBridge::new(StreamReader::new(image_home));
+    let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(16);
+    let filter = tokio::task::spawn_blocking(move || {
+        let out = ChannelWriter(tx.clone());
+        let filtered = filter_home(reader, out, &home);
+        if let Err(e) = &filtered {
+            // The upload must fail, not unpack a cut archive.
+            let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
+        }
+        filtered
+    });
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let opts = UploadToContainerOptionsBuilder::default()
         .path("/home")
         .build();
-    docker
-        .upload_to_container(target, Some(opts), bollard::body_try_stream(stream))
+    let uploaded = docker
+        .upload_to_container(target, Some(opts), bollard::body_try_stream(body))
+        .await;
+    let filtered = filter
         .await
-        .map_err(|e| failed("write it into the session's home", e))
+        .map_err(|e| NodeError(format!("The home folder could not be filled: {e}.")))?;
+    match (filtered, uploaded) {
+        (Err(e), _) => Err(NodeError(format!(
+            "The home folder could not be filled from the image's /home/work: its files could not be read: {e}."
+        ))),
+        (Ok(_), Err(e)) => Err(failed("write it into the session's home", e)),
+        (Ok(kept), Ok(())) => {
+            tracing::debug!(left = kept.left, "home seeded around what was there");
+            Ok(())
+        }
+    }
+}
+
+/// Writes what it is given into the channel the upload reads (from a blocking thread).
+struct ChannelWriter(mpsc::Sender<io::Result<Bytes>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload ended"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What [`filter_home`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Filtered {
+    /// Entries of the image's home left out because their path was taken.
+    pub left: usize,
+}
+
+/// Copies the image's home archive (top entry `work/`) from `input` to `output`, leaving
+/// out every entry whose path `home` already holds — a file, a link, a FIFO: anything but a
+/// directory — with everything beneath it, and the entries of directories `home` already
+/// has (their contents still go in where names are free). A hard link to a path left out is
+/// left out too. Paths are looked at with `Folder::stat`, which follows no link, so nothing
+/// in the home is followed on the host; one that cannot be looked at counts as taken.
+pub fn filter_home(input: impl Read, output: impl Write, home: &Folder) -> io::Result<Filtered> {
+    let mut archive = tar::Archive::new(input);
+    let mut out = tar::Builder::new(output);
+    out.mode(tar::HeaderMode::Complete);
+    let mut taken: Vec<PathBuf> = Vec::new();
+    let mut done = Filtered::default();
+    let under_taken = |taken: &[PathBuf], p: &Path| taken.iter().any(|t| p.starts_with(t));
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        let rel = path.strip_prefix("work").unwrap_or(&path).to_path_buf();
+        let kind = entry.header().entry_type();
+        if !rel.as_os_str().is_empty() {
+            if under_taken(&taken, &rel) {
+                done.left += 1;
+                continue;
+            }
+            match home.stat(&rel.to_string_lossy()) {
+                // A free name: the image's entry goes in.
+                Err(FsError::Missing(_)) => {}
+                // The owner's directory stays as it is; the image's files go into it.
+                Ok(e) if e.kind == "dir" && kind.is_dir() => {
+                    done.left += 1;
+                    continue;
+                }
+                // Taken (or not to be looked at): neither it nor anything beneath it.
+                _ => {
+                    taken.push(rel);
+                    done.left += 1;
+                    continue;
+                }
+            }
+        }
+        let mut header = entry.header().clone();
+        if kind.is_symlink() || kind.is_hard_link() {
+            let Some(to) = entry.link_name()?.map(|l| l.into_owned()) else {
+                continue;
+            };
+            let to_rel = to.strip_prefix("work").unwrap_or(&to);
+            if kind.is_hard_link() && under_taken(&taken, to_rel) {
+                done.left += 1;
+                continue;
+            }
+            out.append_link(&mut header, &path, &to)?;
+        } else {
+            out.append_data(&mut header, &path, &mut entry)?;
+        }
+    }
+    out.into_inner()?;
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vfolders::fs::Storage;
+
+    /// An image's home as the engine's archive API sends it: top entry `work/`.
+    fn image_home() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |path: &str, kind: tar::EntryType, data: &[u8], link: Option<&str>| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
+            h.set_uid(1000);
+            h.set_gid(1000);
+            h.set_size(data.len() as u64);
+            match link {
+                Some(to) => b.append_link(&mut h, path, to).unwrap(),
+                None => b.append_data(&mut h, path, data).unwrap(),
+            }
+        };
+        add("work/", tar::EntryType::Directory, b"", None);
+        add(
+            "work/.bashrc",
+            tar::EntryType::Regular,
+            b"image bashrc",
+            None,
+        );
+        add(
+            "work/.profile",
+            tar::EntryType::Regular,
+            b"image profile",
+            None,
+        );
+        add("work/.local/", tar::EntryType::Directory, b"", None);
+        add("work/.local/bin/", tar::EntryType::Directory, b"", None);
+        add(
+            "work/.local/bin/tool",
+            tar::EntryType::Regular,
+            b"tool",
+            None,
+        );
+        add("work/.config/", tar::EntryType::Directory, b"", None);
+        add(
+            "work/.config/app.toml",
+            tar::EntryType::Regular,
+            b"cfg",
+            None,
+        );
+        add(
+            "work/same-profile",
+            tar::EntryType::Link,
+            b"",
+            Some("work/.profile"),
+        );
+        add(
+            "work/same-bashrc",
+            tar::EntryType::Link,
+            b"",
+            Some("work/.bashrc"),
+        );
+        add("work/link", tar::EntryType::Symlink, b"", Some(".bashrc"));
+        let long = format!("work/{}/deep.txt", "d".repeat(120));
+        add(&long, tar::EntryType::Regular, b"deep", None);
+        b.into_inner().unwrap()
+    }
+
+    fn entries(tar_bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut a = tar::Archive::new(tar_bytes);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let p = e.path().unwrap().to_string_lossy().into_owned();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                (p, data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn seeding_leaves_what_the_home_holds_and_fills_the_free_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = Storage::open(tmp.path()).unwrap();
+        storage.create_folder("h").unwrap();
+        let base = storage.folder_dir("h");
+        // The owner's: a file where the image has one, a directory the image also has (with
+        // a file of theirs), and a link (to the host) where the image has a directory.
+        std::fs::write(base.join(".profile"), "mine").unwrap();
+        std::fs::create_dir_all(base.join(".local")).unwrap();
+        std::fs::write(base.join(".local/notes"), "mine too").unwrap();
+        std::os::unix::fs::symlink("/etc", base.join(".config")).unwrap();
+        let home = storage.folder("h").unwrap();
+
+        let mut out = Vec::new();
+        let done = filter_home(&image_home()[..], &mut out, &home).unwrap();
+        let got = entries(&out);
+        let names: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+        let long = format!("work/{}/deep.txt", "d".repeat(120));
+        assert_eq!(
+            names,
+            [
+                "work/",
+                "work/.bashrc",
+                "work/.local/bin/",
+                "work/.local/bin/tool",
+                "work/same-bashrc",
+                "work/link",
+                long.as_str(),
+            ],
+            "{got:?}"
+        );
+        // .profile, .local/ (kept as the owner's), .config/ and what is beneath it, and the
+        // hard link to the owner's .profile.
+        assert_eq!(done.left, 5);
+        assert_eq!(got[1].1, b"image bashrc");
+        assert_eq!(got[6].1, b"deep");
+        // Nothing in the home itself changed.
+        assert_eq!(
+            std::fs::read_to_string(base.join(".profile")).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            std::fs::read_link(base.join(".config")).unwrap(),
+            Path::new("/etc")
+        );
+    }
+
+    #[test]
+    fn an_empty_home_gets_the_whole_image_home() {
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = Storage::open(tmp.path()).unwrap();
+        storage.create_folder("h").unwrap();
+        let home = storage.folder("h").unwrap();
+        let mut out = Vec::new();
+        let done = filter_home(&image_home()[..], &mut out, &home).unwrap();
+        assert_eq!(done.left, 0);
+        assert_eq!(entries(&out), entries(&image_home()));
+    }
+
+    #[test]
+    fn a_cut_archive_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = Storage::open(tmp.path()).unwrap();
+        storage.create_folder("h").unwrap();
+        let home = storage.folder("h").unwrap();
+        let whole = image_home();
+        let mut out = Vec::new();
+        assert!(filter_home(&whole[..700], &mut out, &home).is_err());
+    }
 }

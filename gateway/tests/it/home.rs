@@ -145,6 +145,15 @@ async fn a_pip_user_install_outlives_its_session_and_a_clean_home_sees_none_of_i
     // Files go in through the API like any folder's.
     let r = upload(&alice, &hid, "wheels/berthx-1.0-py3-none-any.whl", &wheel()).await;
     assert_eq!(r.status, 204, "{}", r.text());
+    // Her own .profile, and a file in a directory the image's home has too: seeding keeps
+    // both and fills in around them.
+    for (path, body) in [
+        (".profile", "# alice's own profile\n"),
+        (".local/notes.txt", "mine\n"),
+    ] {
+        let r = upload(&alice, &hid, path, body.as_bytes()).await;
+        assert_eq!(r.status, 204, "{path}: {}", r.text());
+    }
     let data_id = folder(&alice, "data").await;
     assert_eq!(
         upload(&alice, &data_id, "in-data.txt", b"data")
@@ -175,6 +184,14 @@ async fn a_pip_user_install_outlives_its_session_and_a_clean_home_sees_none_of_i
     assert!(
         sh_ok(&cid, "cat ~/.bashrc").contains("~/.bashrc of the berth session user"),
         "the image's own .bashrc"
+    );
+    assert_eq!(
+        sh_ok(
+            &cid,
+            "cat ~/.profile ~/.local/notes.txt && test -d ~/.local/bin && echo bin"
+        ),
+        "# alice's own profile\nmine\nbin\n",
+        "what she uploaded before the first session is kept, the image's files fill in around it"
     );
     // A folder mounted at launch appears inside the persistent home, as a link: no mount
     // point lies inside the home, which the owner's other sessions could change meanwhile.
@@ -491,20 +508,25 @@ async fn a_hostile_home_is_neither_followed_by_the_gateway_nor_by_seeding() {
     assert!(!String::from_utf8_lossy(&zip.body).contains("root:x:0"));
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "host\n");
 
-    // First persistent use: seeding replaces the links and the FIFO with the image's files
-    // inside the container, never writing through them on the host.
+    // First persistent use: seeding leaves the links and the FIFO where the image's files
+    // would go as they are (the owner's own entries), writing neither through them on the host
+    // nor beneath them; the image's files fill only the free names.
     let (s, cs) = running(&mallory, persistent("seeded", "berth/base")).await;
     assert_eq!(
         std::fs::read_to_string(&target).unwrap(),
         "host\n",
         "the host file a link named is untouched"
     );
-    let kinds = sh_ok(&cs, "cd ~ && stat -c '%n %F' .bashrc .profile .local");
+    let kinds = sh_ok(
+        &cs,
+        "cd ~ && stat -c '%n %F' .bashrc .profile .local .bash_logout",
+    );
     assert_eq!(
-        kinds, ".bashrc regular file\n.profile regular file\n.local directory\n",
+        kinds,
+        ".bashrc symbolic link\n.profile fifo\n.local symbolic link\n.bash_logout regular file\n",
         "{kinds}"
     );
-    assert!(sh_ok(&cs, "cat ~/.bashrc").contains("berth session user"));
+    assert_eq!(sh_ok(&cs, "readlink ~/.local"), "/\n");
     // The session's own links stay links, seen only inside the container.
     assert_eq!(sh_ok(&cs, "readlink ~/x"), "/etc\n");
     let listed = mallory
@@ -519,7 +541,8 @@ async fn a_hostile_home_is_neither_followed_by_the_gateway_nor_by_seeding() {
             .find(|e| e["name"] == n)
             .map(|e| e["kind"].as_str().unwrap().to_string())
     };
-    assert_eq!(kind(".bashrc").as_deref(), Some("file"), "{listed}");
+    assert_eq!(kind(".bashrc").as_deref(), Some("symlink"), "{listed}");
+    assert_eq!(kind(".bash_logout").as_deref(), Some("file"), "{listed}");
     assert_eq!(kind("x").as_deref(), Some("symlink"), "{listed}");
     // Nothing was written on the host beside the target either.
     let mut beside: Vec<String> = std::fs::read_dir(host.path())

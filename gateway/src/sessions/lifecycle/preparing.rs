@@ -108,10 +108,20 @@ impl Lifecycle {
                 .await;
             return;
         }
-        // A home used for the first time is filled from the image's own /home/work.
+        // A home used for the first time is filled from the image's own /home/work, around
+        // what its owner put there already (the gateway's handle on it tells what that is).
         let seed_home = match &s.home_vfolder {
             Some(h) => match crate::vfolders::home::needs_seeding(&self.db, h).await {
-                Ok(true) => Some(h.clone()),
+                Ok(true) => match self.storage.folder(h) {
+                    Ok(dir) => Some((h.clone(), Arc::new(dir))),
+                    Err(e) => {
+                        tracing::warn!(session = %s.id, "opening the home folder failed: {e:?}");
+                        let reason = "The home folder's directory could not be opened, so it was not filled from the image.";
+                        self.transition(&s.id, SessionStatus::Error, reason, Patch::default())
+                            .await;
+                        return;
+                    }
+                },
                 Ok(false) => None,
                 Err(e) => {
                     let reason = format!("The home folder could not be looked up: {e}.");
@@ -174,7 +184,7 @@ impl Lifecycle {
                 })
                 .collect(),
             files,
-            seed_home: seed_home.is_some(),
+            seed_home: seed_home.as_ref().map(|(_, dir)| dir.clone()),
         };
         // SSH's files are written after start, off the launch path (`ssh::session::start`);
         // its host key is made now, so the session's JSON names it from RUNNING on.
@@ -193,7 +203,7 @@ impl Lifecycle {
         match node.start_session(&spec).await {
             Ok(cid) => {
                 // The container was made and started, so the home was filled.
-                if let Some(h) = &seed_home {
+                if let Some((h, _)) = &seed_home {
                     crate::vfolders::home::mark_seeded_logged(&self.db, h).await;
                 }
                 let cid_started = cid.clone();
