@@ -230,10 +230,21 @@ async fn set_up(
     s: &SessionRow,
     container_id: &str,
 ) -> anyhow::Result<bool> {
-    let files = files(lifecycle.db(), s, &lifecycle.container_env(s)).await?;
-    node.write_files(container_id, &files)
-        .await
-        .map_err(|e| anyhow::anyhow!("writing the SSH files failed: {}", e.0))?;
+    let db = lifecycle.db();
+    let mut files = files(db, s, &lifecycle.container_env(s)).await?;
+    // A key change committed after the keys were read is written by `refresh_owner` (the
+    // session is RUNNING), perhaps before this write lands: read them again until what was
+    // written is what the database holds, so the last write is never a stale one.
+    for _ in 0..3 {
+        node.write_files(container_id, &files)
+            .await
+            .map_err(|e| anyhow::anyhow!("writing the SSH files failed: {}", e.0))?;
+        let now = authorized_keys(db, &s.owner_id).await?;
+        if files.first() == Some(&now) {
+            break;
+        }
+        files = vec![now];
+    }
     run_sshd(node, container_id, &s.id).await
 }
 

@@ -6,7 +6,8 @@
 //! by berth ([`ensure`]: when its owner lists their folders or launches a session that wants
 //! it), and it is never shared, renamed, or trashed while a live session mounts it
 //! ([`refuse_sharing`], [`refuse_rename`], [`refuse_trash_in_use`]; the sharing and folder
-//! routes call them). It is filled from the session image's own `/home/work` the first time a
+//! routes call them); at most one of a user's homes waits in the trash
+//! ([`refuse_second_trashed`]). It is filled from the session image's own `/home/work` the first time a
 //! session uses it (`vfolders.seeded_at`, set by [`mark_seeded`] once that session's container
 //! was started).
 
@@ -139,6 +140,27 @@ pub async fn refuse_trash_in_use(db: &Db, row: &FolderRow) -> AppResult<()> {
         users.join(", "),
         if users.len() == 1 { "it" } else { "them" }
     )))
+}
+
+/// A home goes to the trash only while no older one of its owner's waits there: trashed homes
+/// keep their files (and space) until purged, and do not count against `max_vfolders`, so
+/// trashing one home after another would otherwise take storage without bound.
+pub async fn refuse_second_trashed(db: &Db, row: &FolderRow) -> AppResult<()> {
+    if !is_home(row) {
+        return Ok(());
+    }
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM vfolders WHERE kind = 'home' AND owner_id = $1 AND deleted_at IS NOT NULL",
+    )
+    .bind(&row.owner_id)
+    .fetch_one(db)
+    .await?;
+    if n == 0 {
+        return Ok(());
+    }
+    Err(AppError::conflict(
+        "Your previous home folder is still in the trash, where it keeps its files and its space; purge it before trashing this one.",
+    ))
 }
 
 /// Checks a session's home again right before its container is created: it must still be the

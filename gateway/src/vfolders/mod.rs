@@ -160,21 +160,30 @@ fn name_taken(e: sqlx::Error, name: &str) -> AppError {
     }
 }
 
-/// Refuses a new personal folder past the owner's `max_vfolders`.
+/// Refuses a new personal folder past the owner's `max_vfolders`. Folders in the trash count:
+/// they keep their files (and their space) until purged, so trashing one and making another
+/// would otherwise take storage without bound.
 pub(crate) async fn check_folder_count(state: &AppState, user_id: &str) -> AppResult<()> {
     let policy = crate::policy::effective(&state.db, user_id).await?.policy;
     if let Some(max) = policy.max_vfolders {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM vfolders WHERE kind = 'user' AND owner_id = $1 AND deleted_at IS NULL",
+        let (n, trashed): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COUNT(deleted_at) FROM vfolders WHERE kind = 'user' AND owner_id = $1",
         )
         .bind(user_id)
         .fetch_one(&state.db)
         .await?;
         if n as u64 >= max {
+            let how = if trashed > 0 {
+                format!(
+                    " ({trashed} of them in the trash, where a folder keeps its space until purged); purge or delete one first."
+                )
+            } else {
+                "; delete one first.".to_string()
+            };
             return Err(AppError::new(
                 ProblemType::Quota,
                 format!(
-                    "Your policy allows {max} folder{} and you have {n}; delete one first.",
+                    "Your policy allows {max} folder{} and you have {n}{how}",
                     if max == 1 { "" } else { "s" }
                 ),
             ));
@@ -323,6 +332,7 @@ async fn trash(
 ) -> AppResult<Json<VFolder>> {
     let row = store::require(&state.db, &user, &id, Permission::Owner).await?;
     home::refuse_trash_in_use(&state.db, &row).await?;
+    home::refuse_second_trashed(&state.db, &row).await?;
     sqlx::query("UPDATE vfolders SET deleted_at = $1 WHERE id = $2")
         .bind(db::now())
         .bind(&row.id)
@@ -358,9 +368,7 @@ async fn restore(
             row.name
         )));
     }
-    if row.kind == "user" {
-        check_folder_count(&state, row.owner_id.as_deref().unwrap_or_default()).await?;
-    }
+    // (A folder in the trash counts against `max_vfolders` already: restoring adds none.)
     sqlx::query("UPDATE vfolders SET deleted_at = NULL WHERE id = $1")
         .bind(&row.id)
         .execute(&state.db)

@@ -433,11 +433,27 @@ async fn two_sessions_share_the_home_which_stays_private_and_in_place() {
         "conflict",
     );
     assert!(p["detail"].as_str().unwrap().contains("newer home"), "{p}");
+    // One home at a time waits in the trash: trashing one home after another would take
+    // storage without bound (trashed homes keep their space and count against nothing else).
+    end_session(&alice, &c).await;
+    let p = assert_problem(
+        &alice.delete(&format!("/api/v1/vfolders/{new_home}")).await,
+        409,
+        "conflict",
+    );
+    assert!(
+        p["detail"].as_str().unwrap().contains("still in the trash"),
+        "{p}"
+    );
+    assert_eq!(home_of(&alice).await["id"], new_home.as_str());
     let r = alice
         .post(&format!("/api/v1/vfolders/{hid}/purge"), &json!({}))
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
-    end_session(&alice, &c).await;
+    alice
+        .delete(&format!("/api/v1/vfolders/{new_home}"))
+        .await
+        .expect_json(200);
 }
 
 #[tokio::test]

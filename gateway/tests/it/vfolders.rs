@@ -228,13 +228,43 @@ async fn folders_have_checked_names_a_trash_and_stay_private() {
         "not-found",
     );
 
-    // The policy's folder count.
+    // The policy's folder count, the trash included: a trashed folder keeps its space until
+    // purged, so trashing one and making another must not take storage without bound.
     app.set_policy("alice", json!({"max_vfolders": 1})).await;
-    folder(&alice, "one").await;
+    let one = folder(&alice, "one").await;
     let r = alice
         .post("/api/v1/vfolders", &json!({"name": "two"}))
         .await;
     assert_problem(&r, 409, "quota");
+    alice
+        .delete(&format!("/api/v1/vfolders/{one}"))
+        .await
+        .expect_json(200);
+    let p = assert_problem(
+        &alice
+            .post("/api/v1/vfolders", &json!({"name": "two"}))
+            .await,
+        409,
+        "quota",
+    );
+    assert!(
+        p["detail"].as_str().unwrap().contains("in the trash"),
+        "{p}"
+    );
+    // Restoring adds nothing to the count.
+    alice
+        .post(&format!("/api/v1/vfolders/{one}/restore"), &json!({}))
+        .await
+        .expect_json(200);
+    alice
+        .delete(&format!("/api/v1/vfolders/{one}"))
+        .await
+        .expect_json(200);
+    let r = alice
+        .post(&format!("/api/v1/vfolders/{one}/purge"), &json!({}))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    folder(&alice, "two").await;
 }
 
 #[tokio::test]
