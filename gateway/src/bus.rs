@@ -14,18 +14,24 @@
 //!   a policy warning (`ending`); see `Lifecycle::passing_here`.
 //! - `"wake"`: look at the queue now (a session was queued or resources were freed on some
 //!   replica); only the leader's scheduler acts on it.
-//! - `"revoke <replica> <user id>"`: a user's access was taken away (after the commit) on
-//!   that replica; every other replica ends what the user holds open there
-//!   (`wsproxy::Revocations::revoke`), the sender having done so already.
+//! - `"revoke <seq> <replica> <user id>"`: a user's access was taken away (after the commit)
+//!   on that replica; every other replica ends what the user holds open there
+//!   (`wsproxy::Revocations::revoke`), the sender having done so already. The revocation is
+//!   also a row of the `revocations` table (`seq` taken under [`REVOKE_LOCK`], so its order
+//!   is commit order; the row and the notification go in one statement): a replica that
+//!   missed the notification (its listening connection cut, or the notification lost) applies
+//!   every row past the last one it saw ([`catch_up`]) after each reconnect, when a
+//!   notification's `seq` skips one, and every [`CATCH_UP_EVERY`] — so a user disabled while
+//!   a replica was cut off loses what they hold there once it is back, not never.
 //!
 //! One task sends, in batches of what was queued: revocations first, then session changes and
 //! wakes in order, then at most the newest [`MAX_PASSING`] passing events; passing events are
 //! the only ones ever dropped (behind a slow or absent database), so the queue stays bounded.
 //!
 //! Each replica listens on a connection of its own that reconnects after PostgreSQL restarts.
-//! Notifications sent while a replica was cut off are not replayed to it: its browsers'
-//! streams keep going and show the next change of each session; the leader runs a pass after
-//! every reconnect.
+//! Session notifications sent while a replica was cut off are not replayed to it: its
+//! browsers' streams keep going and show the next change of each session; the leader runs a
+//! pass after every reconnect; revocations are caught up (above).
 
 use crate::db::Db;
 use crate::sessions::lifecycle::Lifecycle;
@@ -38,6 +44,10 @@ use tokio::sync::mpsc;
 pub const CHANNEL: &str = "berth";
 /// Serialises event ids with commit order (see the module doc).
 const EVENT_LOCK: i64 = 0x62_65_72_74_69;
+/// Serialises revocation numbers with commit order.
+const REVOKE_LOCK: i64 = 0x62_65_72_74_72;
+/// How often a replica looks for revocations it missed, beside reconnects and gaps.
+pub const CATCH_UP_EVERY: Duration = Duration::from_secs(5);
 
 /// The longest inline payload (after the event id), below PostgreSQL's 8000 bytes.
 const MAX_INLINE: usize = 7900;
@@ -50,14 +60,13 @@ enum Msg {
     /// The whole payload.
     Passing(String),
     Wake,
+    /// The user whose access was taken away.
     Revoke(String),
 }
 
 /// The sending half, held by the lifecycle; sends in order from one task.
 pub struct Bus {
     tx: mpsc::UnboundedSender<Msg>,
-    /// This replica on the bus, so that it skips its own revocations.
-    me: String,
 }
 
 impl Bus {
@@ -86,15 +95,13 @@ impl Bus {
 
     /// Tells the other replicas that `user_id`'s access was taken away.
     pub fn revoke(&self, user_id: &str) {
-        let _ = self
-            .tx
-            .send(Msg::Revoke(format!("revoke {} {user_id}", self.me)));
+        let _ = self.tx.send(Msg::Revoke(user_id.to_string()));
     }
 }
 
 /// Starts the bus on `db`: the sender (one task, in order) and this replica's listener, both
 /// until shutdown under `Lifecycle::background`.
-pub fn start(
+pub async fn start(
     db: &Db,
     lifecycle: Arc<Lifecycle>,
     revocations: Arc<wsproxy::Revocations>,
@@ -102,19 +109,26 @@ pub fn start(
     let url = db.connect_options().database_url.to_string();
     // PostgreSQL's own driver: `pg_notify` returns `void`, which the Any driver cannot carry.
     let pg = PgPoolOptions::new()
-        .max_connections(2)
+        .max_connections(3)
         .acquire_timeout(Duration::from_secs(10))
         .connect_lazy(&url)?;
+    // Revocations made before this replica serves concern nothing it holds.
+    let (seen,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM revocations")
+        .fetch_one(&pg)
+        .await?;
     let (tx, rx) = mpsc::unbounded_channel();
     let me = uuid::Uuid::new_v4().simple().to_string();
-    lifecycle.background(send_all(pg, rx));
-    let here = Here {
+    lifecycle.background(send_all(pg.clone(), rx, me.clone()));
+    let here = Arc::new(Here {
         lifecycle: lifecycle.clone(),
         revocations,
-        me: me.clone(),
-    };
-    lifecycle.background(listen(url, here));
-    Ok(Arc::new(Bus { tx, me }))
+        me,
+        pg,
+        seen: tokio::sync::Mutex::new(seen),
+    });
+    lifecycle.background(listen(url, here.clone()));
+    lifecycle.background(catch_up_every(here));
+    Ok(Arc::new(Bus { tx }))
 }
 
 /// What a notification acts on in this replica.
@@ -122,6 +136,47 @@ struct Here {
     lifecycle: Arc<Lifecycle>,
     revocations: Arc<wsproxy::Revocations>,
     me: String,
+    pg: PgPool,
+    /// The `seq` of the last revocation applied (or made) here.
+    seen: tokio::sync::Mutex<i64>,
+}
+
+/// Applies every revocation past the last one seen here that another replica made. One
+/// applied twice only ends again what the user opened in between.
+async fn catch_up(here: &Here) {
+    let mut seen = here.seen.lock().await;
+    let rows: Vec<(i64, String, String)> = match sqlx::query_as(
+        "SELECT seq, user_id, origin FROM revocations WHERE seq > $1 ORDER BY seq",
+    )
+    .bind(*seen)
+    .fetch_all(&here.pg)
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "bus: cannot read the revocations; trying again later");
+            return;
+        }
+    };
+    for (seq, user, origin) in rows {
+        if origin != here.me {
+            tracing::info!(user = %user, seq, "bus: applying a revocation this replica had not heard of");
+            here.revocations.revoke(&user);
+        }
+        *seen = seq;
+    }
+}
+
+/// [`catch_up`] every [`CATCH_UP_EVERY`]: a notification can be lost without the connection
+/// saying so.
+async fn catch_up_every(here: Arc<Here>) {
+    let stop = here.lifecycle.shutdown().clone();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(CATCH_UP_EVERY) => catch_up(&here).await,
+        }
+    }
 }
 
 /// Passing events (stats samples, warnings) sent from one batch at most: older ones queued
@@ -148,7 +203,7 @@ fn order(queued: Vec<Msg>) -> (Vec<Msg>, usize) {
     (revokes, dropped)
 }
 
-async fn send_all(db: PgPool, mut rx: mpsc::UnboundedReceiver<Msg>) {
+async fn send_all(db: PgPool, mut rx: mpsc::UnboundedReceiver<Msg>, me: String) {
     while let Some(first) = rx.recv().await {
         let mut queued = vec![first];
         while let Ok(m) = rx.try_recv() {
@@ -180,14 +235,29 @@ async fn send_all(db: PgPool, mut rx: mpsc::UnboundedReceiver<Msg>) {
                     .execute(&db)
                     .await
                     .map(|_| ()),
-                Msg::Revoke(payload) | Msg::Passing(payload) => {
-                    sqlx::query("SELECT pg_notify($1, $2)")
-                        .bind(CHANNEL)
-                        .bind(payload)
-                        .execute(&db)
-                        .await
-                        .map(|_| ())
-                }
+                // The row and the notification in one statement: both or neither.
+                Msg::Revoke(user) => sqlx::query(
+                    "WITH r AS (
+                         INSERT INTO revocations (user_id, origin, at)
+                         SELECT $1, $2, $3 FROM (SELECT pg_advisory_xact_lock($4)) AS l
+                         RETURNING seq
+                     )
+                     SELECT pg_notify($5, 'revoke ' || r.seq || ' ' || $2 || ' ' || $1) FROM r",
+                )
+                .bind(user)
+                .bind(&me)
+                .bind(crate::db::now())
+                .bind(REVOKE_LOCK)
+                .bind(CHANNEL)
+                .execute(&db)
+                .await
+                .map(|_| ()),
+                Msg::Passing(payload) => sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(payload)
+                    .execute(&db)
+                    .await
+                    .map(|_| ()),
             };
             if let Err(e) = res {
                 failed = true;
@@ -205,7 +275,7 @@ async fn send_all(db: PgPool, mut rx: mpsc::UnboundedReceiver<Msg>) {
 
 /// This replica's listener: reconnects when the connection goes, and asks for a scheduling
 /// pass after each reconnect (a wake may have been missed).
-async fn listen(url: String, here: Here) {
+async fn listen(url: String, here: Arc<Here>) {
     let lifecycle = &here.lifecycle;
     loop {
         let mut listener = match PgListener::connect(&url).await {
@@ -223,13 +293,15 @@ async fn listen(url: String, here: Here) {
         }
         tracing::debug!("bus: listening");
         lifecycle.wake_here();
+        // What was revoked while this replica was not listening.
+        catch_up(&here).await;
         loop {
             match listener.try_recv().await {
                 Ok(Some(n)) => handle(&here, n.payload()).await,
-                // The connection went; `try_recv` reconnects (and listens again) next time.
+                // The connection went: connect and listen again, then catch up.
                 Ok(None) => {
                     tracing::warn!("bus: the listening connection was lost; reconnecting");
-                    lifecycle.wake_here();
+                    break;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "bus: listening failed; reconnecting");
@@ -255,11 +327,28 @@ async fn handle(here: &Here, payload: &str) {
         return;
     }
     if let Some(rest) = payload.strip_prefix("revoke ") {
-        if let Some((from, user)) = rest.split_once(' ') {
+        let mut parts = rest.splitn(3, ' ');
+        let (Some(Ok(seq)), Some(from), Some(user)) = (
+            parts.next().map(str::parse::<i64>),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return;
+        };
+        let mut seen = here.seen.lock().await;
+        if seq <= *seen {
+            return; // A catch-up applied it already.
+        }
+        if seq == *seen + 1 {
             if from != here.me {
                 here.revocations.revoke(user);
             }
+            *seen = seq;
+            return;
         }
+        // One (or more) was missed before this one: all of them, in order.
+        drop(seen);
+        catch_up(here).await;
         return;
     }
     let mut parts = payload.splitn(3, ' ');
@@ -303,12 +392,12 @@ mod tests {
         ];
         queued.extend((1..=MAX_PASSING + 9).map(|i| Msg::Passing(format!("pass stats {i}"))));
         queued.push(Msg::Wake);
-        queued.push(Msg::Revoke("revoke r u".into()));
+        queued.push(Msg::Revoke("u".into()));
         queued.push(Msg::Session("j a 2".into()));
         let (batch, dropped) = order(queued);
         assert_eq!(dropped, 10);
         let k = kinds(&batch);
-        assert_eq!(k[..4], ["revoke r u", "j a 1", "wake", "j a 2"]);
+        assert_eq!(k[..4], ["u", "j a 1", "wake", "j a 2"]);
         assert_eq!(k.len(), 4 + MAX_PASSING);
         assert_eq!(k[4], "pass stats 10");
         assert_eq!(

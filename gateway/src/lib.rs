@@ -224,7 +224,7 @@ pub async fn serve(
     let revocations = Arc::new(wsproxy::Revocations::default());
     if shared {
         let replica = leader::replica_name();
-        lifecycle.set_bus(bus::start(&db, lifecycle.clone(), revocations.clone())?);
+        lifecycle.set_bus(bus::start(&db, lifecycle.clone(), revocations.clone()).await?);
         let mut first = leadership.subscribe();
         lifecycle.background(leader::campaign(db.clone(), leadership.clone(), replica));
         // A lone replica (or the first one) leads from the start, and recovers before it

@@ -148,6 +148,52 @@ async fn a_session_created_through_one_replica_is_seen_live_through_the_other() 
     assert!(stream_a.ends_within(Duration::from_secs(5)).await);
 }
 
+/// A revocation a replica never heard of on the bus (its notification lost, as when its
+/// listening connection is cut at that moment) still ends what the user holds open there:
+/// every replica applies the `revocations` rows past the last one it saw, within
+/// `bus::CATCH_UP_EVERY` (5 s) at the latest.
+#[tokio::test]
+async fn a_revocation_missed_on_the_bus_still_ends_what_the_user_holds() {
+    use sqlx::Connection;
+    let app = TestApp::spawn().await;
+    let Some(b) = app.start_replica().await else {
+        eprintln!("SQLite: no replicas (BERTH_TEST_DATABASE_URL unset)");
+        return;
+    };
+    let alice = app.create_user("alice", USER_PASSWORD, "user").await;
+    let alice_id = alice["id"].as_str().expect("user id").to_string();
+    app.create_user("bob", USER_PASSWORD, "user").await;
+    let on_b = app.login_at(&b.base, "alice", USER_PASSWORD).await;
+    let bob_on_b = app.login_at(&b.base, "bob", USER_PASSWORD).await;
+    let mut alice_stream = SseStream::open(&on_b).await;
+    let mut bob_stream = SseStream::open(&bob_on_b).await;
+
+    // What another replica commits when it disables alice, without the notification.
+    let url = app.database_url().expect("PostgreSQL");
+    let mut db = sqlx::PgConnection::connect(&url).await.expect("connect");
+    sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1")
+        .bind(&alice_id)
+        .execute(&mut db)
+        .await
+        .expect("disable");
+    sqlx::query(
+        "INSERT INTO revocations (user_id, origin, at) VALUES ($1, 'a-replica-whose-notification-was-lost', '2026-01-01T00:00:00Z')",
+    )
+    .bind(&alice_id)
+    .execute(&mut db)
+    .await
+    .expect("the revocation's row");
+    assert!(
+        alice_stream.ends_within(Duration::from_secs(15)).await,
+        "alice's event stream on B outlived a revocation B missed on the bus"
+    );
+    assert!(
+        !bob_stream.ends_within(Duration::from_secs(1)).await,
+        "bob's stream is not hers"
+    );
+    assert_eq!(on_b.get("/api/v1/me").await.status, 401);
+}
+
 async fn wait_until_no_containers(app: &TestApp) {
     let deadline = Instant::now() + SETTLE;
     while !containers(app).is_empty() {
