@@ -14,15 +14,14 @@
 //!   a policy warning (`ending`); see `Lifecycle::passing_here`.
 //! - `"wake"`: look at the queue now (a session was queued or resources were freed on some
 //!   replica); only the leader's scheduler acts on it.
-//! - `"revoke <seq> <replica> <user id>"`: a user's access was taken away (after the commit)
-//!   on that replica; every other replica ends what the user holds open there
-//!   (`wsproxy::Revocations::revoke`), the sender having done so already. The revocation is
-//!   also a row of the `revocations` table (`seq` taken under [`REVOKE_LOCK`], so its order
-//!   is commit order; the row and the notification go in one statement): a replica that
-//!   missed the notification (its listening connection cut, or the notification lost) applies
-//!   every row past the last one it saw ([`catch_up`]) after each reconnect, when a
-//!   notification's `seq` skips one, and every [`CATCH_UP_EVERY`] — so a user disabled while
-//!   a replica was cut off loses what they hold there once it is back, not never.
+//! - `"revoke"`: a user's access was taken away. The revocation itself is a row of the
+//!   `revocations` table, written in the same transaction as the change that takes the access
+//!   ([`Bus::record`]; `seq` taken under [`REVOKE_LOCK`], held to the commit, so its order is
+//!   commit order). On the notification every replica applies the rows past the last one it
+//!   saw that another replica made ([`catch_up`]: `wsproxy::Revocations::revoke` ends what the
+//!   user holds open there; the maker did so already). It does the same after each reconnect
+//!   and every [`CATCH_UP_EVERY`], so a revocation whose notification was lost (a cut
+//!   listening connection, a send that failed) is applied within seconds, not never.
 //!
 //! One task sends, in batches of what was queued: revocations first, then session changes and
 //! wakes in order, then at most the newest [`MAX_PASSING`] passing events; passing events are
@@ -60,13 +59,15 @@ enum Msg {
     /// The whole payload.
     Passing(String),
     Wake,
-    /// The user whose access was taken away.
-    Revoke(String),
+    /// Revocations were recorded.
+    Revoke,
 }
 
 /// The sending half, held by the lifecycle; sends in order from one task.
 pub struct Bus {
     tx: mpsc::UnboundedSender<Msg>,
+    /// This replica on the bus (the `origin` of the revocations it records).
+    me: String,
 }
 
 impl Bus {
@@ -93,9 +94,26 @@ impl Bus {
         let _ = self.tx.send(Msg::Wake);
     }
 
-    /// Tells the other replicas that `user_id`'s access was taken away.
-    pub fn revoke(&self, user_id: &str) {
-        let _ = self.tx.send(Msg::Revoke(user_id.to_string()));
+    /// Records in `tx`, the transaction that takes `user_id`'s access away, that the other
+    /// replicas must end what the user holds open. Call just before the commit (the lock it
+    /// takes is held until then); after the commit, [`Bus::revoke`].
+    pub async fn record(&self, tx: &mut sqlx::AnyConnection, user_id: &str) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO revocations (user_id, origin, at)
+             SELECT $1, $2, $3 FROM (SELECT pg_advisory_xact_lock($4)) AS l",
+        )
+        .bind(user_id)
+        .bind(&self.me)
+        .bind(crate::db::now())
+        .bind(REVOKE_LOCK)
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Tells the other replicas to apply the revocations recorded (see [`Bus::record`]).
+    pub fn revoke(&self) {
+        let _ = self.tx.send(Msg::Revoke);
     }
 }
 
@@ -118,17 +136,17 @@ pub async fn start(
         .await?;
     let (tx, rx) = mpsc::unbounded_channel();
     let me = uuid::Uuid::new_v4().simple().to_string();
-    lifecycle.background(send_all(pg.clone(), rx, me.clone()));
+    lifecycle.background(send_all(pg.clone(), rx));
     let here = Arc::new(Here {
         lifecycle: lifecycle.clone(),
         revocations,
-        me,
+        me: me.clone(),
         pg,
         seen: tokio::sync::Mutex::new(seen),
     });
     lifecycle.background(listen(url, here.clone()));
     lifecycle.background(catch_up_every(here));
-    Ok(Arc::new(Bus { tx }))
+    Ok(Arc::new(Bus { tx, me }))
 }
 
 /// What a notification acts on in this replica.
@@ -191,7 +209,7 @@ fn order(queued: Vec<Msg>) -> (Vec<Msg>, usize) {
     let (mut revokes, mut changes, mut passing) = (Vec::new(), Vec::new(), Vec::new());
     for m in queued {
         match m {
-            Msg::Revoke(_) => revokes.push(m),
+            Msg::Revoke => revokes.push(m),
             Msg::Wake if changes.iter().any(|c| matches!(c, Msg::Wake)) => {}
             Msg::Session(_) | Msg::Wake => changes.push(m),
             Msg::Passing(_) => passing.push(m),
@@ -203,7 +221,7 @@ fn order(queued: Vec<Msg>) -> (Vec<Msg>, usize) {
     (revokes, dropped)
 }
 
-async fn send_all(db: PgPool, mut rx: mpsc::UnboundedReceiver<Msg>, me: String) {
+async fn send_all(db: PgPool, mut rx: mpsc::UnboundedReceiver<Msg>) {
     while let Some(first) = rx.recv().await {
         let mut queued = vec![first];
         while let Ok(m) = rx.try_recv() {
@@ -235,23 +253,12 @@ async fn send_all(db: PgPool, mut rx: mpsc::UnboundedReceiver<Msg>, me: String) 
                     .execute(&db)
                     .await
                     .map(|_| ()),
-                // The row and the notification in one statement: both or neither.
-                Msg::Revoke(user) => sqlx::query(
-                    "WITH r AS (
-                         INSERT INTO revocations (user_id, origin, at)
-                         SELECT $1, $2, $3 FROM (SELECT pg_advisory_xact_lock($4)) AS l
-                         RETURNING seq
-                     )
-                     SELECT pg_notify($5, 'revoke ' || r.seq || ' ' || $2 || ' ' || $1) FROM r",
-                )
-                .bind(user)
-                .bind(&me)
-                .bind(crate::db::now())
-                .bind(REVOKE_LOCK)
-                .bind(CHANNEL)
-                .execute(&db)
-                .await
-                .map(|_| ()),
+                // Lost, it costs at most `CATCH_UP_EVERY`: the rows are committed already.
+                Msg::Revoke => sqlx::query("SELECT pg_notify($1, 'revoke')")
+                    .bind(CHANNEL)
+                    .execute(&db)
+                    .await
+                    .map(|_| ()),
                 Msg::Passing(payload) => sqlx::query("SELECT pg_notify($1, $2)")
                     .bind(CHANNEL)
                     .bind(payload)
@@ -326,28 +333,7 @@ async fn handle(here: &Here, payload: &str) {
         }
         return;
     }
-    if let Some(rest) = payload.strip_prefix("revoke ") {
-        let mut parts = rest.splitn(3, ' ');
-        let (Some(Ok(seq)), Some(from), Some(user)) = (
-            parts.next().map(str::parse::<i64>),
-            parts.next(),
-            parts.next(),
-        ) else {
-            return;
-        };
-        let mut seen = here.seen.lock().await;
-        if seq <= *seen {
-            return; // A catch-up applied it already.
-        }
-        if seq == *seen + 1 {
-            if from != here.me {
-                here.revocations.revoke(user);
-            }
-            *seen = seq;
-            return;
-        }
-        // One (or more) was missed before this one: all of them, in order.
-        drop(seen);
+    if payload == "revoke" {
         catch_up(here).await;
         return;
     }
@@ -377,7 +363,8 @@ mod tests {
         batch
             .iter()
             .map(|m| match m {
-                Msg::Session(p) | Msg::Passing(p) | Msg::Revoke(p) => p.clone(),
+                Msg::Session(p) | Msg::Passing(p) => p.clone(),
+                Msg::Revoke => "revoke".into(),
                 Msg::Wake => "wake".into(),
             })
             .collect()
@@ -392,12 +379,12 @@ mod tests {
         ];
         queued.extend((1..=MAX_PASSING + 9).map(|i| Msg::Passing(format!("pass stats {i}"))));
         queued.push(Msg::Wake);
-        queued.push(Msg::Revoke("u".into()));
+        queued.push(Msg::Revoke);
         queued.push(Msg::Session("j a 2".into()));
         let (batch, dropped) = order(queued);
         assert_eq!(dropped, 10);
         let k = kinds(&batch);
-        assert_eq!(k[..4], ["u", "j a 1", "wake", "j a 2"]);
+        assert_eq!(k[..4], ["revoke", "j a 1", "wake", "j a 2"]);
         assert_eq!(k.len(), 4 + MAX_PASSING);
         assert_eq!(k[4], "pass stats 10");
         assert_eq!(

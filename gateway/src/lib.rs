@@ -69,12 +69,27 @@ impl AppState {
         &self.public_url
     }
 
-    /// Ends everything `user_id` holds open, on every replica and every node's proxy: call
+    /// Records, in `tx` (the transaction that takes `user_id`'s access away, just before it
+    /// commits), that the other replicas must end what the user holds open there; nothing on
+    /// SQLite, which serves one process. After the commit, [`AppState::revoke`].
+    pub async fn record_revocation(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        user_id: &str,
+    ) -> sqlx::Result<()> {
+        match self.lifecycle.bus() {
+            Some(bus) => bus.record(tx, user_id).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Ends everything `user_id` holds open, here, on every node's proxy, and (through the
+    /// revocation recorded with [`AppState::record_revocation`]) on every other replica: call
     /// after the database change that takes their access away has been committed.
     pub fn revoke(&self, user_id: &str) {
         self.revocations.revoke(user_id);
         if let Some(bus) = self.lifecycle.bus() {
-            bus.revoke(user_id);
+            bus.revoke();
         }
         nodes::proxy::revoke(self, user_id);
     }

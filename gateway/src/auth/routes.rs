@@ -293,10 +293,14 @@ async fn update_user(
         .execute(&mut *tx)
         .await?;
     }
+    let revoking = req.disabled == Some(true) || hash.is_some() || role_changed;
+    if revoking {
+        state.record_revocation(&mut tx, &target.id).await?;
+    }
     tx.commit().await?;
     // After the commit: live terminals, tunnels, app logins and event streams end now (a
     // role change too, so event streams reopen with the new rights).
-    if req.disabled == Some(true) || hash.is_some() || role_changed {
+    if revoking {
         state.revoke(&target.id);
     }
     if disabling {
@@ -357,6 +361,7 @@ async fn change_password(
         false => Some(new_login(&mut *tx, &user.id).await?),
         true => None,
     };
+    state.record_revocation(&mut tx, &user.id).await?;
     tx.commit().await?;
     // Live terminals, tunnels, app logins and event streams opened before end too.
     state.revoke(&user.id);

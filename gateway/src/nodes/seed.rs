@@ -11,13 +11,18 @@
 //! the host.
 //!
 //! What the owner put in the home before its first use (uploads through the file manager, or
-//! a session that mounted it as a plain folder) is never replaced: on its way through the
+//! a session that mounted it as a plain folder) is not replaced: on its way through the
 //! gateway the archive is filtered ([`filter_home`]) against the home as the gateway sees it,
 //! dropping every entry whose path is already taken (by a file, a link, anything but a
-//! directory — and all beneath it); an existing directory keeps its owner and mode, and the
-//! image's files go into it where their names are free. A leftover throwaway (a gateway
-//! killed mid-way) is removed when the session is prepared again, or by reconciling once it
-//! is older than [`SEED_GRACE_S`].
+//! directory — and all beneath it); the image's files go into an existing directory where
+//! their names are free. The directory's own entry is kept, so the engine makes sure it is
+//! still a directory when it unpacks into it (a session of the same owner swapping it for a
+//! link meanwhile gets it replaced, as the engine replaces anything but a directory there),
+//! and gives it the image's owner and mode. Best effort against writers at the same moment
+//! (another session of the owner's mounting the home): a file made between the look and the
+//! unpacking can still be replaced. Seeding that takes longer than [`SEED_PATIENCE`] fails
+//! with a sentence. A leftover throwaway (a gateway killed mid-way) is removed when the
+//! session is prepared again, or by reconciling once it is older than [`SEED_GRACE_S`].
 
 use super::docker::{LABEL_INSTANCE, LABEL_SESSION};
 use super::{ContainerSpec, NodeError, NodeResult};
@@ -44,6 +49,9 @@ pub const LABEL_SEED: &str = "berth.seed";
 /// How long a seeding container is left alone by reconciling: seeding takes seconds, so one
 /// older than this is a leftover.
 pub const SEED_GRACE_S: i64 = 600;
+
+/// How long filling a home may take before the session ends in ERROR (a stalled engine).
+pub const SEED_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn seed_name(session_id: &str) -> String {
     format!("berth-seed-{session_id}")
@@ -113,7 +121,15 @@ pub(super) async fn seed_home(
         .await
         .map_err(|e| failed("create a container of the image to copy from", e))?
         .id;
-    let copied = copy_home(docker, &seed, target, home.clone()).await;
+    let copied = tokio::time::timeout(SEED_PATIENCE, copy_home(docker, &seed, target, home.clone()))
+        .await
+        .unwrap_or_else(|_| {
+            Err(NodeError(format!(
+                "The home folder could not be filled from the image's /home/work within {} minutes; the engine stopped answering.",
+                SEED_PATIENCE.as_secs() / 60
+            )))
+        });
+    // (Removing the throwaway also ends a stalled read of its files.)
     remove(docker, &seed).await;
     copied
 }
@@ -142,7 +158,8 @@ async fn copy_home(docker: &Docker, seed: &str, target: &str, home: Arc<Folder>)
         let out = ChannelWriter(tx.clone());
         let filtered = filter_home(reader, out, &home);
         if let Err(e) = &filtered {
-            // The upload must fail, not unpack a cut archive.
+            // The upload must fail rather than end as if the archive were whole (what was
+            // unpacked before stays: the next session does not seed again over it).
             let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
         }
         filtered
@@ -158,6 +175,10 @@ async fn copy_home(docker: &Docker, seed: &str, target: &str, home: Arc<Folder>)
         .await
         .map_err(|e| NodeError(format!("The home folder could not be filled: {e}.")))?;
     match (filtered, uploaded) {
+        // The engine refused the upload part-way (a full disk): its sentence, not the pipe's.
+        (Err(e), Err(up)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            Err(failed("write it into the session's home", up))
+        }
         (Err(e), _) => Err(NodeError(format!(
             "The home folder could not be filled from the image's /home/work: its files could not be read: {e}."
         ))),
@@ -194,10 +215,11 @@ pub struct Filtered {
 
 /// Copies the image's home archive (top entry `work/`) from `input` to `output`, leaving
 /// out every entry whose path `home` already holds — a file, a link, a FIFO: anything but a
-/// directory — with everything beneath it, and the entries of directories `home` already
-/// has (their contents still go in where names are free). A hard link to a path left out is
-/// left out too. Paths are looked at with `Folder::stat`, which follows no link, so nothing
-/// in the home is followed on the host; one that cannot be looked at counts as taken.
+/// directory — with everything beneath it. A directory `home` already has keeps the
+/// image's entry (see the module doc) and gets the image's files where names are free. A
+/// hard link to a path left out is left out too. Paths are looked at with `Folder::stat`,
+/// which follows no link, so nothing in the home is followed on the host; one that cannot be
+/// looked at (or is no UTF-8) counts as taken.
 pub fn filter_home(input: impl Read, output: impl Write, home: &Folder) -> io::Result<Filtered> {
     let mut archive = tar::Archive::new(input);
     let mut out = tar::Builder::new(output);
@@ -215,14 +237,15 @@ pub fn filter_home(input: impl Read, output: impl Write, home: &Folder) -> io::R
                 done.left += 1;
                 continue;
             }
-            match home.stat(&rel.to_string_lossy()) {
+            let looked = match rel.to_str() {
+                Some(r) => home.stat(r),
+                None => Err(FsError::Bad("not UTF-8".into())),
+            };
+            match looked {
                 // A free name: the image's entry goes in.
                 Err(FsError::Missing(_)) => {}
-                // The owner's directory stays as it is; the image's files go into it.
-                Ok(e) if e.kind == "dir" && kind.is_dir() => {
-                    done.left += 1;
-                    continue;
-                }
+                // The owner's directory stays (a directory); the image's files go into it.
+                Ok(e) if e.kind == "dir" && kind.is_dir() => {}
                 // Taken (or not to be looked at): neither it nor anything beneath it.
                 _ => {
                     taken.push(rel);
@@ -255,64 +278,44 @@ mod tests {
     use super::*;
     use crate::vfolders::fs::Storage;
 
-    /// An image's home as the engine's archive API sends it: top entry `work/`.
+    /// An image's home as the engine's archive API sends it: top entry `work/`; a link's
+    /// target after `->`.
     fn image_home() -> Vec<u8> {
+        let long = format!("work/{}/deep.txt", "d".repeat(120));
+        let entries = [
+            ("work/", "dir", ""),
+            ("work/.bashrc", "file", "image bashrc"),
+            ("work/.profile", "file", "image profile"),
+            ("work/.local/", "dir", ""),
+            ("work/.local/bin/", "dir", ""),
+            ("work/.local/bin/tool", "file", "tool"),
+            ("work/.config/", "dir", ""),
+            ("work/.config/app.toml", "file", "cfg"),
+            ("work/same-profile", "hard", "work/.profile"),
+            ("work/same-bashrc", "hard", "work/.bashrc"),
+            ("work/link", "sym", ".bashrc"),
+            (long.as_str(), "file", "deep"),
+        ];
         let mut b = tar::Builder::new(Vec::new());
-        let mut add = |path: &str, kind: tar::EntryType, data: &[u8], link: Option<&str>| {
+        for (path, kind, data) in entries {
             let mut h = tar::Header::new_gnu();
-            h.set_entry_type(kind);
-            h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
+            h.set_entry_type(match kind {
+                "dir" => tar::EntryType::Directory,
+                "hard" => tar::EntryType::Link,
+                "sym" => tar::EntryType::Symlink,
+                _ => tar::EntryType::Regular,
+            });
+            h.set_mode(0o755);
             h.set_uid(1000);
             h.set_gid(1000);
-            h.set_size(data.len() as u64);
-            match link {
-                Some(to) => b.append_link(&mut h, path, to).unwrap(),
-                None => b.append_data(&mut h, path, data).unwrap(),
+            if matches!(kind, "hard" | "sym") {
+                h.set_size(0);
+                b.append_link(&mut h, path, data).unwrap();
+            } else {
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, path, data.as_bytes()).unwrap();
             }
-        };
-        add("work/", tar::EntryType::Directory, b"", None);
-        add(
-            "work/.bashrc",
-            tar::EntryType::Regular,
-            b"image bashrc",
-            None,
-        );
-        add(
-            "work/.profile",
-            tar::EntryType::Regular,
-            b"image profile",
-            None,
-        );
-        add("work/.local/", tar::EntryType::Directory, b"", None);
-        add("work/.local/bin/", tar::EntryType::Directory, b"", None);
-        add(
-            "work/.local/bin/tool",
-            tar::EntryType::Regular,
-            b"tool",
-            None,
-        );
-        add("work/.config/", tar::EntryType::Directory, b"", None);
-        add(
-            "work/.config/app.toml",
-            tar::EntryType::Regular,
-            b"cfg",
-            None,
-        );
-        add(
-            "work/same-profile",
-            tar::EntryType::Link,
-            b"",
-            Some("work/.profile"),
-        );
-        add(
-            "work/same-bashrc",
-            tar::EntryType::Link,
-            b"",
-            Some("work/.bashrc"),
-        );
-        add("work/link", tar::EntryType::Symlink, b"", Some(".bashrc"));
-        let long = format!("work/{}/deep.txt", "d".repeat(120));
-        add(&long, tar::EntryType::Regular, b"deep", None);
+        }
         b.into_inner().unwrap()
     }
 
@@ -330,19 +333,25 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn seeding_leaves_what_the_home_holds_and_fills_the_free_names() {
+    /// An empty home folder: (its storage's temporary root, its directory, its handle).
+    fn empty_home() -> (tempfile::TempDir, PathBuf, Folder) {
         let tmp = tempfile::tempdir().unwrap();
         let storage = Storage::open(tmp.path()).unwrap();
         storage.create_folder("h").unwrap();
         let base = storage.folder_dir("h");
+        let home = storage.folder("h").unwrap();
+        (tmp, base, home)
+    }
+
+    #[test]
+    fn seeding_leaves_what_the_home_holds_and_fills_the_free_names() {
+        let (_tmp, base, home) = empty_home();
         // The owner's: a file where the image has one, a directory the image also has (with
         // a file of theirs), and a link (to the host) where the image has a directory.
         std::fs::write(base.join(".profile"), "mine").unwrap();
         std::fs::create_dir_all(base.join(".local")).unwrap();
         std::fs::write(base.join(".local/notes"), "mine too").unwrap();
         std::os::unix::fs::symlink("/etc", base.join(".config")).unwrap();
-        let home = storage.folder("h").unwrap();
 
         let mut out = Vec::new();
         let done = filter_home(&image_home()[..], &mut out, &home).unwrap();
@@ -354,6 +363,8 @@ mod tests {
             [
                 "work/",
                 "work/.bashrc",
+                // Kept, so the engine checks it is still a directory when it unpacks into it.
+                "work/.local/",
                 "work/.local/bin/",
                 "work/.local/bin/tool",
                 "work/same-bashrc",
@@ -362,28 +373,18 @@ mod tests {
             ],
             "{got:?}"
         );
-        // .profile, .local/ (kept as the owner's), .config/ and what is beneath it, and the
-        // hard link to the owner's .profile.
-        assert_eq!(done.left, 5);
+        // .profile, .config/ and what is beneath it, and the hard link to the owner's .profile.
+        assert_eq!(done.left, 4);
         assert_eq!(got[1].1, b"image bashrc");
-        assert_eq!(got[6].1, b"deep");
+        assert_eq!(got[7].1, b"deep");
         // Nothing in the home itself changed.
-        assert_eq!(
-            std::fs::read_to_string(base.join(".profile")).unwrap(),
-            "mine"
-        );
-        assert_eq!(
-            std::fs::read_link(base.join(".config")).unwrap(),
-            Path::new("/etc")
-        );
+        assert_eq!(std::fs::read_to_string(base.join(".profile")).unwrap(), "mine");
+        assert_eq!(std::fs::read_link(base.join(".config")).unwrap(), Path::new("/etc"));
     }
 
     #[test]
     fn an_empty_home_gets_the_whole_image_home() {
-        let tmp = tempfile::tempdir().unwrap();
-        let storage = Storage::open(tmp.path()).unwrap();
-        storage.create_folder("h").unwrap();
-        let home = storage.folder("h").unwrap();
+        let (_tmp, _, home) = empty_home();
         let mut out = Vec::new();
         let done = filter_home(&image_home()[..], &mut out, &home).unwrap();
         assert_eq!(done.left, 0);
@@ -392,10 +393,7 @@ mod tests {
 
     #[test]
     fn a_cut_archive_is_an_error() {
-        let tmp = tempfile::tempdir().unwrap();
-        let storage = Storage::open(tmp.path()).unwrap();
-        storage.create_folder("h").unwrap();
-        let home = storage.folder("h").unwrap();
+        let (_tmp, _, home) = empty_home();
         let whole = image_home();
         let mut out = Vec::new();
         assert!(filter_home(&whole[..700], &mut out, &home).is_err());
