@@ -378,8 +378,14 @@ mod tests {
         assert_eq!(got[1].1, b"image bashrc");
         assert_eq!(got[7].1, b"deep");
         // Nothing in the home itself changed.
-        assert_eq!(std::fs::read_to_string(base.join(".profile")).unwrap(), "mine");
-        assert_eq!(std::fs::read_link(base.join(".config")).unwrap(), Path::new("/etc"));
+        assert_eq!(
+            std::fs::read_to_string(base.join(".profile")).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            std::fs::read_link(base.join(".config")).unwrap(),
+            Path::new("/etc")
+        );
     }
 
     #[test]
