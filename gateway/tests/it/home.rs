@@ -161,7 +161,8 @@ async fn a_pip_user_install_outlives_its_session_and_a_clean_home_sees_none_of_i
             .status,
         204
     );
-    assert_eq!(home_of(&alice).await["id"], hid.as_str());
+    let before = home_of(&alice).await;
+    assert_eq!(before["id"], hid.as_str());
 
     // First session: the home is seeded from the image, the upload is still there.
     let mut first = persistent("first", JUPYTER);
@@ -173,6 +174,12 @@ async fn a_pip_user_install_outlives_its_session_and_a_clean_home_sees_none_of_i
         .as_str()
         .unwrap()
         .to_string();
+    // The seeded files count at once, not at the next usage walk.
+    let after = home_of(&alice).await;
+    assert!(
+        after["bytes"].as_u64().unwrap() > before["bytes"].as_u64().unwrap(),
+        "the home's size after seeding: {after} (before: {before})"
+    );
     let listing = sh_ok(&cid, "cd ~ && ls -A && stat -c '%U %a' .");
     for skel in [".bashrc", ".profile", ".bash_logout", ".local", "wheels"] {
         assert!(

@@ -205,6 +205,8 @@ impl Lifecycle {
                 // The container was made and started, so the home was filled.
                 if let Some((h, _)) = &seed_home {
                     crate::vfolders::home::mark_seeded_logged(&self.db, h).await;
+                    // Its size is walked again at the next look, not 15 s later.
+                    self.storage.usage.forget(h);
                 }
                 let cid_started = cid.clone();
                 let patch = Patch {
