@@ -45,7 +45,7 @@ pub const CHANNEL: &str = "berth";
 const EVENT_LOCK: i64 = 0x62_65_72_74_69;
 /// Serialises revocation numbers with commit order.
 const REVOKE_LOCK: i64 = 0x62_65_72_74_72;
-/// How often a replica looks for revocations it missed, beside reconnects and gaps.
+/// How often a replica looks for revocations it missed, beside notifications and reconnects.
 pub const CATCH_UP_EVERY: Duration = Duration::from_secs(5);
 
 /// The longest inline payload (after the event id), below PostgreSQL's 8000 bytes.
@@ -117,8 +117,8 @@ impl Bus {
     }
 }
 
-/// Starts the bus on `db`: the sender (one task, in order) and this replica's listener, both
-/// until shutdown under `Lifecycle::background`.
+/// Starts the bus on `db`: the sender (one task, in order), this replica's listener and its
+/// periodic revocation catch-up, all until shutdown under `Lifecycle::background`.
 pub async fn start(
     db: &Db,
     lifecycle: Arc<Lifecycle>,
@@ -155,7 +155,7 @@ struct Here {
     revocations: Arc<wsproxy::Revocations>,
     me: String,
     pg: PgPool,
-    /// The `seq` of the last revocation applied (or made) here.
+    /// The `seq` of the last revocation looked at here (applied, or this replica's own).
     seen: tokio::sync::Mutex<i64>,
 }
 

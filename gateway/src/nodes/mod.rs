@@ -69,8 +69,9 @@ pub struct ContainerSpec {
     pub seed_home: Option<std::sync::Arc<crate::vfolders::fs::Folder>>,
 }
 
-/// A file berth writes into a session's container before it starts (see
-/// [`ContainerSpec::files`]).
+/// A file berth writes into a session's container: before it starts
+/// ([`ContainerSpec::files`]: dotfiles, links into the home) or while it runs
+/// (`Node::write_files`: SSH's files and keys).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ContainerFile {
     /// Absolute, normalized path in the container (validated where it comes from).
